@@ -1,0 +1,46 @@
+//! Kefu's use cases.
+//!
+//! Each public function here is one thing a user or integration does
+//! (sign in, create a team, load the demo): it checks the caller's
+//! permission first, validates through the domain crate, and runs in one
+//! store transaction together with its audit record. Nothing here knows
+//! about HTTP; handlers call these functions and render the result.
+
+pub mod audit;
+pub mod auth;
+mod caller;
+pub mod company;
+pub mod demo;
+pub mod directory;
+mod error;
+pub mod page;
+pub mod signin;
+
+pub use caller::Caller;
+pub use error::AppError;
+
+use kefu_domain::public_id::PublicIdCodec;
+use kefu_store::Store;
+
+/// Everything a use case needs: the store and installation-wide keys.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The database.
+    pub store: Store,
+    /// Encodes customer-facing numbers under this installation's secret.
+    pub public_ids: PublicIdCodec,
+}
+
+impl App {
+    /// Prepares an opened, migrated store for use: makes the installation
+    /// secret on first start and builds the codecs that depend on it.
+    pub async fn start(store: Store) -> Result<App, AppError> {
+        let mut tx = store.write().await?;
+        let secret = kefu_store::instance::ensure_secret(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(App {
+            public_ids: PublicIdCodec::new(&secret),
+            store,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! The rules of the customer service job, as pure functions on plain data.
+//!
+//! This crate owns roles and permissions, validation of business input,
+//! customer-facing public numbers, and the shape of audit records. It must
+//! not do I/O, be async, or know about SQL or HTTP types: everything here is
+//! tested without a database or a runtime.
+
+pub mod audit;
+pub mod error;
+pub mod presence;
+pub mod public_id;
+pub mod role;
+pub mod signin;
+pub mod team;
+pub mod totp;
+pub mod validate;
+
+pub use error::DomainError;
+pub use role::{Permission, Role};

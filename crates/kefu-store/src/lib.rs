@@ -1,0 +1,447 @@
+//! The only place with SQL.
+//!
+//! Kefu runs on embedded SQLite (one machine) or PostgreSQL (several
+//! instances). This crate hides which: a [`Store`] hands out read
+//! connections and write transactions, and the repository modules run the
+//! same SQL text on either backend (SQLite accepts `$1` placeholders). The
+//! database driver's error types never leave this crate; callers see
+//! [`StoreError`]. Business rules do not live here.
+
+pub mod agents;
+pub mod audit;
+pub mod company;
+mod error;
+pub mod instance;
+mod location;
+mod migrate;
+pub mod outbox;
+pub mod resets;
+pub mod sessions;
+pub mod teams;
+pub mod throttle;
+pub mod tokens;
+pub mod totp;
+
+pub use error::StoreError;
+pub use location::{DatabaseLocation, redact_url};
+pub use migrate::{SchemaStatus, migration_versions};
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool (readers on SQLite; all on PostgreSQL).
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for another process's lock.
+    pub busy_timeout: Duration,
+    /// Create the SQLite file when it does not exist (`serve`, `migrate`).
+    pub create_if_missing: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+            create_if_missing: true,
+        }
+    }
+}
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The name shown in logs and `/readyz`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Pool usage figures, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// Connections open.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The configured maximum.
+    pub max: u32,
+}
+
+/// A handle on the database; cheap to clone, shared by all requests.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+enum Inner {
+    Sqlite {
+        /// SQLite allows one writer at a time; one connection serialises
+        /// writes inside the process, so they queue instead of failing busy.
+        writer: SqlitePool,
+        reader: SqlitePool,
+        path: PathBuf,
+        max: u32,
+    },
+    Postgres {
+        pool: PgPool,
+        max: u32,
+    },
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `location`. Fails with a sentence an operator
+    /// can act on when the file is corrupt, unreadable or the server is down.
+    pub async fn open(
+        location: &DatabaseLocation,
+        options: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let inner = match location {
+            DatabaseLocation::SqliteFile(path) => open_sqlite(path, options).await?,
+            DatabaseLocation::Postgres(url) => open_postgres(url, options).await?,
+        };
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        match &*self.inner {
+            Inner::Sqlite { .. } => Backend::Sqlite,
+            Inner::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite file, when the store is SQLite.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &*self.inner {
+            Inner::Sqlite { path, .. } => Some(path),
+            Inner::Postgres { .. } => None,
+        }
+    }
+
+    /// A connection for reading, outside any transaction.
+    pub async fn read(&self) -> Result<Reader, StoreError> {
+        Ok(Reader(match &*self.inner {
+            Inner::Sqlite { reader, .. } => ReaderInner::Sqlite(reader.acquire().await?),
+            Inner::Postgres { pool, .. } => ReaderInner::Postgres(pool.acquire().await?),
+        }))
+    }
+
+    /// A write transaction. Commit it with [`Tx::commit`]; dropping it
+    /// rolls everything back, so nothing is half-saved.
+    pub async fn write(&self) -> Result<Tx, StoreError> {
+        Ok(Tx(match &*self.inner {
+            // IMMEDIATE takes the write lock up front, so a transaction never
+            // fails half-way when another process (the CLI) writes too.
+            Inner::Sqlite { writer, .. } => {
+                TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Inner::Postgres { pool, .. } => TxInner::Postgres(pool.begin().await?),
+        }))
+    }
+
+    /// Pool usage now.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &*self.inner {
+            Inner::Sqlite {
+                writer,
+                reader,
+                max,
+                ..
+            } => PoolStats {
+                size: reader.size() + writer.size(),
+                idle: (reader.num_idle() + writer.num_idle()) as u32,
+                max: max + 1,
+            },
+            Inner::Postgres { pool, max } => PoolStats {
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: *max,
+            },
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut reader = self.read().await?;
+        on_conn!(&mut reader.conn(), |c| {
+            sqlx::query("SELECT 1").execute(c).await?;
+        });
+        Ok(())
+    }
+
+    /// Finishes in-flight statements and closes every connection; on SQLite
+    /// this also checkpoints the write-ahead log into the main file.
+    pub async fn close(&self) {
+        match &*self.inner {
+            Inner::Sqlite { writer, reader, .. } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Inner::Postgres { pool, .. } => pool.close().await,
+        }
+    }
+
+    /// Writes a consistent copy of a SQLite database to `target` while it is
+    /// in use (`VACUUM INTO`). Refuses to overwrite an existing file.
+    pub async fn backup_sqlite_to(&self, target: &Path) -> Result<(), StoreError> {
+        if target.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} already exists; choose a new file name so no backup is overwritten",
+                target.display()
+            )));
+        }
+        // VACUUM INTO writes the target file, which the query-only readers
+        // may not; on the source it only reads, so other writers go on.
+        let Inner::Sqlite { writer, .. } = &*self.inner else {
+            return Err(StoreError::Invalid(
+                "online backup is for SQLite; use pg_dump for PostgreSQL".into(),
+            ));
+        };
+        let target_text = target.to_str().ok_or_else(|| {
+            StoreError::Invalid(format!("{} is not a UTF-8 path", target.display()))
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target_text)
+            .execute(writer)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Reads the schema status of a SQLite file without changing it (opened
+/// read-only, integrity checked): used to vet backups before restoring.
+pub async fn inspect_sqlite_file(path: &Path) -> Result<SchemaStatus, StoreError> {
+    use sqlx::ConnectOptions;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(|e| sqlite_open_error(path, e))?;
+    let check: String = sqlx::query_scalar("PRAGMA quick_check")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| sqlite_open_error(path, e))?;
+    if check != "ok" {
+        return Err(StoreError::Unavailable(format!(
+            "{} fails SQLite's integrity check: {check}",
+            path.display()
+        )));
+    }
+    let has_migrations: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    let applied = if has_migrations == 0 {
+        None
+    } else {
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut conn)
+            .await?
+    };
+    Ok(SchemaStatus {
+        applied,
+        latest: migrate::latest_sqlite(),
+    })
+}
+
+async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Inner, StoreError> {
+    let base = SqliteConnectOptions::new()
+        .filename(path)
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout)
+        .synchronous(SqliteSynchronous::Full);
+    if !options.create_if_missing && !path.exists() {
+        return Err(StoreError::Unavailable(format!(
+            "there is no database at {}",
+            path.display()
+        )));
+    }
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .connect_with(
+            base.clone()
+                .create_if_missing(options.create_if_missing)
+                .journal_mode(SqliteJournalMode::Wal),
+        )
+        .await
+        .map_err(|e| sqlite_open_error(path, e))?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .connect_with(base.pragma("query_only", "ON"))
+        .await
+        .map_err(|e| sqlite_open_error(path, e))?;
+    // Reading the schema proves the file is a database, not just openable.
+    sqlx::query("SELECT count(*) FROM sqlite_master")
+        .execute(&reader)
+        .await
+        .map_err(|e| sqlite_open_error(path, e))?;
+    Ok(Inner::Sqlite {
+        writer,
+        reader,
+        path: path.to_owned(),
+        max: options.max_connections.max(1),
+    })
+}
+
+fn sqlite_open_error(path: &Path, error: sqlx::Error) -> StoreError {
+    let detail = error.to_string();
+    let shown = path.display();
+    let sentence = if detail.contains("not a database") || detail.contains("malformed") {
+        format!(
+            "{shown} is not a readable Kefu database (the file is corrupt or of another kind); restore it from a backup with `kefu restore`, or point --data-dir at another directory"
+        )
+    } else if detail.contains("unable to open")
+        || detail.contains("readonly")
+        || detail.contains("permission")
+    {
+        format!(
+            "cannot open {shown}: the file or its directory is not readable and writable by this user ({detail})"
+        )
+    } else {
+        format!("cannot open the SQLite database {shown}: {detail}")
+    };
+    StoreError::Unavailable(sentence)
+}
+
+async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Inner, StoreError> {
+    let connect = PgConnectOptions::from_str(url).map_err(|e| {
+        StoreError::Invalid(format!("the PostgreSQL URL is not valid ({e}); expected postgres://user:password@host:5432/database"))
+    })?;
+    let target = format!(
+        "{}:{}/{}",
+        connect.get_host(),
+        connect.get_port(),
+        connect.get_database().unwrap_or("(default)")
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(connect)
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {target}: {e}; check that the server runs and the URL, user and database are right"
+            ))
+        })?;
+    Ok(Inner::Postgres {
+        pool,
+        max: options.max_connections.max(1),
+    })
+}
+
+/// A borrowed database connection of either backend, inside or outside a
+/// transaction. Repository functions take `&mut Conn`.
+pub enum Conn<'c> {
+    /// SQLite.
+    Sqlite(&'c mut SqliteConnection),
+    /// PostgreSQL.
+    Postgres(&'c mut PgConnection),
+}
+
+/// Runs the same query code on whichever backend `conn` is; `c` is bound to
+/// the typed connection in each arm.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::Conn::Sqlite(inner) => {
+                let $c = &mut **inner;
+                $body
+            }
+            $crate::Conn::Postgres(inner) => {
+                let $c = &mut **inner;
+                $body
+            }
+        }
+    };
+}
+
+/// A pooled connection for reads.
+pub struct Reader(ReaderInner);
+
+enum ReaderInner {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Reader {
+    /// The connection, for repository functions.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match &mut self.0 {
+            ReaderInner::Sqlite(c) => Conn::Sqlite(c),
+            ReaderInner::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+/// A write transaction; rolled back unless committed.
+pub struct Tx(TxInner);
+
+enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// The connection, for repository functions.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match &mut self.0 {
+            TxInner::Sqlite(t) => Conn::Sqlite(t),
+            TxInner::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    /// Makes every change in the transaction durable; on success the data
+    /// survives a crash (SQLite `synchronous=FULL`, PostgreSQL defaults).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.0 {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Current time as stored: UTC, truncated to microseconds so a value read
+/// back equals the value written on both backends.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}

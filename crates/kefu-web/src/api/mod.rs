@@ -1,0 +1,160 @@
+//! The JSON API, `/api/v1`. One module per resource; every route is listed
+//! in [`routes`] with its access rule.
+
+mod agents;
+mod audit;
+mod company;
+mod me;
+mod teams;
+mod tokens;
+
+use crate::access::{Access, Route};
+use axum::http::Method;
+use axum::routing::{delete, get, patch, post, put};
+use kefu_domain::Permission::*;
+use serde::Deserialize;
+
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+/// Every API route with who may call it.
+pub fn routes() -> Vec<Route> {
+    let route = |method: Method, path, access, summary, endpoint| Route {
+        method,
+        path,
+        access,
+        summary,
+        endpoint,
+        page: false,
+    };
+    vec![
+        route(
+            Method::GET,
+            "/me",
+            Access::SignedIn,
+            "the caller's identity, role and permissions",
+            get(me::show),
+        ),
+        route(
+            Method::PUT,
+            "/me/status",
+            Access::SignedIn,
+            "set the caller's presence: online, away, offline",
+            put(me::set_status),
+        ),
+        route(
+            Method::GET,
+            "/company",
+            Access::Requires(ViewSettings),
+            "company settings",
+            get(company::show),
+        ),
+        route(
+            Method::GET,
+            "/agents",
+            Access::Requires(ViewDirectory),
+            "list agents",
+            get(agents::list),
+        ),
+        route(
+            Method::POST,
+            "/agents",
+            Access::Requires(ManageAgents),
+            "create an agent account",
+            post(agents::create),
+        ),
+        route(
+            Method::GET,
+            "/agents/{id}",
+            Access::Requires(ViewDirectory),
+            "one agent",
+            get(agents::show),
+        ),
+        route(
+            Method::PATCH,
+            "/agents/{id}",
+            Access::Requires(ManageAgents),
+            "change an agent account: role, active, names (optimistic locking)",
+            patch(agents::update),
+        ),
+        route(
+            Method::GET,
+            "/teams",
+            Access::Requires(ViewDirectory),
+            "list teams with members",
+            get(teams::list),
+        ),
+        route(
+            Method::POST,
+            "/teams",
+            Access::Requires(ManageTeams),
+            "create a team",
+            post(teams::create),
+        ),
+        route(
+            Method::GET,
+            "/teams/{id}",
+            Access::Requires(ViewDirectory),
+            "one team",
+            get(teams::show),
+        ),
+        route(
+            Method::PATCH,
+            "/teams/{id}",
+            Access::Requires(ManageTeams),
+            "change a team (optimistic locking)",
+            patch(teams::update),
+        ),
+        route(
+            Method::GET,
+            "/teams/{id}/history",
+            Access::Requires(ViewAuditLog),
+            "a team's audit history",
+            get(teams::history),
+        ),
+        route(
+            Method::GET,
+            "/api-tokens",
+            Access::Requires(ManageApiTokens),
+            "list API tokens (never their secrets)",
+            get(tokens::list),
+        ),
+        route(
+            Method::POST,
+            "/api-tokens",
+            Access::Requires(ManageApiTokens),
+            "issue an API token (shown once)",
+            post(tokens::create),
+        ),
+        route(
+            Method::DELETE,
+            "/api-tokens/{id}",
+            Access::Requires(ManageApiTokens),
+            "revoke an API token",
+            delete(tokens::revoke),
+        ),
+        route(
+            Method::GET,
+            "/audit",
+            Access::Requires(ViewAuditLog),
+            "search the audit log",
+            get(audit::search),
+        ),
+    ]
+}
+
+/// `?cursor=…&limit=…` on every list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–200.
+    pub limit: Option<i64>,
+}
+
+impl ListParams {
+    fn page(&self) -> Result<kefu_app::page::PageRequest, kefu_app::AppError> {
+        kefu_app::page::PageRequest::parse(self.cursor.as_deref(), self.limit)
+    }
+}

@@ -1,0 +1,514 @@
+//! The server-rendered web UI: the shell every page shares (navigation,
+//! the signed-in agent, the language switch), sign-in, the workspace,
+//! account settings and the admin screens.
+//!
+//! Pages are declared in [`routes`] with their access rule like API routes;
+//! [`crate::access::enforce`] signs the visitor in from the session cookie,
+//! picks the language, checks the anti-forgery token of every form, and
+//! answers a signed-out visitor with the sign-in page and a visitor whose
+//! role does not allow the page with a "not allowed" page.
+
+pub mod cookies;
+pub mod form;
+mod pages;
+mod settings;
+
+use crate::access::{Access, Route};
+use crate::i18n::Locale;
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use kefu_app::Caller;
+use kefu_domain::{Permission, Role};
+use kefu_store::agents::Agent;
+
+/// Who is looking at a page, in which language, with which form token.
+#[derive(Debug, Clone)]
+pub struct PageContext {
+    /// The language the page is shown in.
+    pub locale: Locale,
+    /// The anti-forgery token forms must carry.
+    pub csrf: String,
+    /// The path and query of this page (for the language switch's return).
+    pub path: String,
+    /// The signed-in agent, if any.
+    pub signed_in: Option<SignedIn>,
+}
+
+/// A visitor with a valid session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The caller for use cases.
+    pub caller: Caller,
+    /// The agent record.
+    pub agent: Agent,
+    /// The session's id.
+    pub session_id: i64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageContext {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<PageContext>()
+            .cloned()
+            .ok_or_else(|| {
+                tracing::error!(
+                    path = parts.uri.path(),
+                    "page handler without a page context"
+                );
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            })
+    }
+}
+
+impl PageContext {
+    /// The page shell with `active` highlighted in the navigation.
+    pub fn shell(&self, active: &str) -> Shell {
+        let user = self.signed_in.as_ref().map(|s| ShellUser {
+            status: s.agent.status.as_str(),
+            display_name: s.agent.display_name.clone(),
+            role: s.agent.role.as_str(),
+            role_key: role_key(s.agent.role),
+        });
+        let nav = match &self.signed_in {
+            Some(s) => nav_items(s.agent.role, active),
+            None => Vec::new(),
+        };
+        Shell {
+            locale: self.locale,
+            csrf: self.csrf.clone(),
+            path: self.path.clone(),
+            css_path: crate::assets::css_path(),
+            user,
+            nav,
+        }
+    }
+
+    /// A time in the viewer's zone and the page's language.
+    pub fn time(&self, at: DateTime<Utc>) -> String {
+        let zone = self
+            .signed_in
+            .as_ref()
+            .map_or("Asia/Shanghai", |s| s.agent.time_zone.as_str());
+        format_time(self.locale, zone, at)
+    }
+}
+
+/// A time shown to a person: in their zone, formatted for their language.
+pub fn format_time(locale: Locale, zone: &str, at: DateTime<Utc>) -> String {
+    let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let local = at.with_timezone(&zone);
+    match locale {
+        Locale::ZhCn => local.format("%Y年%m月%d日 %H:%M").to_string(),
+        Locale::En => local.format("%-d %b %Y, %H:%M").to_string(),
+    }
+}
+
+/// The catalogue key of a role's name.
+pub fn role_key(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "roles.admin",
+        Role::Manager => "roles.manager",
+        Role::Agent => "roles.agent",
+        Role::TechSupport => "roles.tech_support",
+        Role::QaInspector => "roles.qa_inspector",
+        Role::Trainer => "roles.trainer",
+        Role::Analyst => "roles.analyst",
+    }
+}
+
+/// The shared frame of every page.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    /// Page language.
+    pub locale: Locale,
+    /// Anti-forgery token.
+    pub csrf: String,
+    /// Current path, for the language switch.
+    pub path: String,
+    /// The stylesheet's content-hashed path.
+    pub css_path: &'static str,
+    /// The signed-in agent.
+    pub user: Option<ShellUser>,
+    /// Main navigation for the agent's role.
+    pub nav: Vec<NavItem>,
+}
+
+impl Shell {
+    /// Translates `key` into the page's language.
+    pub fn t(&self, key: &str) -> &'static str {
+        self.locale.t(key)
+    }
+}
+
+/// The agent shown in the top bar.
+#[derive(Debug, Clone)]
+pub struct ShellUser {
+    /// Presence code name.
+    pub status: &'static str,
+    /// Name.
+    pub display_name: String,
+    /// Role code name.
+    pub role: &'static str,
+    /// Catalogue key of the role's name.
+    pub role_key: &'static str,
+}
+
+/// One navigation entry.
+#[derive(Debug, Clone)]
+pub struct NavItem {
+    /// Stable name, for tests and styling.
+    pub key: &'static str,
+    /// Target.
+    pub href: &'static str,
+    /// Catalogue key of the label.
+    pub label_key: &'static str,
+    /// Whether it is the current section.
+    pub active: bool,
+}
+
+/// The settings sections and the permission each needs.
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 4] = [
+    (
+        "/settings/agents",
+        "settings.agents",
+        Permission::ManageAgents,
+    ),
+    ("/settings/teams", "settings.teams", Permission::ManageTeams),
+    (
+        "/settings/tokens",
+        "settings.tokens",
+        Permission::ManageApiTokens,
+    ),
+    (
+        "/settings/audit",
+        "settings.audit",
+        Permission::ViewAuditLog,
+    ),
+];
+
+/// The permissions that open some settings section.
+pub const SETTINGS_PERMISSIONS: [Permission; 4] = [
+    Permission::ManageAgents,
+    Permission::ManageTeams,
+    Permission::ManageApiTokens,
+    Permission::ViewAuditLog,
+];
+
+/// The main navigation a role sees. Sections appear as their capabilities
+/// exist; each later capability adds its entry here.
+pub fn nav_items(role: Role, active: &str) -> Vec<NavItem> {
+    let mut items = vec![NavItem {
+        key: "workspace",
+        href: "/",
+        label_key: "nav.workspace",
+        active: active == "workspace",
+    }];
+    if Access::AnyOf(&SETTINGS_PERMISSIONS).admits(role) {
+        items.push(NavItem {
+            key: "settings",
+            href: "/settings",
+            label_key: "nav.settings",
+            active: active == "settings",
+        });
+    }
+    items
+}
+
+/// Renders a template, or a logged 500 if rendering fails.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// A page with a title and one paragraph: not allowed, not found, expired form.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    /// Frame.
+    pub shell: Shell,
+    /// Heading.
+    pub title: &'static str,
+    /// Explanation.
+    pub text: &'static str,
+    /// `forbidden`, `not_found`, `csrf` or `internal`.
+    pub kind: &'static str,
+}
+
+/// A message page with `status`.
+pub fn message(context: &PageContext, status: StatusCode, kind: &'static str) -> Response {
+    let locale = context.locale;
+    let page = MessagePage {
+        shell: context.shell(""),
+        title: locale.t(&format!("errors.{kind}_title")),
+        text: locale.t(&format!("errors.{kind}_text")),
+        kind,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// The page for a failure that is not about a form field.
+pub fn failure(context: &PageContext, error: kefu_app::AppError) -> Response {
+    use kefu_app::AppError;
+    match error {
+        AppError::Forbidden => message(context, StatusCode::FORBIDDEN, "forbidden"),
+        AppError::NotFound => message(context, StatusCode::NOT_FOUND, "not_found"),
+        AppError::Unauthenticated => axum::response::Redirect::to("/login").into_response(),
+        other => {
+            tracing::error!(error = %other, "page failed");
+            message(context, StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    }
+}
+
+/// Every page with its access rule.
+pub fn routes() -> Vec<Route> {
+    let page = |method: Method, path, access, summary, endpoint| Route {
+        method,
+        path,
+        access,
+        summary,
+        endpoint,
+        page: true,
+    };
+    use Access::{AnyOf, Public, Requires, SignedIn};
+    use Permission::*;
+    vec![
+        page(
+            Method::GET,
+            "/",
+            SignedIn,
+            "workspace (工作台)",
+            get(pages::workspace),
+        ),
+        page(
+            Method::GET,
+            "/login",
+            Public,
+            "sign-in form",
+            get(pages::login_form),
+        ),
+        page(
+            Method::POST,
+            "/login",
+            Public,
+            "sign in",
+            post(pages::login),
+        ),
+        page(
+            Method::POST,
+            "/login/code",
+            Public,
+            "second step of a two-step sign-in",
+            post(pages::login_code),
+        ),
+        page(
+            Method::POST,
+            "/logout",
+            SignedIn,
+            "sign out",
+            post(pages::logout),
+        ),
+        page(
+            Method::POST,
+            "/logout/everywhere",
+            SignedIn,
+            "sign out on all other devices",
+            post(pages::logout_everywhere),
+        ),
+        page(
+            Method::POST,
+            "/lang",
+            Public,
+            "switch the interface language",
+            post(pages::switch_language),
+        ),
+        page(
+            Method::GET,
+            "/account",
+            SignedIn,
+            "own preferences, password, sessions",
+            get(pages::account),
+        ),
+        page(
+            Method::POST,
+            "/account/status",
+            SignedIn,
+            "set own presence: online, away, offline",
+            post(pages::set_status),
+        ),
+        page(
+            Method::POST,
+            "/account/preferences",
+            SignedIn,
+            "save own preferences",
+            post(pages::save_preferences),
+        ),
+        page(
+            Method::POST,
+            "/account/password",
+            SignedIn,
+            "change own password",
+            post(pages::change_password),
+        ),
+        page(
+            Method::POST,
+            "/account/two-step/start",
+            SignedIn,
+            "start setting up two-step sign-in",
+            post(pages::two_step_start),
+        ),
+        page(
+            Method::POST,
+            "/account/two-step/confirm",
+            SignedIn,
+            "switch two-step sign-in on with a code",
+            post(pages::two_step_confirm),
+        ),
+        page(
+            Method::POST,
+            "/account/two-step/disable",
+            SignedIn,
+            "switch two-step sign-in off with a code",
+            post(pages::two_step_disable),
+        ),
+        page(
+            Method::GET,
+            "/password-reset",
+            Public,
+            "ask for a password-reset link",
+            get(pages::reset_request_form),
+        ),
+        page(
+            Method::POST,
+            "/password-reset",
+            Public,
+            "send a password-reset link",
+            post(pages::reset_request),
+        ),
+        page(
+            Method::GET,
+            "/password-reset/{token}",
+            Public,
+            "choose a new password",
+            get(pages::reset_form),
+        ),
+        page(
+            Method::POST,
+            "/password-reset/{token}",
+            Public,
+            "set the new password",
+            post(pages::reset),
+        ),
+        page(
+            Method::GET,
+            "/settings",
+            AnyOf(&SETTINGS_PERMISSIONS),
+            "first settings section the role may open",
+            get(settings::index),
+        ),
+        page(
+            Method::GET,
+            "/settings/agents",
+            Requires(ManageAgents),
+            "agent accounts",
+            get(settings::agents),
+        ),
+        page(
+            Method::GET,
+            "/settings/agents/{id}",
+            Requires(ManageAgents),
+            "edit an agent account: role, active, names",
+            get(settings::agent_form),
+        ),
+        page(
+            Method::POST,
+            "/settings/agents/{id}",
+            Requires(ManageAgents),
+            "save an agent account (optimistic locking)",
+            post(settings::save_agent),
+        ),
+        page(
+            Method::GET,
+            "/settings/roles",
+            Requires(ManageAgents),
+            "what each role may do",
+            get(settings::roles),
+        ),
+        page(
+            Method::POST,
+            "/settings/agents",
+            Requires(ManageAgents),
+            "create an agent account",
+            post(settings::create_agent),
+        ),
+        page(
+            Method::GET,
+            "/settings/teams",
+            Requires(ManageTeams),
+            "teams",
+            get(settings::teams),
+        ),
+        page(
+            Method::GET,
+            "/settings/teams/{id}",
+            Requires(ManageTeams),
+            "edit a team: name, lead, members",
+            get(settings::team_form),
+        ),
+        page(
+            Method::POST,
+            "/settings/teams/{id}",
+            Requires(ManageTeams),
+            "save a team (optimistic locking)",
+            post(settings::save_team),
+        ),
+        page(
+            Method::POST,
+            "/settings/teams",
+            Requires(ManageTeams),
+            "create a team",
+            post(settings::create_team),
+        ),
+        page(
+            Method::GET,
+            "/settings/tokens",
+            Requires(ManageApiTokens),
+            "API tokens",
+            get(settings::tokens),
+        ),
+        page(
+            Method::POST,
+            "/settings/tokens",
+            Requires(ManageApiTokens),
+            "issue an API token",
+            post(settings::create_token),
+        ),
+        page(
+            Method::POST,
+            "/settings/tokens/{id}/revoke",
+            Requires(ManageApiTokens),
+            "revoke an API token",
+            post(settings::revoke_token),
+        ),
+        page(
+            Method::GET,
+            "/settings/audit",
+            Requires(ViewAuditLog),
+            "search the audit log",
+            get(settings::audit),
+        ),
+    ]
+}
