@@ -85,3 +85,36 @@ pub async fn search(
     let rows = audit::search(&mut reader.conn(), &filter, before, page.fetch_limit()).await?;
     Ok(Page::from_rows(rows, page, |r| r.id))
 }
+
+/// Bookkeeping fields left out of every change record.
+const BOOKKEEPING: [&str; 3] = ["version", "created_at", "updated_at"];
+
+/// Writes the audit record of a change to `entity` `entity_id` by `caller`
+/// inside `tx`: each field of `old` and `new` (snapshots of the record,
+/// `()` for none) that differs.
+pub(crate) async fn record_change(
+    tx: &mut kefu_store::Tx,
+    caller: &Caller,
+    entity: &str,
+    entity_id: i64,
+    action: kefu_domain::audit::Action,
+    old: &impl serde::Serialize,
+    new: &impl serde::Serialize,
+) -> Result<(), AppError> {
+    let old = serde_json::to_value(old).map_err(|e| AppError::Internal(e.to_string()))?;
+    let new = serde_json::to_value(new).map_err(|e| AppError::Internal(e.to_string()))?;
+    let changes = kefu_domain::audit::diff(&old, &new, &BOOKKEEPING);
+    audit::append(
+        &mut tx.conn(),
+        &audit::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity,
+            entity_id,
+            action,
+            changes,
+        },
+    )
+    .await?;
+    Ok(())
+}

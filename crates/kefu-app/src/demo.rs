@@ -40,6 +40,12 @@ pub struct DemoSummary {
     pub agents: usize,
     /// Teams created.
     pub teams: usize,
+    /// Organizations created.
+    pub organizations: usize,
+    /// Customers created.
+    pub customers: usize,
+    /// Orders recorded.
+    pub orders: usize,
     /// The sign-ins to try, one per role.
     pub logins: Vec<DemoLogin>,
 }
@@ -133,6 +139,9 @@ pub async fn load(app: &App, seed: u64) -> Result<DemoSummary, AppError> {
             loaded: false,
             agents: 0,
             teams: 0,
+            organizations: 0,
+            customers: 0,
+            orders: 0,
             logins: logins(),
         });
     }
@@ -320,10 +329,305 @@ async fn load_into(
         )
         .await?;
     }
+    let (organizations, customers, orders) = load_customers(tx, caller, &mut rng).await?;
     Ok(DemoSummary {
         loaded: true,
         agents: created,
         teams: team_count,
+        organizations,
+        customers,
+        orders,
         logins: logins(),
     })
+}
+
+/// Places customers live: (province, city, districts, region).
+const PLACES: [(&str, &str, [&str; 3], &str); 10] = [
+    ("北京市", "北京市", ["朝阳区", "海淀区", "东城区"], "华北"),
+    ("上海市", "上海市", ["浦东新区", "徐汇区", "静安区"], "华东"),
+    ("广东省", "广州市", ["天河区", "越秀区", "番禺区"], "华南"),
+    ("广东省", "深圳市", ["南山区", "福田区", "宝安区"], "华南"),
+    ("浙江省", "杭州市", ["西湖区", "滨江区", "余杭区"], "华东"),
+    ("江苏省", "南京市", ["鼓楼区", "玄武区", "江宁区"], "华东"),
+    ("四川省", "成都市", ["武侯区", "锦江区", "高新区"], "西南"),
+    ("湖北省", "武汉市", ["洪山区", "江汉区", "武昌区"], "华中"),
+    ("陕西省", "西安市", ["雁塔区", "碑林区", "未央区"], "西北"),
+    ("辽宁省", "沈阳市", ["和平区", "沈河区", "浑南区"], "东北"),
+];
+
+const STREETS: [&str; 8] = [
+    "建国路88号",
+    "中山北路120号",
+    "人民大道56号",
+    "解放路9号院",
+    "科技园南区3栋",
+    "文三路478号",
+    "长江路100号",
+    "光华大道二段17号",
+];
+
+/// Organizations: (name, industry). English names for the international desk's customers.
+const ORGANIZATIONS: [(&str, &str); 16] = [
+    ("杭州云帆科技有限公司", "信息技术"),
+    ("上海申达物流有限公司", "物流"),
+    ("北京启明教育咨询有限公司", "教育"),
+    ("广州众信医疗器械有限公司", "医疗"),
+    ("深圳蓝海餐饮管理有限公司", "餐饮"),
+    ("南京恒通精密制造有限公司", "制造"),
+    ("成都华联商贸有限公司", "零售"),
+    ("武汉博雅文化传媒有限公司", "文化传媒"),
+    ("西安秦川软件有限公司", "信息技术"),
+    ("沈阳北方重工配套有限公司", "制造"),
+    ("苏州金鼎投资管理有限公司", "金融"),
+    ("杭州绿野生鲜超市", "零售"),
+    ("Pacific Rim Trading Ltd", "Trade"),
+    ("Harbor Design Studio", "Design"),
+    ("Northwind Consulting", "Consulting"),
+    ("Lotus Dental Clinic", "Healthcare"),
+];
+
+const ENGLISH_CUSTOMERS: [(&str, &str); 12] = [
+    ("James", "Miller"),
+    ("Olivia", "Brown"),
+    ("Lucas", "Schmidt"),
+    ("Hannah", "Kim"),
+    ("Noah", "Garcia"),
+    ("Emma", "Wilson"),
+    ("Ethan", "Nguyen"),
+    ("Sophie", "Martin"),
+    ("Liam", "Taylor"),
+    ("Chloe", "Dubois"),
+    ("Ryan", "Patel"),
+    ("Mia", "Johnson"),
+];
+
+const TAGS: [&str; 10] = [
+    "宽带",
+    "5G套餐",
+    "家庭融合",
+    "IPTV",
+    "老用户",
+    "学生",
+    "企业专线",
+    "高价值",
+    "易投诉",
+    "expat",
+];
+
+const NOTES: [&str; 6] = [
+    "偏好短信联系，工作日晚上方便接电话。",
+    "家中有老人，上门安装请提前预约。",
+    "对网速要求高，在家办公。",
+    "多次咨询千兆宽带升级，价格敏感。",
+    "Prefers email in English; available after 18:00.",
+    "企业专线联系人，故障需两小时内响应。",
+];
+
+/// Products and their prices in yuan.
+const PRODUCTS: [(&str, &str); 10] = [
+    ("100M 宽带包年", "960"),
+    ("300M 宽带包年", "1380"),
+    ("1000M 千兆宽带包年", "1980"),
+    ("5G 畅享套餐 129元/月", "129"),
+    ("5G 尊享套餐 199元/月", "199"),
+    ("家庭融合套餐 169元/月", "169"),
+    ("IPTV 高清影视包", "30"),
+    ("光猫更换", "150"),
+    ("流量加油包 30GB", "30"),
+    ("国际漫游包 7天", "98"),
+];
+
+const ORDER_CHANNELS: [&str; 4] = ["营业厅", "app", "web", "电话"];
+
+/// How many demo customers are made.
+pub const DEMO_CUSTOMERS: usize = 320;
+
+/// Customers, organizations and orders, through the same use cases an
+/// agent uses. A few customers share a phone number on purpose, as
+/// duplicates do in real archives.
+async fn load_customers(
+    tx: &mut Tx,
+    caller: &Caller,
+    rng: &mut ChaCha8Rng,
+) -> Result<(usize, usize, usize), AppError> {
+    use crate::customers::{
+        ContactInput, NewCustomer, OrderInput, OrganizationInput, add_order_in, create_customer_in,
+        create_organization_in,
+    };
+    use rand::Rng;
+    let sizes = ["micro", "small", "medium", "large"];
+    let mut organizations: Vec<(i64, &str, usize)> = Vec::new();
+    for (name, industry) in ORGANIZATIONS {
+        let place = rng.random_range(0..PLACES.len());
+        let org = create_organization_in(
+            tx,
+            caller,
+            &OrganizationInput {
+                name: name.into(),
+                region: Some(PLACES[place].3.into()),
+                industry: Some(industry.into()),
+                company_size: sizes.choose(rng).map(|s| (*s).to_owned()),
+                ..OrganizationInput::default()
+            },
+        )
+        .await?;
+        organizations.push((org.id, industry, place));
+    }
+    let now = chrono::Utc::now();
+    let mut used_phones = std::collections::HashSet::new();
+    let mut previous_phone = String::new();
+    let mut order_count = 0;
+    for index in 0..DEMO_CUSTOMERS {
+        let english = index % 8 == 5;
+        let (name, handle, language) = if english {
+            let (first, last) = ENGLISH_CUSTOMERS
+                .choose(rng)
+                .copied()
+                .unwrap_or(("Alex", "Lee"));
+            (
+                format!("{first} {last}"),
+                format!("{}.{}", first.to_lowercase(), last.to_lowercase()),
+                "en",
+            )
+        } else {
+            let (surname, surname_py) = SURNAMES.choose(rng).copied().unwrap_or(("王", "wang"));
+            let (given, given_py) = GIVEN_NAMES.choose(rng).copied().unwrap_or(("芳", "fang"));
+            (
+                format!("{surname}{given}"),
+                format!("{surname_py}{given_py}"),
+                "zh-CN",
+            )
+        };
+        // Every 60th customer shares the previous one's phone: a duplicate to merge.
+        let phone = if index % 60 == 59 && !previous_phone.is_empty() {
+            previous_phone.clone()
+        } else {
+            loop {
+                let prefix = ["138", "139", "186", "135", "158", "177", "199"]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or("138");
+                let candidate = format!("{prefix}{:08}", rng.random_range(0..100_000_000u32));
+                if used_phones.insert(candidate.clone()) {
+                    break candidate;
+                }
+            }
+        };
+        previous_phone = phone.clone();
+        let mut contact_points = vec![ContactInput {
+            kind: "phone".into(),
+            value: phone,
+            label: String::new(),
+        }];
+        if rng.random_bool(0.65) {
+            let domain = if english {
+                ["gmail.com", "outlook.com", "icloud.com"]
+            } else {
+                ["qq.com", "163.com", "126.com"]
+            }
+            .choose(rng)
+            .copied()
+            .unwrap_or("qq.com");
+            contact_points.push(ContactInput {
+                kind: "email".into(),
+                value: format!("{handle}{index}@{domain}"),
+                label: String::new(),
+            });
+        }
+        if !english && rng.random_bool(0.4) {
+            contact_points.push(ContactInput {
+                kind: "wechat".into(),
+                value: format!("wx_{handle}{index}"),
+                label: String::new(),
+            });
+        }
+        let organization = rng
+            .random_bool(0.25)
+            .then(|| organizations.choose(rng).copied())
+            .flatten();
+        let place = organization.map_or_else(|| rng.random_range(0..PLACES.len()), |o| o.2);
+        let (province, city, districts, region) = PLACES[place];
+        let grade = match rng.random_range(0..100) {
+            0..5 => "vip",
+            5..20 => "a",
+            20..55 => "b",
+            _ => "c",
+        };
+        let mut tags: Vec<String> = Vec::new();
+        for _ in 0..rng.random_range(0..3) {
+            if let Some(tag) = TAGS.choose(rng) {
+                tags.push((*tag).to_owned());
+            }
+        }
+        if english {
+            tags.push("expat".into());
+        }
+        let input = NewCustomer {
+            name,
+            gender: Some(
+                ["female", "male", "unknown"]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or("unknown")
+                    .into(),
+            ),
+            birthday: rng.random_bool(0.3).then(|| {
+                format!(
+                    "{}-{:02}-{:02}",
+                    rng.random_range(1955..2004),
+                    rng.random_range(1..13),
+                    rng.random_range(1..29)
+                )
+            }),
+            language: Some(language.into()),
+            organization_id: organization.map(|o| o.0),
+            province: Some(province.into()),
+            city: Some(city.into()),
+            district: districts.choose(rng).map(|d| (*d).to_owned()),
+            street: rng
+                .random_bool(0.5)
+                .then(|| STREETS.choose(rng).map(|s| (*s).to_owned()))
+                .flatten(),
+            region: Some(region.into()),
+            industry: organization.map(|o| o.1.to_owned()),
+            grade: Some(grade.into()),
+            notes: rng
+                .random_bool(0.3)
+                .then(|| NOTES.choose(rng).map(|n| (*n).to_owned()))
+                .flatten(),
+            external_id: Some(format!("BSS-{:07}", 1_000_000 + index * 7)),
+            tags,
+            contact_points,
+            ..NewCustomer::default()
+        };
+        let customer_id = create_customer_in(tx, caller, &input).await?;
+        let orders = match grade {
+            "vip" => rng.random_range(4..10),
+            "a" => rng.random_range(2..7),
+            "b" => rng.random_range(1..4),
+            _ => rng.random_range(0..2),
+        };
+        for _ in 0..orders {
+            let (product, price) = PRODUCTS.choose(rng).copied().unwrap_or(PRODUCTS[0]);
+            let ordered_at = now
+                - chrono::Duration::days(rng.random_range(1..365))
+                - chrono::Duration::minutes(rng.random_range(0..1440));
+            add_order_in(
+                tx,
+                caller,
+                customer_id,
+                &OrderInput {
+                    ordered_at,
+                    amount: serde_json::Value::String(price.into()),
+                    currency: None,
+                    product: product.into(),
+                    channel: ORDER_CHANNELS.choose(rng).map(|c| (*c).to_owned()),
+                    external_id: None,
+                },
+            )
+            .await?;
+            order_count += 1;
+        }
+    }
+    Ok((organizations.len(), DEMO_CUSTOMERS, order_count))
 }

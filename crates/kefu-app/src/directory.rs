@@ -2,7 +2,7 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{App, AppError, Caller};
-use kefu_domain::audit::{self, Action};
+use kefu_domain::audit::Action;
 use kefu_domain::{Permission, validate};
 use kefu_store::agents::{self, Agent};
 use kefu_store::teams::{self, Team, TeamFields};
@@ -258,7 +258,7 @@ pub struct TeamChanges {
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -441,19 +441,7 @@ async fn record(
     old: &serde_json::Value,
     new: &serde_json::Value,
 ) -> Result<(), AppError> {
-    audit_log::append(
-        &mut tx.conn(),
-        &audit_log::Entry {
-            actor: &caller.actor,
-            source: caller.source,
-            entity,
-            entity_id,
-            action,
-            changes: audit::diff(old, new, &["version", "created_at", "updated_at"]),
-        },
-    )
-    .await?;
-    Ok(())
+    crate::audit::record_change(tx, caller, entity, entity_id, action, old, new).await
 }
 
 /// The audit history of a team (managers and admins).

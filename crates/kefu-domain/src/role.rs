@@ -61,6 +61,13 @@ impl Role {
             ManageTeams => matches!(self, Role::Admin | Role::Manager),
             ManageAgents | ManageSettings | ManageApiTokens => self == Role::Admin,
             ViewAuditLog => matches!(self, Role::Admin | Role::Manager),
+            ViewCustomers => true,
+            ManageCustomers | RevealPersonalData => matches!(
+                self,
+                Role::Admin | Role::Manager | Role::Agent | Role::TechSupport
+            ),
+            ViewPersonalData | ExportCustomers => matches!(self, Role::Admin | Role::Manager),
+            ErasePersonalData => self == Role::Admin,
         }
     }
 
@@ -111,11 +118,24 @@ pub enum Permission {
     ManageApiTokens,
     /// Read the audit log of any record.
     ViewAuditLog,
+    /// See the customer archive: profiles, organizations, orders, with
+    /// phone numbers and emails masked.
+    ViewCustomers,
+    /// Create and edit customers, organizations and their orders.
+    ManageCustomers,
+    /// Show one customer's masked contact details, recorded in the audit log.
+    RevealPersonalData,
+    /// See phone numbers and emails unmasked everywhere.
+    ViewPersonalData,
+    /// Export customer lists and everything about one customer (logged).
+    ExportCustomers,
+    /// Erase (anonymise) a customer's personal data on request.
+    ErasePersonalData,
 }
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -123,6 +143,12 @@ impl Permission {
         Permission::ManageSettings,
         Permission::ManageApiTokens,
         Permission::ViewAuditLog,
+        Permission::ViewCustomers,
+        Permission::ManageCustomers,
+        Permission::RevealPersonalData,
+        Permission::ViewPersonalData,
+        Permission::ExportCustomers,
+        Permission::ErasePersonalData,
     ];
 }
 
@@ -157,10 +183,30 @@ mod tests {
             Permission::ManageAgents,
             Permission::ManageSettings,
             Permission::ManageApiTokens,
+            Permission::ManageCustomers,
+            Permission::ErasePersonalData,
         ];
         for p in changes {
             assert!(!Role::Analyst.allows(p), "{p:?}");
         }
+    }
+
+    #[test]
+    fn personal_data_is_unmasked_only_for_admins_and_managers() {
+        for role in Role::ALL {
+            let unmasked = matches!(role, Role::Admin | Role::Manager);
+            assert_eq!(
+                role.allows(Permission::ViewPersonalData),
+                unmasked,
+                "{role}"
+            );
+            assert!(role.allows(Permission::ViewCustomers), "{role}");
+            if role.allows(Permission::ManageCustomers) {
+                assert!(role.allows(Permission::RevealPersonalData), "{role}");
+            }
+        }
+        assert!(!Role::QaInspector.allows(Permission::RevealPersonalData));
+        assert!(!Role::Agent.allows(Permission::ExportCustomers));
     }
 
     #[test]

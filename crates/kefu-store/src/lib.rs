@@ -10,10 +10,13 @@
 pub mod agents;
 pub mod audit;
 pub mod company;
+pub mod customers;
 mod error;
 pub mod instance;
 mod location;
 mod migrate;
+pub mod orders;
+pub mod organizations;
 pub mod outbox;
 pub mod resets;
 pub mod sessions;

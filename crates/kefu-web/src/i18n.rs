@@ -126,6 +126,28 @@ impl Locale {
             "reasons.last_admin"
         } else if english.contains("whole number") {
             "reasons.not_a_number"
+        } else if english.starts_with("is not a phone number") {
+            "reasons.not_phone"
+        } else if english.starts_with("unknown ") && english.contains("; valid: ") {
+            "reasons.unknown_value"
+        } else if english.contains("written YYYY-MM-DD") {
+            "reasons.bad_date"
+        } else if english.contains("between 1900-01-01 and today") {
+            "reasons.date_range"
+        } else if english.starts_with("must be an amount") {
+            "reasons.bad_amount"
+        } else if english.contains("ISO 4217") {
+            "reasons.bad_currency"
+        } else if english.starts_with("organization ") && english.ends_with("does not exist") {
+            "reasons.no_such_organization"
+        } else if english.contains("must not contain commas") {
+            "reasons.no_commas"
+        } else if english.contains("must not contain spaces") {
+            "reasons.no_spaces"
+        } else if english.contains("contact points") || english.contains("30 tags") {
+            "reasons.too_many"
+        } else if english.contains("was erased") || english.contains("already erased") {
+            "reasons.erased"
         } else {
             return english.to_owned();
         };

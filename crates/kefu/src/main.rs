@@ -361,8 +361,8 @@ async fn start_app(settings: &Settings) -> anyhow::Result<App> {
 fn print_demo(summary: &kefu_app::demo::DemoSummary) {
     if summary.loaded {
         println!(
-            "demo data loaded: {} agents, {} teams (星河宽带 StarRiver Broadband)",
-            summary.agents, summary.teams
+            "demo data loaded: {} agents, {} teams, {} organizations, {} customers, {} orders (星河宽带 StarRiver Broadband)",
+            summary.agents, summary.teams, summary.organizations, summary.customers, summary.orders
         );
     } else {
         println!("the database already holds data; demo data was not loaded");

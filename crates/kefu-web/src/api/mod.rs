@@ -4,6 +4,7 @@
 mod agents;
 mod audit;
 mod company;
+mod customers;
 mod me;
 mod teams;
 mod tokens;
@@ -132,6 +133,104 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ManageApiTokens),
             "revoke an API token",
             delete(tokens::revoke),
+        ),
+        route(
+            Method::GET,
+            "/customers",
+            Access::Requires(ViewCustomers),
+            "list and search customers (name, partial phone, email, organization, tag, classification)",
+            get(customers::list),
+        ),
+        route(
+            Method::POST,
+            "/customers",
+            Access::Requires(ManageCustomers),
+            "create a customer with contact points and tags",
+            post(customers::create),
+        ),
+        route(
+            Method::GET,
+            "/customers/lookup",
+            Access::Requires(ViewCustomers),
+            "the one customer holding a phone, email, WeChat id or external id",
+            get(customers::lookup),
+        ),
+        route(
+            Method::GET,
+            "/customers/{id}",
+            Access::Requires(ViewCustomers),
+            "one customer (contact points masked without the personal-data permission)",
+            get(customers::show),
+        ),
+        route(
+            Method::PATCH,
+            "/customers/{id}",
+            Access::Requires(ManageCustomers),
+            "change a customer (optimistic locking)",
+            patch(customers::update),
+        ),
+        route(
+            Method::GET,
+            "/customers/{id}/profile",
+            Access::Requires(ViewCustomers),
+            "the 360° view: profile, orders and totals, timeline, possible duplicates",
+            get(customers::profile),
+        ),
+        route(
+            Method::POST,
+            "/customers/{id}/reveal",
+            Access::Requires(RevealPersonalData),
+            "show a customer's contact points unmasked (audited)",
+            post(customers::reveal),
+        ),
+        route(
+            Method::GET,
+            "/customers/{id}/export",
+            Access::Requires(ExportCustomers),
+            "everything stored about one customer, as JSON (audited)",
+            get(customers::export),
+        ),
+        route(
+            Method::POST,
+            "/customers/{id}/erase",
+            Access::Requires(ErasePersonalData),
+            "erase (anonymise) a customer's personal data on request",
+            post(customers::erase),
+        ),
+        route(
+            Method::POST,
+            "/customers/{id}/orders",
+            Access::Requires(ManageCustomers),
+            "record an order for a customer",
+            post(customers::add_order),
+        ),
+        route(
+            Method::GET,
+            "/organizations",
+            Access::Requires(ViewCustomers),
+            "list organizations",
+            get(customers::list_organizations),
+        ),
+        route(
+            Method::POST,
+            "/organizations",
+            Access::Requires(ManageCustomers),
+            "create an organization",
+            post(customers::create_organization),
+        ),
+        route(
+            Method::GET,
+            "/organizations/{id}",
+            Access::Requires(ViewCustomers),
+            "one organization",
+            get(customers::show_organization),
+        ),
+        route(
+            Method::PATCH,
+            "/organizations/{id}",
+            Access::Requires(ManageCustomers),
+            "change an organization (optimistic locking)",
+            patch(customers::update_organization),
         ),
         route(
             Method::GET,

@@ -9,6 +9,7 @@
 //! role does not allow the page with a "not allowed" page.
 
 pub mod cookies;
+mod customers;
 pub mod form;
 mod pages;
 mod settings;
@@ -211,6 +212,14 @@ pub fn nav_items(role: Role, active: &str) -> Vec<NavItem> {
         label_key: "nav.workspace",
         active: active == "workspace",
     }];
+    if role.allows(Permission::ViewCustomers) {
+        items.push(NavItem {
+            key: "customers",
+            href: "/customers",
+            label_key: "nav.customers",
+            active: active == "customers",
+        });
+    }
     if Access::AnyOf(&SETTINGS_PERMISSIONS).admits(role) {
         items.push(NavItem {
             key: "settings",
@@ -411,6 +420,104 @@ pub fn routes() -> Vec<Route> {
             Public,
             "set the new password",
             post(pages::reset),
+        ),
+        page(
+            Method::GET,
+            "/customers",
+            Requires(ViewCustomers),
+            "customer list: search, filters, records to refresh",
+            get(customers::list),
+        ),
+        page(
+            Method::POST,
+            "/customers",
+            Requires(ManageCustomers),
+            "create a customer",
+            post(customers::create),
+        ),
+        page(
+            Method::GET,
+            "/customers/new",
+            Requires(ManageCustomers),
+            "new customer form",
+            get(customers::new_form),
+        ),
+        page(
+            Method::GET,
+            "/customers/{id}",
+            Requires(ViewCustomers),
+            "the customer's 360° view",
+            get(customers::show),
+        ),
+        page(
+            Method::GET,
+            "/customers/{id}/edit",
+            Requires(ManageCustomers),
+            "edit a customer",
+            get(customers::edit_form),
+        ),
+        page(
+            Method::POST,
+            "/customers/{id}/edit",
+            Requires(ManageCustomers),
+            "save a customer (optimistic locking)",
+            post(customers::save),
+        ),
+        page(
+            Method::POST,
+            "/customers/{id}/reveal",
+            Requires(RevealPersonalData),
+            "show masked contact details (audited)",
+            post(customers::reveal),
+        ),
+        page(
+            Method::POST,
+            "/customers/{id}/export",
+            Requires(ExportCustomers),
+            "download everything about a customer as JSON (audited)",
+            post(customers::export),
+        ),
+        page(
+            Method::POST,
+            "/customers/{id}/erase",
+            Requires(ErasePersonalData),
+            "erase a customer's personal data",
+            post(customers::erase),
+        ),
+        page(
+            Method::POST,
+            "/customers/{id}/orders",
+            Requires(ManageCustomers),
+            "record an order",
+            post(customers::add_order),
+        ),
+        page(
+            Method::GET,
+            "/organizations",
+            Requires(ViewCustomers),
+            "organizations",
+            get(customers::organizations),
+        ),
+        page(
+            Method::POST,
+            "/organizations",
+            Requires(ManageCustomers),
+            "create an organization",
+            post(customers::create_organization),
+        ),
+        page(
+            Method::GET,
+            "/organizations/{id}",
+            Requires(ViewCustomers),
+            "one organization",
+            get(customers::organization),
+        ),
+        page(
+            Method::POST,
+            "/organizations/{id}",
+            Requires(ManageCustomers),
+            "save an organization (optimistic locking)",
+            post(customers::save_organization),
         ),
         page(
             Method::GET,

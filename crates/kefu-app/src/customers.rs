@@ -1,0 +1,1365 @@
+//! The customer archive (客户档案): customers, organizations and orders;
+//! the one identity lookup; the 360° view; masking, reveal, export and
+//! erasure of personal data.
+
+use crate::audit::record_change;
+use crate::directory::double_option;
+use crate::page::{Page, PageRequest};
+use crate::{App, AppError, Caller};
+use chrono::{DateTime, NaiveDate, Utc};
+use kefu_domain::Permission;
+use kefu_domain::audit::Action;
+use kefu_domain::customer::{self as rules, CompanySize, ContactKind, Gender, Grade, ProfileFacts};
+use kefu_domain::validate;
+use kefu_store::customers::{self, After, ContactPoint, Customer, CustomerFields, Filter, Sort};
+use kefu_store::orders::{self, NewOrder, Order, Totals};
+use kefu_store::organizations::{self, Organization, OrganizationFields};
+use kefu_store::{Conn, StoreError, Tx, audit as audit_log};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A contact point as the API and forms send it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// `phone`, `email`, `wechat` or `external`.
+    pub kind: String,
+    /// The value as typed; phones in any common way of writing them.
+    pub value: String,
+    /// An optional label (家庭, work…).
+    #[serde(default)]
+    pub label: String,
+}
+
+/// Input to create a customer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    /// Full name.
+    pub name: String,
+    /// `unknown`, `female`, `male` or `other`.
+    #[serde(default)]
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birthday: Option<String>,
+    /// `zh-CN` or `en`; default: the company's.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// IANA zone; default: the company's.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// The organization the customer belongs to.
+    #[serde(default)]
+    pub organization_id: Option<i64>,
+    /// Province.
+    #[serde(default)]
+    pub province: Option<String>,
+    /// City.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// District.
+    #[serde(default)]
+    pub district: Option<String>,
+    /// Street and number.
+    #[serde(default)]
+    pub street: Option<String>,
+    /// Classification: region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Classification: industry.
+    #[serde(default)]
+    pub industry: Option<String>,
+    /// Classification: `unknown`, `micro`, `small`, `medium`, `large`.
+    #[serde(default)]
+    pub company_size: Option<String>,
+    /// Grade: `vip`, `a`, `b`, `c` (default `c`).
+    #[serde(default)]
+    pub grade: Option<String>,
+    /// Needs and preferences.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Id in another system.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Contact points.
+    #[serde(default)]
+    pub contact_points: Vec<ContactInput>,
+}
+
+/// Input to change a customer: the version read, and only the fields to
+/// change; `null` clears a clearable field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerChanges {
+    /// The version the editor read; a stale one gets a conflict.
+    pub version: i64,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Gender.
+    #[serde(default)]
+    pub gender: Option<String>,
+    /// Birthday; `null` clears it.
+    #[serde(default, with = "double_option")]
+    pub birthday: Option<Option<String>>,
+    /// Language.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Time zone.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Organization; `null` removes the customer from it.
+    #[serde(default, with = "double_option")]
+    pub organization_id: Option<Option<i64>>,
+    /// Province.
+    #[serde(default)]
+    pub province: Option<String>,
+    /// City.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// District.
+    #[serde(default)]
+    pub district: Option<String>,
+    /// Street.
+    #[serde(default)]
+    pub street: Option<String>,
+    /// Region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Industry.
+    #[serde(default)]
+    pub industry: Option<String>,
+    /// Company size.
+    #[serde(default)]
+    pub company_size: Option<String>,
+    /// Grade.
+    #[serde(default)]
+    pub grade: Option<String>,
+    /// Needs and preferences.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// External id; `null` clears it.
+    #[serde(default, with = "double_option")]
+    pub external_id: Option<Option<String>>,
+    /// Tags (replace the old ones).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Contact points (replace the old ones).
+    #[serde(default)]
+    pub contact_points: Option<Vec<ContactInput>>,
+}
+
+/// A contact point as shown to the caller.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactView {
+    /// Kind.
+    pub kind: ContactKind,
+    /// The stored value, or its masked form.
+    pub value: String,
+    /// Label.
+    pub label: String,
+    /// Whether `value` is masked.
+    pub masked: bool,
+}
+
+/// The organization a customer belongs to, by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrganizationRef {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// A customer as the API answers and the pages show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerView {
+    /// The record.
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// The organization.
+    pub organization: Option<OrganizationRef>,
+    /// Contact points, masked unless the caller may see personal data.
+    pub contact_points: Vec<ContactView>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Completeness score, 0–100.
+    pub completeness: u8,
+}
+
+/// The audit log's copy of a customer: contact values and the birthday
+/// masked, so the append-only log never becomes a second, unerasable copy
+/// of personal data.
+#[derive(Serialize)]
+struct AuditSnapshot<'a> {
+    #[serde(flatten)]
+    customer: &'a Customer,
+    birthday: Option<&'static str>,
+    street: String,
+    contact_points: Vec<String>,
+    tags: &'a [String],
+}
+
+impl<'a> AuditSnapshot<'a> {
+    fn of(customer: &'a Customer, points: &[ContactPoint], tags: &'a [String]) -> Self {
+        AuditSnapshot {
+            customer,
+            birthday: customer.birthday.map(|_| "****-**-**"),
+            street: mask_text(&customer.street),
+            contact_points: points
+                .iter()
+                .map(|p| format!("{}:{}", p.kind, rules::mask(p.kind, &p.value)))
+                .collect(),
+            tags,
+        }
+    }
+}
+
+fn mask_text(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        "****".to_owned()
+    }
+}
+
+fn contact_views(points: Vec<ContactPoint>, unmasked: bool) -> Vec<ContactView> {
+    points
+        .into_iter()
+        .map(|p| ContactView {
+            value: if unmasked {
+                p.value
+            } else {
+                rules::mask(p.kind, &p.value)
+            },
+            kind: p.kind,
+            label: p.label,
+            masked: !unmasked,
+        })
+        .collect()
+}
+
+fn facts(customer: &Customer, points: &[ContactPoint], tags: &[String]) -> ProfileFacts {
+    ProfileFacts {
+        gender: customer.gender != Gender::Unknown,
+        birthday: customer.birthday.is_some(),
+        phone: points.iter().any(|p| p.kind == ContactKind::Phone),
+        email: points.iter().any(|p| p.kind == ContactKind::Email),
+        address: !customer.province.is_empty() && !customer.city.is_empty(),
+        region: !customer.region.is_empty(),
+        industry: !customer.industry.is_empty(),
+        notes: !customer.notes.is_empty(),
+        tags: !tags.is_empty(),
+    }
+}
+
+async fn load_view(
+    conn: &mut Conn<'_>,
+    id: i64,
+    unmasked: bool,
+) -> Result<(CustomerView, Vec<ContactPoint>), AppError> {
+    let customer = customers::get(conn, id).await?;
+    let points = customers::contact_points(conn, id).await?;
+    let tags = customers::tags(conn, id).await?;
+    let organization = match customer.organization_id {
+        Some(org) => {
+            let o = organizations::get(conn, org).await?;
+            Some(OrganizationRef {
+                id: o.id,
+                name: o.name,
+            })
+        }
+        None => None,
+    };
+    let completeness = rules::completeness(&facts(&customer, &points, &tags));
+    Ok((
+        CustomerView {
+            customer,
+            organization,
+            contact_points: contact_views(points.clone(), unmasked),
+            tags,
+            completeness,
+        },
+        points,
+    ))
+}
+
+fn trimmed(value: Option<&String>, field: &str, max: usize) -> Result<String, AppError> {
+    let text = value.map(|v| v.trim()).unwrap_or("");
+    if text.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn external_id(value: Option<&String>) -> Result<Option<String>, AppError> {
+    let text = trimmed(value, "external_id", 100)?;
+    Ok(Some(text).filter(|t| !t.is_empty()))
+}
+
+fn birthday(text: Option<&String>) -> Result<Option<NaiveDate>, AppError> {
+    match text.map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        Some(t) => Ok(Some(rules::birthday(
+            "birthday",
+            t,
+            Utc::now().date_naive(),
+        )?)),
+        None => Ok(None),
+    }
+}
+
+fn contact_points(inputs: &[ContactInput]) -> Result<Vec<ContactPoint>, AppError> {
+    if inputs.len() > 20 {
+        return Err(AppError::invalid(
+            "contact_points",
+            "must be at most 20 contact points",
+        ));
+    }
+    let mut out: Vec<ContactPoint> = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let kind = ContactKind::parse_field(&format!("contact_points[{i}].kind"), &input.kind)?;
+        let value =
+            rules::normalize_contact(&format!("contact_points[{i}].value"), kind, &input.value)?;
+        let label = trimmed(
+            Some(&input.label),
+            &format!("contact_points[{i}].label"),
+            40,
+        )?;
+        if !out.iter().any(|p| p.kind == kind && p.value == value) {
+            out.push(ContactPoint { kind, value, label });
+        }
+    }
+    Ok(out)
+}
+
+async fn check_organization(conn: &mut Conn<'_>, id: Option<i64>) -> Result<(), AppError> {
+    if let Some(id) = id {
+        match organizations::get(conn, id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => {
+                return Err(AppError::invalid(
+                    "organization_id",
+                    format!("organization {id} does not exist"),
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Creates a customer (agents, technical support, managers, admins).
+pub async fn create_customer(
+    app: &App,
+    caller: &Caller,
+    input: NewCustomer,
+) -> Result<CustomerView, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let mut tx = app.store.write().await?;
+    let id = create_customer_in(&mut tx, caller, &input).await?;
+    let (view, _) = load_view(
+        &mut tx.conn(),
+        id,
+        caller.role.allows(Permission::ViewPersonalData),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Creates a customer inside a transaction the caller commits; returns its id.
+pub(crate) async fn create_customer_in(
+    tx: &mut Tx,
+    caller: &Caller,
+    input: &NewCustomer,
+) -> Result<i64, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let company = kefu_store::company::get(&mut tx.conn()).await?;
+    let fields = CustomerFields {
+        name: validate::name("name", &input.name, 100)?,
+        gender: match &input.gender {
+            Some(g) if !g.trim().is_empty() => Gender::parse_field("gender", g)?,
+            _ => Gender::Unknown,
+        },
+        birthday: birthday(input.birthday.as_ref())?,
+        language: match &input.language {
+            Some(l) => validate::language("language", l)?,
+            None => company
+                .as_ref()
+                .map_or_else(|| "zh-CN".to_owned(), |c| c.default_language.clone()),
+        },
+        time_zone: match &input.time_zone {
+            Some(z) => validate::time_zone("time_zone", z)?,
+            None => company
+                .as_ref()
+                .map_or_else(|| "Asia/Shanghai".to_owned(), |c| c.time_zone.clone()),
+        },
+        organization_id: input.organization_id,
+        province: trimmed(input.province.as_ref(), "province", 40)?,
+        city: trimmed(input.city.as_ref(), "city", 40)?,
+        district: trimmed(input.district.as_ref(), "district", 40)?,
+        street: trimmed(input.street.as_ref(), "street", 200)?,
+        region: trimmed(input.region.as_ref(), "region", 40)?,
+        industry: trimmed(input.industry.as_ref(), "industry", 60)?,
+        company_size: match &input.company_size {
+            Some(s) if !s.trim().is_empty() => CompanySize::parse_field("company_size", s)?,
+            _ => CompanySize::Unknown,
+        },
+        grade: match &input.grade {
+            Some(g) if !g.trim().is_empty() => Grade::parse_field("grade", g)?,
+            _ => Grade::C,
+        },
+        notes: trimmed(input.notes.as_ref(), "notes", 4000)?,
+        external_id: external_id(input.external_id.as_ref())?,
+    };
+    let points = contact_points(&input.contact_points)?;
+    let tags = rules::tags("tags", &input.tags)?;
+    check_organization(&mut tx.conn(), fields.organization_id).await?;
+    let customer = customers::insert(&mut tx.conn(), &fields).await?;
+    customers::set_contact_points(&mut tx.conn(), customer.id, &points).await?;
+    customers::set_tags(&mut tx.conn(), customer.id, &tags).await?;
+    record_change(
+        tx,
+        caller,
+        "customer",
+        customer.id,
+        Action::Create,
+        &(),
+        &AuditSnapshot::of(&customer, &points, &tags),
+    )
+    .await?;
+    Ok(customer.id)
+}
+
+/// One customer, masked unless the caller may see personal data.
+pub async fn get_customer(app: &App, caller: &Caller, id: i64) -> Result<CustomerView, AppError> {
+    caller.require(Permission::ViewCustomers)?;
+    let mut reader = app.store.read().await?;
+    let (view, _) = load_view(
+        &mut reader.conn(),
+        id,
+        caller.role.allows(Permission::ViewPersonalData),
+    )
+    .await?;
+    Ok(view)
+}
+
+/// Changes a customer if nobody else changed it since `changes.version`.
+pub async fn update_customer(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    changes: CustomerChanges,
+) -> Result<CustomerView, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let mut tx = app.store.write().await?;
+    let before = customers::get(&mut tx.conn(), id).await?;
+    if before.version != changes.version {
+        return Err(AppError::Conflict {
+            current_version: before.version,
+        });
+    }
+    if before.erased_at.is_some() {
+        return Err(AppError::invalid(
+            "version",
+            "this customer's personal data was erased; the record can no longer be edited",
+        ));
+    }
+    let old_points = customers::contact_points(&mut tx.conn(), id).await?;
+    let old_tags = customers::tags(&mut tx.conn(), id).await?;
+    let mut f = CustomerFields::of(&before);
+    if let Some(v) = &changes.name {
+        f.name = validate::name("name", v, 100)?;
+    }
+    if let Some(v) = &changes.gender {
+        f.gender = Gender::parse_field("gender", v)?;
+    }
+    if let Some(v) = &changes.birthday {
+        f.birthday = birthday(v.as_ref())?;
+    }
+    if let Some(v) = &changes.language {
+        f.language = validate::language("language", v)?;
+    }
+    if let Some(v) = &changes.time_zone {
+        f.time_zone = validate::time_zone("time_zone", v)?;
+    }
+    if let Some(v) = changes.organization_id {
+        f.organization_id = v;
+    }
+    let text_fields: [(&Option<String>, &mut String, &str, usize); 7] = [
+        (&changes.province, &mut f.province, "province", 40),
+        (&changes.city, &mut f.city, "city", 40),
+        (&changes.district, &mut f.district, "district", 40),
+        (&changes.street, &mut f.street, "street", 200),
+        (&changes.region, &mut f.region, "region", 40),
+        (&changes.industry, &mut f.industry, "industry", 60),
+        (&changes.notes, &mut f.notes, "notes", 4000),
+    ];
+    for (value, target, field, max) in text_fields {
+        if let Some(v) = value {
+            *target = trimmed(Some(v), field, max)?;
+        }
+    }
+    if let Some(v) = &changes.company_size {
+        f.company_size = CompanySize::parse_field("company_size", v)?;
+    }
+    if let Some(v) = &changes.grade {
+        f.grade = Grade::parse_field("grade", v)?;
+    }
+    if let Some(v) = &changes.external_id {
+        f.external_id = external_id(v.as_ref())?;
+    }
+    let points = match &changes.contact_points {
+        Some(inputs) => contact_points(inputs)?,
+        None => old_points.clone(),
+    };
+    let tags = match &changes.tags {
+        Some(values) => rules::tags("tags", values)?,
+        None => old_tags.clone(),
+    };
+    check_organization(&mut tx.conn(), f.organization_id).await?;
+    let after = customers::update(&mut tx.conn(), id, changes.version, &f).await?;
+    if points != old_points {
+        customers::set_contact_points(&mut tx.conn(), id, &points).await?;
+    }
+    if tags != old_tags {
+        customers::set_tags(&mut tx.conn(), id, &tags).await?;
+    }
+    record_change(
+        &mut tx,
+        caller,
+        "customer",
+        id,
+        Action::Update,
+        &AuditSnapshot::of(&before, &old_points, &old_tags),
+        &AuditSnapshot::of(&after, &points, &tags),
+    )
+    .await?;
+    let (view, _) = load_view(
+        &mut tx.conn(),
+        id,
+        caller.role.allows(Permission::ViewPersonalData),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Shows one customer's contact points unmasked, and records that the
+/// caller saw them.
+pub async fn reveal_contacts(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+) -> Result<Vec<ContactView>, AppError> {
+    caller.require(Permission::RevealPersonalData)?;
+    let mut tx = app.store.write().await?;
+    customers::get(&mut tx.conn(), id).await?;
+    let points = customers::contact_points(&mut tx.conn(), id).await?;
+    audit_log::append(
+        &mut tx.conn(),
+        &audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: "customer",
+            entity_id: id,
+            action: Action::Read,
+            changes: vec![kefu_domain::audit::FieldChange {
+                field: "contact_points".into(),
+                old: serde_json::Value::Null,
+                new: serde_json::json!("revealed"),
+            }],
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(contact_views(points, true))
+}
+
+/// The one identity lookup for every channel: the customer holding this
+/// contact value (normalised first), or `None`.
+pub async fn identify(
+    conn: &mut Conn<'_>,
+    kind: ContactKind,
+    raw_value: &str,
+) -> Result<Option<i64>, AppError> {
+    let value = rules::normalize_contact("value", kind, raw_value)?;
+    Ok(customers::find_by_contact(conn, kind, &value).await?)
+}
+
+/// Finds a customer by a contact value (`GET /customers/lookup`).
+pub async fn lookup(
+    app: &App,
+    caller: &Caller,
+    kind: &str,
+    value: &str,
+) -> Result<CustomerView, AppError> {
+    caller.require(Permission::ViewCustomers)?;
+    let kind = ContactKind::parse_field("kind", kind)?;
+    let mut reader = app.store.read().await?;
+    let id = identify(&mut reader.conn(), kind, value)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (view, _) = load_view(
+        &mut reader.conn(),
+        id,
+        caller.role.allows(Permission::ViewPersonalData),
+    )
+    .await?;
+    Ok(view)
+}
+
+/// The list parameters the API and the customers page receive.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// Name part, partial phone (4+ digits), or a whole email / WeChat id / external id.
+    pub q: Option<String>,
+    /// Organization id.
+    pub organization_id: Option<i64>,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Grade.
+    pub grade: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Company size.
+    pub company_size: Option<String>,
+    /// Only records not updated for this many months (to refresh).
+    pub stale_months: Option<u32>,
+    /// `newest` (default), `name` or `updated`.
+    pub sort: Option<String>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–200.
+    pub limit: Option<i64>,
+}
+
+/// A row of the customer list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerSummary {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Grade.
+    pub grade: Grade,
+    /// Organization name.
+    pub organization: Option<OrganizationRef>,
+    /// Region.
+    pub region: String,
+    /// City.
+    pub city: String,
+    /// First phone (masked unless allowed).
+    pub phone: Option<String>,
+    /// First email (masked unless allowed).
+    pub email: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Completeness score.
+    pub completeness: u8,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-locking version.
+    pub version: i64,
+}
+
+fn blank(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn parse_sort(text: Option<&str>) -> Result<Sort, AppError> {
+    match text.map(str::trim).unwrap_or("") {
+        "" | "newest" => Ok(Sort::Newest),
+        "name" => Ok(Sort::Name),
+        "updated" => Ok(Sort::Updated),
+        other => Err(AppError::invalid(
+            "sort",
+            format!("unknown sort {other:?}; valid: newest, name, updated"),
+        )),
+    }
+}
+
+fn parse_cursor(sort: Sort, cursor: Option<&str>) -> Result<After, AppError> {
+    let bad = || AppError::invalid("cursor", "is not a cursor this API returned");
+    let Some(text) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(After::Start);
+    };
+    let (id, rest) = text.split_once('.').unwrap_or((text, ""));
+    let id: i64 = id.parse().map_err(|_| bad())?;
+    match sort {
+        Sort::Newest => Ok(After::Id(id)),
+        Sort::Name => Ok(After::Name(rest.to_owned(), id)),
+        Sort::Updated => DateTime::parse_from_rfc3339(rest)
+            .map(|at| After::Updated(at.with_timezone(&Utc), id))
+            .map_err(|_| bad()),
+    }
+}
+
+fn cursor_of(sort: Sort, customer: &Customer) -> String {
+    match sort {
+        Sort::Newest => customer.id.to_string(),
+        Sort::Name => format!("{}.{}", customer.id, customers::name_key(&customer.name)),
+        Sort::Updated => format!(
+            "{}.{}",
+            customer.id,
+            customer
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    }
+}
+
+/// Lists customers matching the query, a page at a time.
+pub async fn list_customers(
+    app: &App,
+    caller: &Caller,
+    query: &CustomerQuery,
+) -> Result<Page<CustomerSummary>, AppError> {
+    caller.require(Permission::ViewCustomers)?;
+    let page = PageRequest::parse(None, query.limit)?;
+    let sort = parse_sort(query.sort.as_deref())?;
+    let after = parse_cursor(sort, query.cursor.as_deref())?;
+    let mut filter = Filter {
+        organization_id: query.organization_id,
+        tag: blank(&query.tag),
+        grade: blank(&query.grade)
+            .map(|g| Grade::parse_field("grade", &g))
+            .transpose()?,
+        region: blank(&query.region),
+        industry: blank(&query.industry),
+        company_size: blank(&query.company_size)
+            .map(|s| CompanySize::parse_field("company_size", &s))
+            .transpose()?,
+        ..Filter::default()
+    };
+    if let Some(months) = query.stale_months {
+        if !(1..=120).contains(&months) {
+            return Err(AppError::invalid(
+                "stale_months",
+                "must be between 1 and 120",
+            ));
+        }
+        filter.not_updated_since =
+            Some(Utc::now() - chrono::Duration::days(i64::from(months) * 30));
+    }
+    if let Some(q) = blank(&query.q) {
+        if let Some(digits) = rules::phone_search_digits(&q) {
+            filter.phone_digits = Some(digits);
+        } else if q.contains('@') {
+            filter.contact_value = Some(q.to_lowercase());
+        } else {
+            // A name part, or a whole WeChat / external id.
+            filter.name = Some(customers::name_key(&q));
+        }
+    }
+    let mut reader = app.store.read().await?;
+    let mut rows = customers::search(
+        &mut reader.conn(),
+        &filter,
+        sort,
+        &after,
+        page.fetch_limit(),
+    )
+    .await?;
+    if rows.is_empty()
+        && let Some(name) = filter.name.take()
+    {
+        filter.contact_value = Some(name);
+        rows = customers::search(
+            &mut reader.conn(),
+            &filter,
+            sort,
+            &after,
+            page.fetch_limit(),
+        )
+        .await?;
+    }
+    let more = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|c| cursor_of(sort, c)))
+        .flatten();
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let mut points: BTreeMap<i64, Vec<ContactPoint>> = BTreeMap::new();
+    for (id, p) in customers::contact_points_of(&mut reader.conn(), &ids).await? {
+        points.entry(id).or_default().push(p);
+    }
+    let mut tags: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (id, t) in customers::tags_of(&mut reader.conn(), &ids).await? {
+        tags.entry(id).or_default().push(t);
+    }
+    let mut org_names: BTreeMap<i64, String> = BTreeMap::new();
+    for org in rows.iter().filter_map(|c| c.organization_id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = org_names.entry(org) {
+            slot.insert(organizations::get(&mut reader.conn(), org).await?.name);
+        }
+    }
+    let unmasked = caller.role.allows(Permission::ViewPersonalData);
+    let shown = |p: &ContactPoint| {
+        if unmasked {
+            p.value.clone()
+        } else {
+            rules::mask(p.kind, &p.value)
+        }
+    };
+    let items = rows
+        .into_iter()
+        .map(|c| {
+            let ps = points.remove(&c.id).unwrap_or_default();
+            let ts = tags.remove(&c.id).unwrap_or_default();
+            let completeness = rules::completeness(&facts(&c, &ps, &ts));
+            CustomerSummary {
+                phone: ps.iter().find(|p| p.kind == ContactKind::Phone).map(shown),
+                email: ps.iter().find(|p| p.kind == ContactKind::Email).map(shown),
+                organization: c.organization_id.and_then(|id| {
+                    org_names.get(&id).map(|name| OrganizationRef {
+                        id,
+                        name: name.clone(),
+                    })
+                }),
+                id: c.id,
+                name: c.name,
+                grade: c.grade,
+                region: c.region,
+                city: c.city,
+                tags: ts,
+                completeness,
+                updated_at: c.updated_at,
+                version: c.version,
+            }
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+/// One entry of a customer's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineEntry {
+    /// A change to the record (from the audit log).
+    Change {
+        /// When.
+        at: DateTime<Utc>,
+        /// Who, as `kind:ref`.
+        actor: String,
+        /// `create`, `update`, `read`…
+        action: String,
+        /// The fields that changed.
+        fields: Vec<String>,
+    },
+    /// An order.
+    Order {
+        /// When.
+        at: DateTime<Utc>,
+        /// The order.
+        order: Order,
+    },
+}
+
+impl TimelineEntry {
+    fn at(&self) -> DateTime<Utc> {
+        match self {
+            TimelineEntry::Change { at, .. } | TimelineEntry::Order { at, .. } => *at,
+        }
+    }
+}
+
+/// Everything the 360° page shows about a customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerProfile {
+    /// The customer.
+    pub customer: CustomerView,
+    /// Order totals per currency.
+    pub totals: Vec<Totals>,
+    /// Orders per month over the span between first and last order.
+    pub orders_per_month: Option<f64>,
+    /// The newest orders.
+    pub recent_orders: Vec<Order>,
+    /// Other customers sharing a phone or email: possible duplicates.
+    pub possible_duplicates: Vec<i64>,
+    /// Changes and orders, newest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// The 360° view of one customer.
+pub async fn profile(app: &App, caller: &Caller, id: i64) -> Result<CustomerProfile, AppError> {
+    caller.require(Permission::ViewCustomers)?;
+    let mut reader = app.store.read().await?;
+    let (customer, points) = load_view(
+        &mut reader.conn(),
+        id,
+        caller.role.allows(Permission::ViewPersonalData),
+    )
+    .await?;
+    let totals = orders::totals(&mut reader.conn(), id).await?;
+    let recent_orders = orders::recent(&mut reader.conn(), id, 20).await?;
+    let count: i64 = totals.iter().map(|t| t.orders).sum();
+    let first = totals.iter().map(|t| t.first_at).min();
+    let last = totals.iter().map(|t| t.last_at).max();
+    let orders_per_month = match (first, last) {
+        (Some(first), Some(last)) if count > 1 => {
+            let months = ((last - first).num_days() as f64 / 30.44).max(1.0);
+            Some((count as f64 / months * 10.0).round() / 10.0)
+        }
+        _ => None,
+    };
+    let mut possible_duplicates = Vec::new();
+    for p in points
+        .iter()
+        .filter(|p| matches!(p.kind, ContactKind::Phone | ContactKind::Email))
+    {
+        for other in customers::holders_of(&mut reader.conn(), p.kind, &p.value).await? {
+            if other != id && !possible_duplicates.contains(&other) {
+                possible_duplicates.push(other);
+            }
+        }
+    }
+    let mut timeline: Vec<TimelineEntry> = Vec::new();
+    // Field names only: the values stay in the audit log for those who may read it.
+    for record in audit_log::for_record(&mut reader.conn(), "customer", id).await? {
+        timeline.push(TimelineEntry::Change {
+            at: record.at,
+            actor: format!("{}:{}", record.actor_kind, record.actor_ref),
+            action: record.action,
+            fields: record.changes.into_iter().map(|c| c.field).collect(),
+        });
+    }
+    for order in &recent_orders {
+        timeline.push(TimelineEntry::Order {
+            at: order.ordered_at,
+            order: order.clone(),
+        });
+    }
+    timeline.sort_by_key(|e| std::cmp::Reverse(e.at()));
+    Ok(CustomerProfile {
+        customer,
+        totals,
+        orders_per_month,
+        recent_orders,
+        possible_duplicates,
+        timeline,
+    })
+}
+
+/// Everything stored about one customer, for a data-subject request; the
+/// export itself is recorded in the audit log.
+pub async fn export_customer(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+) -> Result<serde_json::Value, AppError> {
+    caller.require(Permission::ExportCustomers)?;
+    let mut tx = app.store.write().await?;
+    let (view, _) = load_view(&mut tx.conn(), id, true).await?;
+    let mut all_orders = Vec::new();
+    all_orders.extend(orders::recent(&mut tx.conn(), id, i64::MAX).await?);
+    let history = audit_log::for_record(&mut tx.conn(), "customer", id).await?;
+    audit_log::append(
+        &mut tx.conn(),
+        &audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: "customer",
+            entity_id: id,
+            action: Action::Read,
+            changes: vec![kefu_domain::audit::FieldChange {
+                field: "export".into(),
+                old: serde_json::Value::Null,
+                new: serde_json::json!("all personal data"),
+            }],
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(serde_json::json!({
+        "exported_at": Utc::now(),
+        "customer": view,
+        "orders": all_orders,
+        "history": history,
+    }))
+}
+
+/// Erases (anonymises) a customer's personal data on request: name,
+/// birthday, address, notes, contact points and tags go; the record, its
+/// grade, classification and orders stay so counts and statistics hold.
+pub async fn erase_customer(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    version: i64,
+) -> Result<CustomerView, AppError> {
+    caller.require(Permission::ErasePersonalData)?;
+    let mut tx = app.store.write().await?;
+    let before = customers::get(&mut tx.conn(), id).await?;
+    if before.version != version {
+        return Err(AppError::Conflict {
+            current_version: before.version,
+        });
+    }
+    if before.erased_at.is_some() {
+        return Err(AppError::invalid(
+            "version",
+            "this customer's personal data was already erased",
+        ));
+    }
+    let old_points = customers::contact_points(&mut tx.conn(), id).await?;
+    let old_tags = customers::tags(&mut tx.conn(), id).await?;
+    let mut f = CustomerFields::of(&before);
+    f.name = format!("#{id}");
+    f.gender = Gender::Unknown;
+    f.birthday = None;
+    f.province = String::new();
+    f.city = String::new();
+    f.district = String::new();
+    f.street = String::new();
+    f.notes = String::new();
+    f.external_id = None;
+    customers::update(&mut tx.conn(), id, version, &f).await?;
+    customers::mark_erased(&mut tx.conn(), id).await?;
+    customers::set_contact_points(&mut tx.conn(), id, &[]).await?;
+    customers::set_tags(&mut tx.conn(), id, &[]).await?;
+    let after = customers::get(&mut tx.conn(), id).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "customer",
+        id,
+        Action::Update,
+        &AuditSnapshot::of(&before, &old_points, &old_tags),
+        &AuditSnapshot::of(&after, &[], &[]),
+    )
+    .await?;
+    let (view, _) = load_view(&mut tx.conn(), id, true).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Input to record an order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderInput {
+    /// RFC 3339 instant.
+    pub ordered_at: DateTime<Utc>,
+    /// Amount as a decimal string or number in major units (`199.00`).
+    pub amount: serde_json::Value,
+    /// ISO 4217 code; default CNY.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// What was bought.
+    pub product: String,
+    /// Where.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Id in the billing system.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// Parses an amount in major units with at most two decimals into minor units.
+fn amount_minor(value: &serde_json::Value) -> Result<i64, AppError> {
+    let bad = || {
+        AppError::invalid(
+            "amount",
+            "must be an amount such as 199 or 199.50, with at most two decimals",
+        )
+    };
+    let text = match value {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return Err(bad()),
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+        || whole.len() > 13
+    {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    let minor = whole * 100 + cents;
+    Ok(if negative { -minor } else { minor })
+}
+
+/// Records an order for a customer.
+pub async fn add_order(
+    app: &App,
+    caller: &Caller,
+    customer_id: i64,
+    input: OrderInput,
+) -> Result<Order, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let mut tx = app.store.write().await?;
+    let order = add_order_in(&mut tx, caller, customer_id, &input).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// Records an order inside a transaction the caller commits.
+pub(crate) async fn add_order_in(
+    tx: &mut Tx,
+    caller: &Caller,
+    customer_id: i64,
+    input: &OrderInput,
+) -> Result<Order, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let currency = input
+        .currency
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("CNY")
+        .to_uppercase();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(AppError::invalid(
+            "currency",
+            "must be a three-letter ISO 4217 code such as CNY",
+        ));
+    }
+    let new = NewOrder {
+        customer_id,
+        ordered_at: input.ordered_at,
+        amount_minor: amount_minor(&input.amount)?,
+        currency,
+        product: validate::name("product", &input.product, 200)?,
+        channel: trimmed(input.channel.as_ref(), "channel", 40)?,
+        external_id: external_id(input.external_id.as_ref())?,
+    };
+    let customer = customers::get(&mut tx.conn(), customer_id).await?;
+    if customer.erased_at.is_some() {
+        return Err(AppError::NotFound);
+    }
+    let order = orders::insert(&mut tx.conn(), &new).await?;
+    record_change(tx, caller, "order", order.id, Action::Create, &(), &order).await?;
+    Ok(order)
+}
+
+/// Input to create or change an organization.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationInput {
+    /// For changes: the version read.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Name, unique ignoring case.
+    pub name: String,
+    /// Region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Industry.
+    #[serde(default)]
+    pub industry: Option<String>,
+    /// Company size.
+    #[serde(default)]
+    pub company_size: Option<String>,
+    /// Notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// External id.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+fn organization_fields(input: &OrganizationInput) -> Result<OrganizationFields, AppError> {
+    Ok(OrganizationFields {
+        name: validate::name("name", &input.name, 200)?,
+        region: trimmed(input.region.as_ref(), "region", 40)?,
+        industry: trimmed(input.industry.as_ref(), "industry", 60)?,
+        company_size: match &input.company_size {
+            Some(s) if !s.trim().is_empty() => CompanySize::parse_field("company_size", s)?,
+            _ => CompanySize::Unknown,
+        },
+        notes: trimmed(input.notes.as_ref(), "notes", 4000)?,
+        external_id: external_id(input.external_id.as_ref())?,
+    })
+}
+
+/// An organization with how many customers belong to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrganizationView {
+    /// The record.
+    #[serde(flatten)]
+    pub organization: Organization,
+    /// Customers in it.
+    pub customer_count: i64,
+}
+
+/// Creates an organization.
+pub async fn create_organization(
+    app: &App,
+    caller: &Caller,
+    input: OrganizationInput,
+) -> Result<Organization, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let mut tx = app.store.write().await?;
+    let org = create_organization_in(&mut tx, caller, &input).await?;
+    tx.commit().await?;
+    Ok(org)
+}
+
+/// Creates an organization inside a transaction the caller commits.
+pub(crate) async fn create_organization_in(
+    tx: &mut Tx,
+    caller: &Caller,
+    input: &OrganizationInput,
+) -> Result<Organization, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let fields = organization_fields(input)?;
+    let org = organizations::insert(&mut tx.conn(), &fields).await?;
+    record_change(
+        tx,
+        caller,
+        "organization",
+        org.id,
+        Action::Create,
+        &(),
+        &org,
+    )
+    .await?;
+    Ok(org)
+}
+
+/// Changes an organization (the input's `version` is required).
+pub async fn update_organization(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    input: OrganizationInput,
+) -> Result<Organization, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let version = input
+        .version
+        .ok_or_else(|| AppError::invalid("version", "must not be empty"))?;
+    let fields = organization_fields(&input)?;
+    let mut tx = app.store.write().await?;
+    let before = organizations::get(&mut tx.conn(), id).await?;
+    let after = organizations::update(&mut tx.conn(), id, version, &fields).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "organization",
+        id,
+        Action::Update,
+        &before,
+        &after,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// One organization with its customer count.
+pub async fn get_organization(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+) -> Result<OrganizationView, AppError> {
+    caller.require(Permission::ViewCustomers)?;
+    let mut reader = app.store.read().await?;
+    let organization = organizations::get(&mut reader.conn(), id).await?;
+    let customer_count = organizations::member_counts(&mut reader.conn(), &[id])
+        .await?
+        .first()
+        .map_or(0, |(_, n)| *n);
+    Ok(OrganizationView {
+        organization,
+        customer_count,
+    })
+}
+
+/// Lists organizations, optionally those whose name contains `q`.
+pub async fn list_organizations(
+    app: &App,
+    caller: &Caller,
+    q: Option<&str>,
+    page: PageRequest,
+) -> Result<Page<OrganizationView>, AppError> {
+    caller.require(Permission::ViewCustomers)?;
+    let mut reader = app.store.read().await?;
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    let rows = organizations::list(&mut reader.conn(), q, page.after, page.fetch_limit()).await?;
+    let page = Page::from_rows(rows, page, |o| o.id);
+    let ids: Vec<i64> = page.items.iter().map(|o| o.id).collect();
+    let counts: BTreeMap<i64, i64> = organizations::member_counts(&mut reader.conn(), &ids)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|organization| OrganizationView {
+                customer_count: counts.get(&organization.id).copied().unwrap_or(0),
+                organization,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_parsed_exactly() {
+        let cases = [
+            (serde_json::json!("199"), Some(19900)),
+            (serde_json::json!("199.5"), Some(19950)),
+            (serde_json::json!("199.05"), Some(19905)),
+            (serde_json::json!(88.8), Some(8880)),
+            (serde_json::json!("-10.00"), Some(-1000)),
+            (serde_json::json!("1.234"), None),
+            (serde_json::json!("abc"), None),
+            (serde_json::json!(""), None),
+            (serde_json::json!(true), None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(amount_minor(&value).ok(), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_per_sort() {
+        assert_eq!(
+            parse_cursor(Sort::Newest, Some("42")).ok(),
+            Some(After::Id(42))
+        );
+        assert_eq!(
+            parse_cursor(Sort::Name, Some("7.wang fang")).ok(),
+            Some(After::Name("wang fang".into(), 7))
+        );
+        assert!(parse_cursor(Sort::Updated, Some("7.yesterday")).is_err());
+        assert!(parse_cursor(Sort::Newest, Some("x")).is_err());
+        assert!(parse_sort(Some("size")).is_err());
+    }
+}

@@ -1,0 +1,702 @@
+//! Customers (客户) with their contact points and tags, and the one
+//! identity lookup every channel uses to find a customer.
+
+use crate::{Conn, StoreError, on_conn};
+use chrono::{DateTime, NaiveDate, Utc};
+use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade};
+use serde::Serialize;
+
+/// A customer record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Customer {
+    /// Internal id.
+    pub id: i64,
+    /// Full name.
+    pub name: String,
+    /// Gender.
+    pub gender: Gender,
+    /// Birthday, when given.
+    pub birthday: Option<NaiveDate>,
+    /// Language to write to the customer in (`zh-CN`, `en`).
+    pub language: String,
+    /// IANA time zone.
+    pub time_zone: String,
+    /// The organization the customer belongs to.
+    pub organization_id: Option<i64>,
+    /// Address: province (省).
+    pub province: String,
+    /// Address: city (市).
+    pub city: String,
+    /// Address: district (区/县).
+    pub district: String,
+    /// Address: street and number.
+    pub street: String,
+    /// Classification: region (地区).
+    pub region: String,
+    /// Classification: industry (行业).
+    pub industry: String,
+    /// Classification: company size (规模).
+    pub company_size: CompanySize,
+    /// Grade (客户分级).
+    pub grade: Grade,
+    /// Needs and preferences.
+    pub notes: String,
+    /// Id in another system; re-imports update by it.
+    pub external_id: Option<String>,
+    /// When personal data was erased on request; the record stays for counts.
+    pub erased_at: Option<DateTime<Utc>>,
+    /// Optimistic-locking version.
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, name, gender, birthday, language, time_zone, organization_id, province, city, district, street, \
+     region, industry, company_size, grade, notes, external_id, erased_at, version, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: i64,
+    name: String,
+    gender: String,
+    birthday: Option<NaiveDate>,
+    language: String,
+    time_zone: String,
+    organization_id: Option<i64>,
+    province: String,
+    city: String,
+    district: String,
+    street: String,
+    region: String,
+    industry: String,
+    company_size: String,
+    grade: String,
+    notes: String,
+    external_id: Option<String>,
+    erased_at: Option<DateTime<Utc>>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn corrupt(id: i64, column: &str, value: &str) -> StoreError {
+    StoreError::Other(format!("customer {id}: unknown {column} {value:?}"))
+}
+
+impl TryFrom<CustomerRow> for Customer {
+    type Error = StoreError;
+    fn try_from(row: CustomerRow) -> Result<Self, StoreError> {
+        Ok(Customer {
+            gender: row
+                .gender
+                .parse()
+                .map_err(|()| corrupt(row.id, "gender", &row.gender))?,
+            company_size: row
+                .company_size
+                .parse()
+                .map_err(|()| corrupt(row.id, "company_size", &row.company_size))?,
+            grade: row
+                .grade
+                .parse()
+                .map_err(|()| corrupt(row.id, "grade", &row.grade))?,
+            id: row.id,
+            name: row.name,
+            birthday: row.birthday,
+            language: row.language,
+            time_zone: row.time_zone,
+            organization_id: row.organization_id,
+            province: row.province,
+            city: row.city,
+            district: row.district,
+            street: row.street,
+            region: row.region,
+            industry: row.industry,
+            notes: row.notes,
+            external_id: row.external_id,
+            erased_at: row.erased_at,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Every field an agent edits, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerFields {
+    /// Full name.
+    pub name: String,
+    /// Gender.
+    pub gender: Gender,
+    /// Birthday.
+    pub birthday: Option<NaiveDate>,
+    /// Language.
+    pub language: String,
+    /// Time zone.
+    pub time_zone: String,
+    /// Organization.
+    pub organization_id: Option<i64>,
+    /// Province.
+    pub province: String,
+    /// City.
+    pub city: String,
+    /// District.
+    pub district: String,
+    /// Street.
+    pub street: String,
+    /// Region.
+    pub region: String,
+    /// Industry.
+    pub industry: String,
+    /// Company size.
+    pub company_size: CompanySize,
+    /// Grade.
+    pub grade: Grade,
+    /// Needs and preferences.
+    pub notes: String,
+    /// External id.
+    pub external_id: Option<String>,
+}
+
+impl CustomerFields {
+    /// The fields of a stored customer, as the starting point of an edit.
+    pub fn of(customer: &Customer) -> CustomerFields {
+        CustomerFields {
+            name: customer.name.clone(),
+            gender: customer.gender,
+            birthday: customer.birthday,
+            language: customer.language.clone(),
+            time_zone: customer.time_zone.clone(),
+            organization_id: customer.organization_id,
+            province: customer.province.clone(),
+            city: customer.city.clone(),
+            district: customer.district.clone(),
+            street: customer.street.clone(),
+            region: customer.region.clone(),
+            industry: customer.industry.clone(),
+            company_size: customer.company_size,
+            grade: customer.grade,
+            notes: customer.notes.clone(),
+            external_id: customer.external_id.clone(),
+        }
+    }
+}
+
+/// The key names are searched and sorted by: lower-cased, spaces folded.
+pub fn name_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Creates a customer.
+pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "INSERT INTO customers (name, name_key, gender, birthday, language, time_zone, organization_id, province, city, \
+         district, street, region, industry, company_size, grade, notes, external_id, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18) RETURNING {COLUMNS}"
+    );
+    let row: CustomerRow = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&f.name)
+            .bind(name_key(&f.name))
+            .bind(f.gender.as_str())
+            .bind(f.birthday)
+            .bind(&f.language)
+            .bind(&f.time_zone)
+            .bind(f.organization_id)
+            .bind(&f.province)
+            .bind(&f.city)
+            .bind(&f.district)
+            .bind(&f.street)
+            .bind(&f.region)
+            .bind(&f.industry)
+            .bind(f.company_size.as_str())
+            .bind(f.grade.as_str())
+            .bind(&f.notes)
+            .bind(&f.external_id)
+            .bind(now)
+            .fetch_one(c)
+            .await?
+    });
+    row.try_into()
+}
+
+/// One customer by id.
+pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Customer, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+    let row: Option<CustomerRow> = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+    });
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+/// One customer by external id.
+pub async fn by_external_id(
+    conn: &mut Conn<'_>,
+    external_id: &str,
+) -> Result<Option<Customer>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE external_id = $1");
+    let row: Option<CustomerRow> = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(external_id)
+            .fetch_optional(c)
+            .await?
+    });
+    row.map(Customer::try_from).transpose()
+}
+
+/// Saves new field values if the customer is still at `expected_version`;
+/// otherwise `Conflict` with the version now stored.
+pub async fn update(
+    conn: &mut Conn<'_>,
+    id: i64,
+    expected_version: i64,
+    f: &CustomerFields,
+) -> Result<Customer, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "UPDATE customers SET name = $1, name_key = $2, gender = $3, birthday = $4, language = $5, time_zone = $6, \
+         organization_id = $7, province = $8, city = $9, district = $10, street = $11, region = $12, industry = $13, \
+         company_size = $14, grade = $15, notes = $16, external_id = $17, version = version + 1, updated_at = $18 \
+         WHERE id = $19 AND version = $20 RETURNING {COLUMNS}"
+    );
+    let row: Option<CustomerRow> = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&f.name)
+            .bind(name_key(&f.name))
+            .bind(f.gender.as_str())
+            .bind(f.birthday)
+            .bind(&f.language)
+            .bind(&f.time_zone)
+            .bind(f.organization_id)
+            .bind(&f.province)
+            .bind(&f.city)
+            .bind(&f.district)
+            .bind(&f.street)
+            .bind(&f.region)
+            .bind(&f.industry)
+            .bind(f.company_size.as_str())
+            .bind(f.grade.as_str())
+            .bind(&f.notes)
+            .bind(&f.external_id)
+            .bind(now)
+            .bind(id)
+            .bind(expected_version)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(StoreError::Conflict {
+            current_version: get(conn, id).await?.version,
+        }),
+    }
+}
+
+/// Marks a customer erased; the caller has already blanked the fields.
+pub async fn mark_erased(conn: &mut Conn<'_>, id: i64) -> Result<(), StoreError> {
+    let now = crate::now();
+    on_conn!(conn, |c| {
+        sqlx::query(
+            "UPDATE customers SET erased_at = $1, version = version + 1, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// A way to reach or recognise a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactPoint {
+    /// Kind.
+    pub kind: ContactKind,
+    /// Normalised value (E.164 phone, lower-cased email).
+    pub value: String,
+    /// A label such as 家庭 or work.
+    pub label: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ContactRow {
+    customer_id: i64,
+    kind: String,
+    value: String,
+    label: String,
+}
+
+impl ContactRow {
+    fn into_point(self) -> Result<(i64, ContactPoint), StoreError> {
+        let kind = self.kind.parse().map_err(|()| {
+            StoreError::Other(format!(
+                "customer {}: unknown contact kind {:?}",
+                self.customer_id, self.kind
+            ))
+        })?;
+        Ok((
+            self.customer_id,
+            ContactPoint {
+                kind,
+                value: self.value,
+                label: self.label,
+            },
+        ))
+    }
+}
+
+/// A customer's contact points, in the order they were given.
+pub async fn contact_points(
+    conn: &mut Conn<'_>,
+    customer_id: i64,
+) -> Result<Vec<ContactPoint>, StoreError> {
+    Ok(contact_points_of(conn, &[customer_id])
+        .await?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}
+
+/// The contact points of several customers, as (customer id, point).
+pub async fn contact_points_of(
+    conn: &mut Conn<'_>,
+    customer_ids: &[i64],
+) -> Result<Vec<(i64, ContactPoint)>, StoreError> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT customer_id, kind, value, label FROM contact_points WHERE customer_id IN ({}) ORDER BY customer_id, id",
+        placeholders(1, customer_ids.len())
+    );
+    let rows: Vec<ContactRow> = on_conn!(conn, |c| {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in customer_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(c).await?
+    });
+    rows.into_iter().map(ContactRow::into_point).collect()
+}
+
+/// Replaces a customer's contact points.
+pub async fn set_contact_points(
+    conn: &mut Conn<'_>,
+    customer_id: i64,
+    points: &[ContactPoint],
+) -> Result<(), StoreError> {
+    let now = crate::now();
+    on_conn!(conn, |c| {
+        sqlx::query("DELETE FROM contact_points WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(&mut *c)
+            .await?;
+        for point in points {
+            sqlx::query(
+                "INSERT INTO contact_points (customer_id, kind, value, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(customer_id)
+            .bind(point.kind.as_str())
+            .bind(&point.value)
+            .bind(&point.label)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(())
+    })
+}
+
+/// The one identity lookup: the customer holding this normalised contact
+/// value. When several do (duplicates not yet merged) the oldest record
+/// wins, so every channel agrees; erased customers are never matched.
+pub async fn find_by_contact(
+    conn: &mut Conn<'_>,
+    kind: ContactKind,
+    value: &str,
+) -> Result<Option<i64>, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT p.customer_id FROM contact_points p JOIN customers c ON c.id = p.customer_id \
+         WHERE p.kind = $1 AND p.value = $2 AND c.erased_at IS NULL ORDER BY p.customer_id LIMIT 1"
+    )
+    .bind(kind.as_str())
+    .bind(value)
+    .fetch_optional(c)
+    .await?))
+}
+
+/// Every customer holding this contact value (for duplicate warnings).
+pub async fn holders_of(
+    conn: &mut Conn<'_>,
+    kind: ContactKind,
+    value: &str,
+) -> Result<Vec<i64>, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT p.customer_id FROM contact_points p JOIN customers c ON c.id = p.customer_id \
+         WHERE p.kind = $1 AND p.value = $2 AND c.erased_at IS NULL ORDER BY p.customer_id"
+    )
+    .bind(kind.as_str())
+    .bind(value)
+    .fetch_all(c)
+    .await?))
+}
+
+/// A customer's tags, alphabetically.
+pub async fn tags(conn: &mut Conn<'_>, customer_id: i64) -> Result<Vec<String>, StoreError> {
+    Ok(tags_of(conn, &[customer_id])
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect())
+}
+
+/// The tags of several customers, as (customer id, tag).
+pub async fn tags_of(
+    conn: &mut Conn<'_>,
+    customer_ids: &[i64],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({})",
+        placeholders(1, customer_ids.len())
+    );
+    let mut rows: Vec<(i64, String)> = on_conn!(conn, |c| {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in customer_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(c).await?
+    });
+    // Code-point order on both backends, whatever PostgreSQL's collation.
+    rows.sort();
+    Ok(rows)
+}
+
+/// Replaces a customer's tags.
+pub async fn set_tags(
+    conn: &mut Conn<'_>,
+    customer_id: i64,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| {
+        sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(&mut *c)
+            .await?;
+        for tag in tags {
+            sqlx::query("INSERT INTO customer_tags (customer_id, tag) VALUES ($1, $2)")
+                .bind(customer_id)
+                .bind(tag)
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// `$first, $first+1, …` for `count` values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The order of a customer list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// By name, A–Z / by pinyin code point order.
+    Name,
+    /// Most recently changed first.
+    Updated,
+}
+
+/// Where a page starts: after this row in the list's order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum After {
+    /// The first page.
+    Start,
+    /// After the customer with this id (newest first).
+    Id(i64),
+    /// After this name key and id.
+    Name(String, i64),
+    /// After this change time and id.
+    Updated(DateTime<Utc>, i64),
+}
+
+/// What to narrow a customer list to; every part optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Part of the name (already a name key).
+    pub name: Option<String>,
+    /// Digits that occur in one of the customer's phone numbers.
+    pub phone_digits: Option<String>,
+    /// A whole contact value (email, WeChat id, external id, E.164 phone).
+    pub contact_value: Option<String>,
+    /// Organization.
+    pub organization_id: Option<i64>,
+    /// Carries this tag.
+    pub tag: Option<String>,
+    /// Grade.
+    pub grade: Option<Grade>,
+    /// Region, exactly.
+    pub region: Option<String>,
+    /// Industry, exactly.
+    pub industry: Option<String>,
+    /// Company size.
+    pub company_size: Option<CompanySize>,
+    /// Not changed since this instant (records to refresh).
+    pub not_updated_since: Option<DateTime<Utc>>,
+    /// Include erased customers.
+    pub include_erased: bool,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+pub(crate) fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of customers matching `filter`, in `sort` order, starting
+/// after `after`, at most `limit`.
+pub async fn search(
+    conn: &mut Conn<'_>,
+    filter: &Filter,
+    sort: Sort,
+    after: &After,
+    limit: i64,
+) -> Result<Vec<Customer>, StoreError> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let mut add = |clause: &str, values: Vec<Param>| {
+        let mut text = clause.to_owned();
+        for value in values {
+            params.push(value);
+            text = text.replacen('?', &format!("${}", params.len()), 1);
+        }
+        clauses.push(text);
+    };
+    if !filter.include_erased {
+        add("erased_at IS NULL", vec![]);
+    }
+    if let Some(name) = &filter.name {
+        add(
+            "name_key LIKE ? ESCAPE '\\'",
+            vec![Param::Text(like_pattern(name))],
+        );
+    }
+    if let Some(digits) = &filter.phone_digits {
+        add(
+            "EXISTS (SELECT 1 FROM contact_points p WHERE p.customer_id = customers.id AND p.kind = 'phone' AND p.value LIKE ? ESCAPE '\\')",
+            vec![Param::Text(like_pattern(digits))],
+        );
+    }
+    if let Some(value) = &filter.contact_value {
+        add(
+            "EXISTS (SELECT 1 FROM contact_points p WHERE p.customer_id = customers.id AND p.value = ?)",
+            vec![Param::Text(value.clone())],
+        );
+    }
+    if let Some(id) = filter.organization_id {
+        add("organization_id = ?", vec![Param::Int(id)]);
+    }
+    if let Some(tag) = &filter.tag {
+        add(
+            "EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = customers.id AND t.tag = ?)",
+            vec![Param::Text(tag.clone())],
+        );
+    }
+    if let Some(grade) = filter.grade {
+        add("grade = ?", vec![Param::Text(grade.as_str().to_owned())]);
+    }
+    if let Some(region) = &filter.region {
+        add("region = ?", vec![Param::Text(region.clone())]);
+    }
+    if let Some(industry) = &filter.industry {
+        add("industry = ?", vec![Param::Text(industry.clone())]);
+    }
+    if let Some(size) = filter.company_size {
+        add(
+            "company_size = ?",
+            vec![Param::Text(size.as_str().to_owned())],
+        );
+    }
+    if let Some(at) = filter.not_updated_since {
+        add("updated_at < ?", vec![Param::Time(at)]);
+    }
+    match after {
+        After::Start => {}
+        After::Id(id) => add("id < ?", vec![Param::Int(*id)]),
+        After::Name(key, id) => add(
+            "(name_key > ? OR (name_key = ? AND id > ?))",
+            vec![
+                Param::Text(key.clone()),
+                Param::Text(key.clone()),
+                Param::Int(*id),
+            ],
+        ),
+        After::Updated(at, id) => add(
+            "(updated_at < ? OR (updated_at = ? AND id < ?))",
+            vec![Param::Time(*at), Param::Time(*at), Param::Int(*id)],
+        ),
+    }
+    let order = match sort {
+        Sort::Newest => "id DESC",
+        Sort::Name => "name_key, id",
+        Sort::Updated => "updated_at DESC, id DESC",
+    };
+    params.push(Param::Int(limit));
+    let condition = if clauses.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        clauses.join(" AND ")
+    };
+    // Only placeholders and fixed column names go into the text; every value is bound.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE {condition} ORDER BY {order} LIMIT ${}",
+        params.len()
+    );
+    let rows: Vec<CustomerRow> = on_conn!(conn, |c| {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for param in params {
+            query = match param {
+                Param::Text(v) => query.bind(v),
+                Param::Int(v) => query.bind(v),
+                Param::Time(v) => query.bind(v),
+            };
+        }
+        query.fetch_all(c).await?
+    });
+    rows.into_iter().map(Customer::try_from).collect()
+}
+
+/// How many customers are not erased.
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM customers WHERE erased_at IS NULL"
+    )
+    .fetch_one(c)
+    .await?))
+}

@@ -1,0 +1,211 @@
+//! `/api/v1/customers` and `/api/v1/organizations`: the customer archive.
+
+use super::ListParams;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiCaller, ApiJson, ApiQuery, PathId};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use kefu_app::customers::{
+    self, ContactView, CustomerChanges, CustomerProfile, CustomerQuery, CustomerSummary,
+    CustomerView, NewCustomer, OrderInput, OrganizationInput, OrganizationView,
+};
+use kefu_app::page::Page;
+use kefu_store::orders::Order;
+use kefu_store::organizations::Organization;
+use serde::Deserialize;
+
+/// Lists customers: search, filters, sort, cursor.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
+) -> Result<Json<Page<CustomerSummary>>, ApiError> {
+    Ok(Json(
+        customers::list_customers(&state.app, &caller, &query).await?,
+    ))
+}
+
+/// Creates a customer.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<NewCustomer>,
+) -> Result<(StatusCode, Json<CustomerView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(customers::create_customer(&state.app, &caller, input).await?),
+    ))
+}
+
+/// One customer.
+pub async fn show(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(
+        customers::get_customer(&state.app, &caller, id).await?,
+    ))
+}
+
+/// The 360° view.
+pub async fn profile(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<CustomerProfile>, ApiError> {
+    Ok(Json(customers::profile(&state.app, &caller, id).await?))
+}
+
+/// Changes a customer; the body carries the `version` read.
+pub async fn update(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(changes): ApiJson<CustomerChanges>,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(
+        customers::update_customer(&state.app, &caller, id, changes).await?,
+    ))
+}
+
+/// Unmasks one customer's contact points (audited).
+pub async fn reveal(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<Vec<ContactView>>, ApiError> {
+    Ok(Json(
+        customers::reveal_contacts(&state.app, &caller, id).await?,
+    ))
+}
+
+/// `?kind=phone&value=…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupParams {
+    /// Contact kind.
+    pub kind: String,
+    /// Contact value as written.
+    pub value: String,
+}
+
+/// Finds the one customer holding a contact value.
+pub async fn lookup(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(params): ApiQuery<LookupParams>,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(
+        customers::lookup(&state.app, &caller, &params.kind, &params.value).await?,
+    ))
+}
+
+/// Everything about one customer as JSON (audited).
+pub async fn export(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        customers::export_customer(&state.app, &caller, id).await?,
+    ))
+}
+
+/// `{"version": n}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionBody {
+    /// The version the requester read.
+    pub version: i64,
+}
+
+/// Erases a customer's personal data.
+pub async fn erase(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<VersionBody>,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(
+        customers::erase_customer(&state.app, &caller, id, body.version).await?,
+    ))
+}
+
+/// Records an order for the customer.
+pub async fn add_order(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<OrderInput>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(customers::add_order(&state.app, &caller, id, input).await?),
+    ))
+}
+
+/// `?q=…&cursor=…&limit=…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationParams {
+    /// Part of the name.
+    pub q: Option<String>,
+    /// Cursor.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<i64>,
+}
+
+/// Lists organizations.
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(params): ApiQuery<OrganizationParams>,
+) -> Result<Json<Page<OrganizationView>>, ApiError> {
+    let page = ListParams {
+        cursor: params.cursor,
+        limit: params.limit,
+    }
+    .page()?;
+    Ok(Json(
+        customers::list_organizations(&state.app, &caller, params.q.as_deref(), page).await?,
+    ))
+}
+
+/// Creates an organization.
+pub async fn create_organization(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<OrganizationInput>,
+) -> Result<(StatusCode, Json<Organization>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(customers::create_organization(&state.app, &caller, input).await?),
+    ))
+}
+
+/// One organization.
+pub async fn show_organization(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<OrganizationView>, ApiError> {
+    Ok(Json(
+        customers::get_organization(&state.app, &caller, id).await?,
+    ))
+}
+
+/// Changes an organization.
+pub async fn update_organization(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<OrganizationInput>,
+) -> Result<Json<Organization>, ApiError> {
+    Ok(Json(
+        customers::update_organization(&state.app, &caller, id, input).await?,
+    ))
+}

@@ -1,0 +1,1275 @@
+//! The customer archive pages: the customer list and search, the 360°
+//! view, the customer form, organizations, and the privacy actions
+//! (reveal, export, erase).
+
+use super::form::FormState;
+use super::{PageContext, Shell, failure, render};
+use crate::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use kefu_app::customers::{
+    self, ContactInput, ContactView, CustomerChanges, CustomerProfile, CustomerQuery, NewCustomer,
+    OrderInput, OrganizationInput, TimelineEntry,
+};
+use kefu_app::page::PageRequest;
+use kefu_app::{AppError, Caller};
+use kefu_domain::Permission;
+use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade, display_phone};
+use std::collections::HashMap;
+
+type Fields = HashMap<String, String>;
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map_or("", String::as_str)
+}
+
+fn caller(context: &PageContext) -> Result<&Caller, AppError> {
+    context
+        .signed_in
+        .as_ref()
+        .map(|s| &s.caller)
+        .ok_or(AppError::Unauthenticated)
+}
+
+fn allows(context: &PageContext, permission: Permission) -> bool {
+    context
+        .signed_in
+        .as_ref()
+        .is_some_and(|s| s.agent.role.allows(permission))
+}
+
+fn url_escape(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A code with its catalogue key, for selects and badges.
+pub struct Choice {
+    /// Code name.
+    pub code: &'static str,
+    /// Catalogue key of its label.
+    pub key: String,
+}
+
+fn choices<T: Copy>(all: &[T], code: fn(T) -> &'static str, section: &str) -> Vec<Choice> {
+    all.iter()
+        .map(|v| Choice {
+            code: code(*v),
+            key: format!("{section}.{}", code(*v)),
+        })
+        .collect()
+}
+
+fn grade_choices() -> Vec<Choice> {
+    choices(Grade::ALL, Grade::as_str, "grades")
+}
+
+fn gender_choices() -> Vec<Choice> {
+    choices(Gender::ALL, Gender::as_str, "genders")
+}
+
+fn size_choices() -> Vec<Choice> {
+    choices(CompanySize::ALL, CompanySize::as_str, "company_sizes")
+}
+
+// ---------------------------------------------------------------- list
+
+#[derive(Template)]
+#[template(path = "customers.html")]
+struct ListPage {
+    shell: Shell,
+    filter: FormState,
+    rows: Vec<ListRow>,
+    next_link: Option<String>,
+    error: Option<String>,
+    can_create: bool,
+    grades: Vec<Choice>,
+    sizes: Vec<Choice>,
+    organization_name: Option<String>,
+}
+
+struct ListRow {
+    id: i64,
+    name: String,
+    grade_key: String,
+    grade: &'static str,
+    organization: String,
+    place: String,
+    phone: String,
+    email: String,
+    tags: String,
+    completeness: u8,
+    updated: String,
+}
+
+const LIST_FILTERS: [&str; 9] = [
+    "q",
+    "grade",
+    "tag",
+    "region",
+    "industry",
+    "company_size",
+    "organization_id",
+    "stale_months",
+    "sort",
+];
+
+/// `GET /customers`: search and filter the archive.
+pub async fn list(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c,
+        Err(e) => return failure(&context, e),
+    };
+    let text = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut error = None;
+    let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
+    let query = CustomerQuery {
+        q: text("q"),
+        organization_id: number("organization_id"),
+        tag: text("tag"),
+        grade: text("grade"),
+        region: text("region"),
+        industry: text("industry"),
+        company_size: text("company_size"),
+        stale_months: number("stale_months").and_then(|n| u32::try_from(n).ok()),
+        sort: text("sort"),
+        cursor: text("cursor"),
+        limit: Some(50),
+    };
+    let page = match customers::list_customers(&state.app, caller, &query).await {
+        Ok(page) => page,
+        Err(AppError::Validation { field, reason }) => {
+            error = Some(format!("{field}: {}", context.locale.reason(&reason)));
+            kefu_app::page::Page {
+                items: Vec::new(),
+                next_cursor: None,
+            }
+        }
+        Err(other) => return failure(&context, other),
+    };
+    let organization_name = match query.organization_id {
+        Some(id) => customers::get_organization(&state.app, caller, id)
+            .await
+            .ok()
+            .map(|o| o.organization.name),
+        None => None,
+    };
+    let rows = page
+        .items
+        .into_iter()
+        .map(|c| ListRow {
+            id: c.id,
+            grade_key: format!("grades.{}", c.grade.as_str()),
+            grade: c.grade.as_str(),
+            organization: c.organization.map(|o| o.name).unwrap_or_default(),
+            place: [c.region, c.city]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" · "),
+            phone: c.phone.map(|p| display_phone(&p)).unwrap_or_default(),
+            email: c.email.unwrap_or_default(),
+            tags: c.tags.join("、"),
+            completeness: c.completeness,
+            updated: context.time(c.updated_at),
+            name: c.name,
+        })
+        .collect();
+    let mut kept: Vec<(&str, String)> = Vec::new();
+    for name in LIST_FILTERS {
+        if let Some(v) = text(name) {
+            kept.push((name, v));
+        }
+    }
+    let next_link = page.next_cursor.map(|cursor| {
+        let mut link = format!("/customers?cursor={}", url_escape(&cursor));
+        for (name, value) in &kept {
+            link.push_str(&format!("&{name}={}", url_escape(value)));
+        }
+        link
+    });
+    let values: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    render(&ListPage {
+        shell: context.shell("customers"),
+        filter: FormState::with_values(&values),
+        rows,
+        next_link,
+        error,
+        can_create: allows(&context, Permission::ManageCustomers),
+        grades: grade_choices(),
+        sizes: size_choices(),
+        organization_name,
+    })
+}
+
+// ---------------------------------------------------------------- form
+
+#[derive(Template)]
+#[template(path = "customer_form.html")]
+struct FormPage {
+    shell: Shell,
+    /// `None` for a new customer.
+    id: Option<i64>,
+    form: FormState,
+    grades: Vec<Choice>,
+    genders: Vec<Choice>,
+    sizes: Vec<Choice>,
+    organizations: Vec<(String, String)>,
+}
+
+async fn organization_options(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    // A select is only sensible for a few hundred; beyond that the id field is used.
+    for _ in 0..5 {
+        let page = PageRequest::parse(cursor.as_deref(), Some(kefu_app::page::MAX_LIMIT))?;
+        let result = customers::list_organizations(&state.app, caller, None, page).await?;
+        out.extend(
+            result
+                .items
+                .into_iter()
+                .map(|o| (o.organization.id.to_string(), o.organization.name)),
+        );
+        match result.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn form_page(
+    state: &AppState,
+    context: &PageContext,
+    id: Option<i64>,
+    form: FormState,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let organizations = match organization_options(state, caller).await {
+        Ok(o) => o,
+        Err(e) => return failure(context, e),
+    };
+    let page = render(&FormPage {
+        shell: context.shell("customers"),
+        id,
+        form,
+        grades: grade_choices(),
+        genders: gender_choices(),
+        sizes: size_choices(),
+        organizations,
+    });
+    (status, page).into_response()
+}
+
+/// `GET /customers/new`.
+pub async fn new_form(State(state): State<AppState>, context: PageContext) -> Response {
+    let form = FormState::with_values(&[("grade", "c"), ("gender", "unknown")]);
+    form_page(&state, &context, None, form, StatusCode::OK).await
+}
+
+/// The contact fields of the form, one kind each, several values per field
+/// separated by commas or new lines.
+const CONTACT_FIELDS: [(&str, &str); 4] = [
+    ("phones", "phone"),
+    ("emails", "email"),
+    ("wechat", "wechat"),
+    ("external_ids", "external"),
+];
+
+/// The contact inputs of a submitted form, and for each its form field.
+fn contact_inputs(fields: &Fields) -> (Vec<ContactInput>, Vec<&'static str>) {
+    let mut inputs = Vec::new();
+    let mut origin = Vec::new();
+    for (form_field, kind) in CONTACT_FIELDS {
+        for value in field(fields, form_field)
+            .split(['\n', ',', '，', ';', '；'])
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            inputs.push(ContactInput {
+                kind: kind.to_owned(),
+                value: value.to_owned(),
+                label: String::new(),
+            });
+            origin.push(form_field);
+        }
+    }
+    (inputs, origin)
+}
+
+fn tag_list(text: &str) -> Vec<String> {
+    text.split([',', '，', '、', '\n'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Moves an error on `contact_points[i].value` to the form field it came from.
+fn absorb_contact_error(
+    form: &mut FormState,
+    context: &PageContext,
+    origin: &[&str],
+    error: AppError,
+) -> Result<(), AppError> {
+    if let AppError::Validation { field, reason } = &error
+        && let Some(rest) = field.strip_prefix("contact_points[")
+        && let Some(index) = rest.split(']').next().and_then(|i| i.parse::<usize>().ok())
+        && let Some(form_field) = origin.get(index)
+    {
+        form.set_error(form_field, context.locale.reason(reason));
+        return Ok(());
+    }
+    if let AppError::Validation { field, .. } = &error
+        && field.starts_with("tags[")
+    {
+        let AppError::Validation { reason, .. } = error else {
+            return Ok(());
+        };
+        form.set_error("tags", context.locale.reason(&reason));
+        return Ok(());
+    }
+    form.absorb(context.locale, error)
+}
+
+fn optional(fields: &Fields, name: &str) -> Option<String> {
+    Some(field(fields, name).trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `POST /customers`.
+pub async fn create(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let (contact_points, origin) = contact_inputs(&fields);
+    let organization_id = match optional(&fields, "organization_id").map(|v| v.parse::<i64>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            let mut form = FormState::from_submitted(&fields);
+            form.set_error(
+                "organization_id",
+                context.locale.t("reasons.not_a_number").to_owned(),
+            );
+            return form_page(
+                &state,
+                &context,
+                None,
+                form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        None => None,
+    };
+    let input = NewCustomer {
+        name: field(&fields, "name").to_owned(),
+        gender: optional(&fields, "gender"),
+        birthday: optional(&fields, "birthday"),
+        language: optional(&fields, "language"),
+        time_zone: None,
+        organization_id,
+        province: optional(&fields, "province"),
+        city: optional(&fields, "city"),
+        district: optional(&fields, "district"),
+        street: optional(&fields, "street"),
+        region: optional(&fields, "region"),
+        industry: optional(&fields, "industry"),
+        company_size: optional(&fields, "company_size"),
+        grade: optional(&fields, "grade"),
+        notes: optional(&fields, "notes"),
+        external_id: optional(&fields, "external_id"),
+        tags: tag_list(field(&fields, "tags")),
+        contact_points,
+    };
+    match customers::create_customer(&state.app, &caller, input).await {
+        Ok(view) => {
+            Redirect::to(&format!("/customers/{}?created=1", view.customer.id)).into_response()
+        }
+        Err(error) => {
+            let mut form = FormState::from_submitted(&fields);
+            match absorb_contact_error(&mut form, &context, &origin, error) {
+                Ok(()) => {
+                    form_page(
+                        &state,
+                        &context,
+                        None,
+                        form,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+/// `GET /customers/{id}/edit`.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c,
+        Err(e) => return failure(&context, e),
+    };
+    // The editor sees and edits the real values: editing is a reveal.
+    let view = match customers::get_customer(&state.app, caller, id).await {
+        Ok(v) => v,
+        Err(e) => return failure(&context, e),
+    };
+    let contacts = if view.contact_points.iter().any(|p| p.masked) {
+        match customers::reveal_contacts(&state.app, caller, id).await {
+            Ok(c) => c,
+            Err(e) => return failure(&context, e),
+        }
+    } else {
+        view.contact_points.clone()
+    };
+    let joined = |kind: ContactKind| {
+        contacts
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| {
+                if kind == ContactKind::Phone {
+                    display_phone(&p.value)
+                } else {
+                    p.value.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let c = &view.customer;
+    let birthday = c.birthday.map(|b| b.to_string()).unwrap_or_default();
+    let organization = c.organization_id.map(|o| o.to_string()).unwrap_or_default();
+    let form = FormState::with_values(&[
+        ("version", &c.version.to_string()),
+        ("name", &c.name),
+        ("gender", c.gender.as_str()),
+        ("birthday", &birthday),
+        ("language", &c.language),
+        ("organization_id", &organization),
+        ("province", &c.province),
+        ("city", &c.city),
+        ("district", &c.district),
+        ("street", &c.street),
+        ("region", &c.region),
+        ("industry", &c.industry),
+        ("company_size", c.company_size.as_str()),
+        ("grade", c.grade.as_str()),
+        ("notes", &c.notes),
+        ("external_id", c.external_id.as_deref().unwrap_or("")),
+        ("tags", &view.tags.join(", ")),
+        ("phones", &joined(ContactKind::Phone)),
+        ("emails", &joined(ContactKind::Email)),
+        ("wechat", &joined(ContactKind::Wechat)),
+        ("external_ids", &joined(ContactKind::External)),
+    ]);
+    form_page(&state, &context, Some(id), form, StatusCode::OK).await
+}
+
+/// `POST /customers/{id}/edit`: a stale version keeps the agent's input and
+/// says someone else changed the customer.
+pub async fn save(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let mut form = FormState::from_submitted(&fields);
+    let Ok(version) = field(&fields, "version").parse::<i64>() else {
+        form.set_error("version", context.locale.t("errors.conflict").to_owned());
+        return form_page(
+            &state,
+            &context,
+            Some(id),
+            form,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let organization_id = match optional(&fields, "organization_id").map(|v| v.parse::<i64>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            form.set_error(
+                "organization_id",
+                context.locale.t("reasons.not_a_number").to_owned(),
+            );
+            return form_page(
+                &state,
+                &context,
+                Some(id),
+                form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        None => None,
+    };
+    let (contact_points, origin) = contact_inputs(&fields);
+    let text = |name: &str| Some(field(&fields, name).to_owned());
+    let changes = CustomerChanges {
+        version,
+        name: text("name"),
+        gender: optional(&fields, "gender"),
+        birthday: Some(optional(&fields, "birthday")),
+        language: optional(&fields, "language"),
+        time_zone: None,
+        organization_id: Some(organization_id),
+        province: text("province"),
+        city: text("city"),
+        district: text("district"),
+        street: text("street"),
+        region: text("region"),
+        industry: text("industry"),
+        company_size: optional(&fields, "company_size"),
+        grade: optional(&fields, "grade"),
+        notes: text("notes"),
+        external_id: Some(optional(&fields, "external_id")),
+        tags: Some(tag_list(field(&fields, "tags"))),
+        contact_points: Some(contact_points),
+    };
+    match customers::update_customer(&state.app, &caller, id, changes).await {
+        Ok(_) => Redirect::to(&format!("/customers/{id}?saved=1")).into_response(),
+        Err(AppError::Conflict { current_version }) => {
+            form.set_error(
+                "version",
+                context.locale.tf(
+                    "customers.conflict",
+                    &[("version", &current_version.to_string())],
+                ),
+            );
+            form_page(&state, &context, Some(id), form, StatusCode::CONFLICT).await
+        }
+        Err(error) => match absorb_contact_error(&mut form, &context, &origin, error) {
+            Ok(()) => {
+                form_page(
+                    &state,
+                    &context,
+                    Some(id),
+                    form,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
+            Err(other) => failure(&context, other),
+        },
+    }
+}
+
+// ---------------------------------------------------------------- 360°
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct ProfilePage {
+    shell: Shell,
+    notice: Option<&'static str>,
+    id: i64,
+    version: i64,
+    name: String,
+    erased: bool,
+    grade: &'static str,
+    grade_key: String,
+    gender_key: String,
+    birthday: String,
+    language: String,
+    organization: Option<(i64, String)>,
+    address: String,
+    classification: Vec<(&'static str, String)>,
+    notes: String,
+    tags: Vec<String>,
+    contacts: Vec<ContactRow>,
+    masked: bool,
+    completeness: u8,
+    created: String,
+    updated: String,
+    totals: Vec<String>,
+    orders_per_month: String,
+    last_order: String,
+    orders: Vec<OrderRow>,
+    timeline: Vec<TimelineRow>,
+    duplicates: Vec<i64>,
+    can_edit: bool,
+    can_reveal: bool,
+    can_export: bool,
+    can_erase: bool,
+    order_form: FormState,
+}
+
+struct ContactRow {
+    kind_key: String,
+    value: String,
+    label: String,
+}
+
+struct OrderRow {
+    at: String,
+    product: String,
+    amount: String,
+    channel: String,
+}
+
+struct TimelineRow {
+    at: String,
+    icon: &'static str,
+    text: String,
+}
+
+/// `1,234.50 CNY` — amounts in major units with the code.
+fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    let whole = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02} {currency}", minor % 100)
+}
+
+async fn profile_page(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    revealed: Option<Vec<ContactView>>,
+    notice: Option<&'static str>,
+    order_form: FormState,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let profile: CustomerProfile = match customers::profile(&state.app, caller, id).await {
+        Ok(p) => p,
+        Err(e) => return failure(context, e),
+    };
+    let names = super::settings::agent_names(state, caller)
+        .await
+        .unwrap_or_default();
+    let locale = context.locale;
+    let view = profile.customer;
+    let c = &view.customer;
+    let contacts_source = revealed.unwrap_or_else(|| view.contact_points.clone());
+    let masked = contacts_source.iter().any(|p| p.masked);
+    let contacts = contacts_source
+        .into_iter()
+        .map(|p| ContactRow {
+            kind_key: format!("contact_kinds.{}", p.kind.as_str()),
+            value: if p.kind == ContactKind::Phone && !p.masked {
+                display_phone(&p.value)
+            } else {
+                p.value
+            },
+            label: p.label,
+        })
+        .collect();
+    let actor_name = |actor: &str| -> String {
+        match actor.split_once(':') {
+            Some(("agent", id)) => id
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| names.get(&id).cloned())
+                .unwrap_or_else(|| actor.to_owned()),
+            Some(("system", name)) => format!("{} ({name})", locale.t("customers.system")),
+            _ => actor.to_owned(),
+        }
+    };
+    let timeline = profile
+        .timeline
+        .iter()
+        .map(|entry| match entry {
+            TimelineEntry::Change {
+                at,
+                actor,
+                action,
+                fields,
+            } => TimelineRow {
+                at: context.time(*at),
+                icon: match action.as_str() {
+                    "create" => "＋",
+                    "read" => "👁",
+                    _ => "✎",
+                },
+                text: locale.tf(
+                    match action.as_str() {
+                        "create" => "customers.timeline_created",
+                        "read" => "customers.timeline_read",
+                        _ => "customers.timeline_updated",
+                    },
+                    &[("who", &actor_name(actor)), ("fields", &fields.join(", "))],
+                ),
+            },
+            TimelineEntry::Order { at, order } => TimelineRow {
+                at: context.time(*at),
+                icon: "¥",
+                text: locale.tf(
+                    "customers.timeline_order",
+                    &[
+                        ("product", &order.product),
+                        ("amount", &money(order.amount_minor, &order.currency)),
+                    ],
+                ),
+            },
+        })
+        .collect();
+    let classification = [
+        ("customers.region", c.region.clone()),
+        ("customers.industry", c.industry.clone()),
+        (
+            "customers.company_size",
+            if c.company_size == CompanySize::Unknown {
+                String::new()
+            } else {
+                locale
+                    .t(&format!("company_sizes.{}", c.company_size.as_str()))
+                    .to_owned()
+            },
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    let last_order = profile
+        .totals
+        .iter()
+        .map(|t| t.last_at)
+        .max()
+        .map(|at| context.time(at))
+        .unwrap_or_default();
+    let page = ProfilePage {
+        shell: context.shell("customers"),
+        notice,
+        id,
+        version: c.version,
+        name: c.name.clone(),
+        erased: c.erased_at.is_some(),
+        grade: c.grade.as_str(),
+        grade_key: format!("grades.{}", c.grade.as_str()),
+        gender_key: format!("genders.{}", c.gender.as_str()),
+        birthday: c.birthday.map(|b| b.to_string()).unwrap_or_default(),
+        language: c.language.clone(),
+        organization: view.organization.as_ref().map(|o| (o.id, o.name.clone())),
+        address: [&c.province, &c.city, &c.district, &c.street]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        classification,
+        notes: c.notes.clone(),
+        tags: view.tags.clone(),
+        contacts,
+        masked,
+        completeness: view.completeness,
+        created: context.time(c.created_at),
+        updated: context.time(c.updated_at),
+        totals: profile
+            .totals
+            .iter()
+            .map(|t| {
+                locale.tf(
+                    "customers.total_line",
+                    &[
+                        ("amount", &money(t.amount_minor, &t.currency)),
+                        ("count", &t.orders.to_string()),
+                    ],
+                )
+            })
+            .collect(),
+        orders_per_month: profile
+            .orders_per_month
+            .map(|n| format!("{n:.1}"))
+            .unwrap_or_default(),
+        last_order,
+        orders: profile
+            .recent_orders
+            .iter()
+            .map(|o| OrderRow {
+                at: context.time(o.ordered_at),
+                product: o.product.clone(),
+                amount: money(o.amount_minor, &o.currency),
+                channel: o.channel.clone(),
+            })
+            .collect(),
+        timeline,
+        duplicates: profile.possible_duplicates,
+        can_edit: allows(context, Permission::ManageCustomers) && c.erased_at.is_none(),
+        can_reveal: allows(context, Permission::RevealPersonalData) && masked,
+        can_export: allows(context, Permission::ExportCustomers),
+        can_erase: allows(context, Permission::ErasePersonalData) && c.erased_at.is_none(),
+        order_form,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// `GET /customers/{id}`: the 360° view.
+pub async fn show(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Query(params): Query<Fields>,
+) -> Response {
+    let notice = if params.contains_key("created") {
+        Some(context.locale.t("customers.created_notice"))
+    } else if params.contains_key("saved") {
+        Some(context.locale.t("customers.saved_notice"))
+    } else if params.contains_key("order") {
+        Some(context.locale.t("customers.order_notice"))
+    } else if params.contains_key("erased") {
+        Some(context.locale.t("customers.erased_notice"))
+    } else {
+        None
+    };
+    profile_page(
+        &state,
+        &context,
+        id,
+        None,
+        notice,
+        FormState::with_values(&[("currency", "CNY")]),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /customers/{id}/reveal`: the 360° view with contact details
+/// unmasked, recorded in the audit log.
+pub async fn reveal(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match customers::reveal_contacts(&state.app, &caller, id).await {
+        Ok(points) => {
+            profile_page(
+                &state,
+                &context,
+                id,
+                Some(points),
+                Some(context.locale.t("customers.revealed_notice")),
+                FormState::with_values(&[("currency", "CNY")]),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => failure(&context, e),
+    }
+}
+
+/// `POST /customers/{id}/export`: everything about the customer as a JSON
+/// download (audited).
+pub async fn export(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match customers::export_customer(&state.app, &caller, id).await {
+        Ok(json) => {
+            let body = serde_json::to_string_pretty(&json).unwrap_or_default();
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/json; charset=utf-8".to_owned(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"customer-{id}.json\""),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => failure(&context, e),
+    }
+}
+
+/// `POST /customers/{id}/erase`: anonymise on request; needs the confirm box.
+pub async fn erase(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    if field(&fields, "confirm") != "1" {
+        return profile_page(
+            &state,
+            &context,
+            id,
+            None,
+            Some(context.locale.t("customers.erase_confirm_needed")),
+            FormState::with_values(&[("currency", "CNY")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let version = field(&fields, "version").parse::<i64>().unwrap_or(0);
+    match customers::erase_customer(&state.app, &caller, id, version).await {
+        Ok(_) => Redirect::to(&format!("/customers/{id}?erased=1")).into_response(),
+        Err(AppError::Conflict { .. }) => {
+            profile_page(
+                &state,
+                &context,
+                id,
+                None,
+                Some(context.locale.t("errors.conflict")),
+                FormState::with_values(&[("currency", "CNY")]),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e) => failure(&context, e),
+    }
+}
+
+/// `POST /customers/{id}/orders`: record an order from the 360° page. The
+/// date is read in the agent's time zone.
+pub async fn add_order(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let mut form = FormState::from_submitted(&fields);
+    let zone: chrono_tz::Tz = context
+        .signed_in
+        .as_ref()
+        .and_then(|s| s.agent.time_zone.parse().ok())
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    let ordered_at =
+        chrono::NaiveDateTime::parse_from_str(field(&fields, "ordered_at"), "%Y-%m-%dT%H:%M")
+            .ok()
+            .and_then(|local| local.and_local_timezone(zone).earliest())
+            .map(|at| at.with_timezone(&chrono::Utc));
+    let Some(ordered_at) = ordered_at else {
+        form.set_error(
+            "ordered_at",
+            context.locale.t("reasons.bad_date").to_owned(),
+        );
+        return profile_page(
+            &state,
+            &context,
+            id,
+            None,
+            None,
+            form,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let input = OrderInput {
+        ordered_at,
+        amount: serde_json::Value::String(field(&fields, "amount").to_owned()),
+        currency: optional(&fields, "currency"),
+        product: field(&fields, "product").to_owned(),
+        channel: optional(&fields, "channel"),
+        external_id: None,
+    };
+    match customers::add_order(&state.app, &caller, id, input).await {
+        Ok(_) => Redirect::to(&format!("/customers/{id}?order=1")).into_response(),
+        Err(error) => match form.absorb(context.locale, error) {
+            Ok(()) => {
+                profile_page(
+                    &state,
+                    &context,
+                    id,
+                    None,
+                    None,
+                    form,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
+            Err(other) => failure(&context, other),
+        },
+    }
+}
+
+// ---------------------------------------------------------------- organizations
+
+#[derive(Template)]
+#[template(path = "organizations.html")]
+struct OrganizationsPage {
+    shell: Shell,
+    q: String,
+    rows: Vec<OrganizationRow>,
+    next_link: Option<String>,
+    can_create: bool,
+    form: FormState,
+    sizes: Vec<Choice>,
+}
+
+struct OrganizationRow {
+    id: i64,
+    name: String,
+    region: String,
+    industry: String,
+    size_key: String,
+    customers: i64,
+}
+
+async fn organizations_page(
+    state: &AppState,
+    context: &PageContext,
+    params: &Fields,
+    form: FormState,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let q = field(params, "q").trim().to_owned();
+    let page = match PageRequest::parse(params.get("cursor").map(String::as_str), Some(50)) {
+        Ok(p) => p,
+        Err(e) => return failure(context, e),
+    };
+    let result = match customers::list_organizations(&state.app, caller, Some(&q), page).await {
+        Ok(r) => r,
+        Err(e) => return failure(context, e),
+    };
+    let rows = result
+        .items
+        .into_iter()
+        .map(|o| OrganizationRow {
+            id: o.organization.id,
+            size_key: format!("company_sizes.{}", o.organization.company_size.as_str()),
+            name: o.organization.name,
+            region: o.organization.region,
+            industry: o.organization.industry,
+            customers: o.customer_count,
+        })
+        .collect();
+    let next_link = result
+        .next_cursor
+        .map(|c| format!("/organizations?q={}&cursor={c}", url_escape(&q)));
+    let page = render(&OrganizationsPage {
+        shell: context.shell("customers"),
+        q,
+        rows,
+        next_link,
+        can_create: allows(context, Permission::ManageCustomers),
+        form,
+        sizes: size_choices(),
+    });
+    (status, page).into_response()
+}
+
+/// `GET /organizations`.
+pub async fn organizations(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    organizations_page(
+        &state,
+        &context,
+        &params,
+        FormState::with_values(&[("company_size", "unknown")]),
+        StatusCode::OK,
+    )
+    .await
+}
+
+fn organization_input(fields: &Fields, version: Option<i64>) -> OrganizationInput {
+    OrganizationInput {
+        version,
+        name: field(fields, "name").to_owned(),
+        region: optional(fields, "region"),
+        industry: optional(fields, "industry"),
+        company_size: optional(fields, "company_size"),
+        notes: optional(fields, "notes"),
+        external_id: optional(fields, "external_id"),
+    }
+}
+
+/// `POST /organizations`.
+pub async fn create_organization(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match customers::create_organization(&state.app, &caller, organization_input(&fields, None))
+        .await
+    {
+        Ok(org) => Redirect::to(&format!("/organizations/{}?created=1", org.id)).into_response(),
+        Err(error) => {
+            let mut form = FormState::from_submitted(&fields);
+            match form.absorb(context.locale, error) {
+                Ok(()) => {
+                    organizations_page(
+                        &state,
+                        &context,
+                        &Fields::new(),
+                        form,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organization.html")]
+struct OrganizationPage {
+    shell: Shell,
+    notice: Option<&'static str>,
+    id: i64,
+    name: String,
+    customers: i64,
+    can_edit: bool,
+    form: FormState,
+    sizes: Vec<Choice>,
+}
+
+async fn organization_page(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    notice: Option<&'static str>,
+    form: Option<FormState>,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let view = match customers::get_organization(&state.app, caller, id).await {
+        Ok(v) => v,
+        Err(e) => return failure(context, e),
+    };
+    let o = &view.organization;
+    let form = form.unwrap_or_else(|| {
+        FormState::with_values(&[
+            ("id", &o.id.to_string()),
+            ("version", &o.version.to_string()),
+            ("name", &o.name),
+            ("region", &o.region),
+            ("industry", &o.industry),
+            ("company_size", o.company_size.as_str()),
+            ("notes", &o.notes),
+            ("external_id", o.external_id.as_deref().unwrap_or("")),
+        ])
+    });
+    let page = render(&OrganizationPage {
+        shell: context.shell("customers"),
+        notice,
+        id,
+        name: o.name.clone(),
+        customers: view.customer_count,
+        can_edit: allows(context, Permission::ManageCustomers),
+        form,
+        sizes: size_choices(),
+    });
+    (status, page).into_response()
+}
+
+/// `GET /organizations/{id}`.
+pub async fn organization(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Query(params): Query<Fields>,
+) -> Response {
+    let notice = if params.contains_key("created") {
+        Some(context.locale.t("organizations.created_notice"))
+    } else if params.contains_key("saved") {
+        Some(context.locale.t("organizations.saved_notice"))
+    } else {
+        None
+    };
+    organization_page(&state, &context, id, notice, None, StatusCode::OK).await
+}
+
+/// `POST /organizations/{id}`.
+pub async fn save_organization(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let version = field(&fields, "version").parse::<i64>().ok();
+    match customers::update_organization(
+        &state.app,
+        &caller,
+        id,
+        organization_input(&fields, version),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/organizations/{id}?saved=1")).into_response(),
+        Err(error) => {
+            let mut form = FormState::from_submitted(&fields);
+            let status = if matches!(error, AppError::Conflict { .. }) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            match form.absorb(context.locale, error) {
+                Ok(()) => organization_page(&state, &context, id, None, Some(form), status).await,
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}

@@ -1,0 +1,895 @@
+//! The customer archive over real HTTP, on SQLite or (with
+//! `KEFU_TEST_DATABASE_URL`) PostgreSQL: one identity across contact
+//! points, masking by role, optimistic locking, search, the 360° view,
+//! orders, organizations, export and erasure — through the API and the
+//! pages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin@xinghe.example";
+const MANAGER: &str = "manager@xinghe.example";
+const AGENT: &str = "agent@xinghe.example";
+const SUPPORT: &str = "support@xinghe.example";
+const QA: &str = "qa@xinghe.example";
+const ANALYST: &str = "analyst@xinghe.example";
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    user: &str,
+    input: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.as_user(method, path, user);
+    if let Some(input) = input {
+        request = request.json(&input);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn create(app: &TestApp, user: &str, input: Value) -> Value {
+    let (status, body) = call(app, Method::POST, "/api/v1/customers", user, Some(input)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn contact<'a>(customer: &'a Value, kind: &str) -> &'a Value {
+    customer["contact_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == kind)
+        .map(|p| &p["value"])
+        .unwrap_or(&Value::Null)
+}
+
+fn error_field(body: &Value) -> &str {
+    body["error"]["field"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn one_customer_is_found_from_any_contact_point_and_masked_by_role() {
+    let app = spawn_demo_app().await;
+    let created = create(
+        &app,
+        AGENT,
+        json!({
+            "name": "张伟明",
+            "contact_points": [
+                {"kind": "phone", "value": "138 0013 8000", "label": "手机"},
+                {"kind": "email", "value": "Zhang.WeiMing@Example.COM"},
+                {"kind": "wechat", "value": "wx_zwm_2026"}
+            ],
+            "tags": ["宽带", " 宽带 ", "家庭融合"],
+            "grade": "a"
+        }),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    // The agent who created it still sees it masked: agents lack the
+    // personal-data permission.
+    assert_eq!(contact(&created, "phone"), "138****8000");
+    assert_eq!(contact(&created, "email"), "z***@example.com");
+    assert_eq!(created["tags"], json!(["家庭融合", "宽带"]));
+
+    let (_, full) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{id}"),
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(contact(&full, "phone"), "+8613800138000");
+    assert_eq!(contact(&full, "email"), "zhang.weiming@example.com");
+    assert_eq!(full["contact_points"][0]["masked"], false);
+
+    for written in ["13800138000", "+86 138-0013-8000", "0086 138 0013 8000"] {
+        let path = format!(
+            "/api/v1/customers/lookup?kind=phone&value={}",
+            urlencode(written)
+        );
+        let (status, found) = call(&app, Method::GET, &path, AGENT, None).await;
+        assert_eq!(status, StatusCode::OK, "{written}: {found}");
+        assert_eq!(found["id"], id, "{written}");
+    }
+    let (_, by_email) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=email&value=ZHANG.WEIMING%40example.com",
+        ANALYST,
+        None,
+    )
+    .await;
+    assert_eq!(by_email["id"], id);
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=phone&value=13900000001",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, bad) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=fax&value=1",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&bad), "kind");
+
+    // Revealing is allowed to agents and recorded; quality inspectors may not.
+    let reveal = format!("/api/v1/customers/{id}/reveal");
+    let (status, revealed) = call(&app, Method::POST, &reveal, AGENT, None).await;
+    assert_eq!(status, StatusCode::OK, "{revealed}");
+    assert_eq!(revealed[0]["value"], "+8613800138000");
+    let (status, _) = call(&app, Method::POST, &reveal, QA, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, reads) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/audit?entity=customer&entity_id={id}&action=read"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let reads = reads["items"].as_array().unwrap();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0]["actor_kind"], "agent");
+    app.stop().await;
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_saves_nothing() {
+    let app = spawn_demo_app().await;
+    let cases = [
+        (
+            json!({"name": "坏号码", "contact_points": [{"kind": "phone", "value": "12345"}]}),
+            "contact_points[0].value",
+        ),
+        (
+            json!({"name": "坏邮箱", "contact_points": [
+                {"kind": "phone", "value": "13912345678"},
+                {"kind": "email", "value": "not-an-email"}
+            ]}),
+            "contact_points[1].value",
+        ),
+        (json!({"name": "未知字段", "vip_level": 3}), "vip_level"),
+        (json!({"name": "坏分级", "grade": "gold"}), "grade"),
+        (
+            json!({"name": "坏生日", "birthday": "2999-01-01"}),
+            "birthday",
+        ),
+        (json!({"name": "", "grade": "a"}), "name"),
+        (
+            json!({"name": "坏组织", "organization_id": 999_999}),
+            "organization_id",
+        ),
+        (json!({"name": "坏标签", "tags": ["a,b"]}), "tags[0]"),
+    ];
+    for (input, field) in cases {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/v1/customers",
+            AGENT,
+            Some(input.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{input}: {body}");
+        assert_eq!(error_field(&body), field, "{input}: {body}");
+        assert!(!body["error"]["message"].as_str().unwrap_or("").is_empty());
+    }
+    let (_, grade) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        AGENT,
+        Some(json!({"name": "x", "grade": "gold"})),
+    )
+    .await;
+    assert!(
+        grade["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vip, a, b, c"),
+        "{grade}"
+    );
+    // None of the refused customers exists.
+    for name in [
+        "坏号码",
+        "坏邮箱",
+        "未知字段",
+        "坏分级",
+        "坏生日",
+        "坏组织",
+        "坏标签",
+    ] {
+        let (_, found) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/customers?q={}", urlencode(name)),
+            ADMIN,
+            None,
+        )
+        .await;
+        assert_eq!(found["items"], json!([]), "{name}");
+    }
+    // Analysts read; they do not write.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        ANALYST,
+        Some(json!({"name": "只读"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_agents_editing_one_customer_never_overwrite_each_other() {
+    let app = spawn_demo_app().await;
+    let created = create(
+        &app,
+        AGENT,
+        json!({"name": "Olivia Brown", "language": "en",
+               "contact_points": [{"kind": "phone", "value": "+44 20 7946 0958"}]}),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let version = created["version"].clone();
+    let path = format!("/api/v1/customers/{id}");
+    let (status, first) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        AGENT,
+        Some(
+            json!({"version": version, "notes": "Prefers email", "grade": "b",
+                     "contact_points": [{"kind": "phone", "value": "+44 20 7946 0000"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, second) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        SUPPORT,
+        Some(json!({"version": version, "notes": "Call after 18:00"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{second}");
+    assert_eq!(second["error"]["current_version"], first["version"]);
+    let (_, now) = call(&app, Method::GET, &path, MANAGER, None).await;
+    assert_eq!(now["notes"], "Prefers email");
+    assert_eq!(now["grade"], "b");
+    assert_eq!(contact(&now, "phone"), "+442079460000");
+
+    // The audit log records the change field by field, with contact
+    // details masked so it never holds a second copy of them.
+    let (_, history) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/audit?entity=customer&entity_id={id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let text = history.to_string();
+    assert!(
+        !text.contains("79460958") && !text.contains("79460000"),
+        "{text}"
+    );
+    let update = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "update")
+        .unwrap();
+    let fields: Vec<&str> = update["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["contact_points", "grade", "notes"], "{update}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_list_searches_filters_sorts_and_pages() {
+    let app = spawn_demo_app().await;
+    let (status, org) = call(
+        &app,
+        Method::POST,
+        "/api/v1/organizations",
+        AGENT,
+        Some(json!({"name": "测试网络科技有限公司", "industry": "信息技术", "company_size": "small"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let org_id = org["id"].as_i64().unwrap();
+    let mut ids = Vec::new();
+    for (i, name) in ["周测试", "吴测试", "郑测试", "王测试", "Test Alpha"]
+        .iter()
+        .enumerate()
+    {
+        let c = create(
+            &app,
+            AGENT,
+            json!({"name": name, "tags": ["检索标签"], "organization_id": org_id,
+                   "region": "华东",
+                   "contact_points": [{"kind": "phone", "value": format!("1770099{i:04}")}]}),
+        )
+        .await;
+        ids.push(c["id"].as_i64().unwrap());
+    }
+    let list = |query: String| {
+        let app = &app;
+        async move {
+            let (status, body) = call(
+                app,
+                Method::GET,
+                &format!("/api/v1/customers?{query}"),
+                MANAGER,
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            body
+        }
+    };
+    let by_tag = list(format!("tag={}", urlencode("检索标签"))).await;
+    assert_eq!(by_tag["items"].as_array().unwrap().len(), 5);
+    assert_eq!(by_tag["items"][0]["id"], ids[4], "newest first");
+    let by_phone = list("q=0990002".into()).await;
+    assert_eq!(by_phone["items"].as_array().unwrap().len(), 1, "{by_phone}");
+    assert_eq!(by_phone["items"][0]["id"], ids[2]);
+    let by_name = list(format!("q={}", urlencode("测试"))).await;
+    assert!(by_name["items"].as_array().unwrap().len() >= 4);
+    let by_org = list(format!("organization_id={org_id}")).await;
+    assert_eq!(by_org["items"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        by_org["items"][0]["organization"]["name"],
+        "测试网络科技有限公司"
+    );
+    let (_, org_view) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/organizations/{org_id}"),
+        ANALYST,
+        None,
+    )
+    .await;
+    assert_eq!(org_view["customer_count"], 5);
+
+    // Sorted by name, two at a time, every customer exactly once.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = list(format!(
+            "organization_id={org_id}&sort=name&limit=2&cursor={}",
+            urlencode(&cursor)
+        ))
+        .await;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["name"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(seen, sorted);
+    assert_eq!(seen.len(), 5);
+
+    // Nothing here is twelve months old yet.
+    let stale = list(format!("organization_id={org_id}&stale_months=12")).await;
+    assert_eq!(stale["items"], json!([]));
+    let (status, bad) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers?sort=size",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&bad), "sort");
+    // The demo archive is there to search.
+    let demo = list("grade=vip&limit=200".into()).await;
+    assert!(!demo["items"].as_array().unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_360_view_shows_orders_totals_timeline_and_possible_duplicates() {
+    let app = spawn_demo_app().await;
+    let first = create(
+        &app,
+        AGENT,
+        json!({"name": "刘晓东", "contact_points": [{"kind": "phone", "value": "186 0000 1111"}]}),
+    )
+    .await;
+    let id = first["id"].as_i64().unwrap();
+    let orders = format!("/api/v1/customers/{id}/orders");
+    for (amount, product) in [("199.50", "5G 尊享套餐"), ("100", "光猫更换")] {
+        let (status, order) = call(
+            &app,
+            Method::POST,
+            &orders,
+            AGENT,
+            Some(json!({"ordered_at": "2026-10-01T08:00:00Z", "amount": amount, "product": product, "channel": "营业厅"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+    }
+    let (status, bad) = call(
+        &app,
+        Method::POST,
+        &orders,
+        AGENT,
+        Some(json!({"ordered_at": "2026-10-01T08:00:00Z", "amount": "1.999", "product": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&bad), "amount");
+    let second = create(
+        &app,
+        AGENT,
+        json!({"name": "刘晓冬", "contact_points": [{"kind": "phone", "value": "18600001111"}]}),
+    )
+    .await;
+    let (status, profile) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{id}/profile"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert_eq!(profile["totals"][0]["currency"], "CNY");
+    assert_eq!(profile["totals"][0]["orders"], 2);
+    assert_eq!(profile["totals"][0]["amount_minor"], 29950);
+    assert_eq!(profile["recent_orders"].as_array().unwrap().len(), 2);
+    assert_eq!(profile["possible_duplicates"], json!([second["id"]]));
+    let kinds: Vec<&str> = profile["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"change") && kinds.contains(&"order"),
+        "{kinds:?}"
+    );
+    assert_eq!(profile["customer"]["contact_points"][0]["masked"], true);
+    // The lookup picks the oldest of the two holders, the same for every channel.
+    let (_, found) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=phone&value=18600001111",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(found["id"], id);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn personal_data_is_exported_and_erased_on_request_and_both_are_recorded() {
+    let app = spawn_demo_app().await;
+    let created = create(
+        &app,
+        AGENT,
+        json!({"name": "Hannah Kim", "birthday": "1990-05-17", "street": "文三路478号",
+               "province": "浙江省", "city": "杭州市", "grade": "vip",
+               "contact_points": [{"kind": "phone", "value": "13700001234"},
+                                   {"kind": "email", "value": "hannah@example.com"}]}),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/customers/{id}/orders"),
+        AGENT,
+        Some(json!({"ordered_at": "2026-09-01T00:00:00Z", "amount": 88, "product": "IPTV"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let export = format!("/api/v1/customers/{id}/export");
+    let (status, _) = call(&app, Method::GET, &export, AGENT, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, data) = call(&app, Method::GET, &export, MANAGER, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(contact(&data["customer"], "email"), "hannah@example.com");
+    assert_eq!(data["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(data["customer"]["birthday"], "1990-05-17");
+
+    let erase = format!("/api/v1/customers/{id}/erase");
+    let version = data["customer"]["version"].clone();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &erase,
+        MANAGER,
+        Some(json!({"version": version})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, stale) = call(
+        &app,
+        Method::POST,
+        &erase,
+        ADMIN,
+        Some(json!({"version": 0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    let (status, erased) = call(
+        &app,
+        Method::POST,
+        &erase,
+        ADMIN,
+        Some(json!({"version": version})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(erased["name"], format!("#{id}"));
+    assert_eq!(erased["contact_points"], json!([]));
+    assert_eq!(erased["birthday"], Value::Null);
+    assert_eq!(erased["street"], "");
+    assert_eq!(
+        erased["grade"], "vip",
+        "classification is kept for statistics"
+    );
+    assert!(erased["erased_at"].is_string());
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=email&value=hannah%40example.com",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, profile) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{id}/profile"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(profile["totals"][0]["orders"], 1, "orders stay for counts");
+    let (status, refused) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/customers/{id}"),
+        ADMIN,
+        Some(json!({"version": erased["version"], "name": "Hannah"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    // The export and the erasure are in the audit log, which holds no copy
+    // of the erased details.
+    let (_, history) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/audit?entity=customer&entity_id={id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let text = history.to_string();
+    assert!(text.contains("\"export\""), "{text}");
+    for secret in ["13700001234", "hannah@example.com", "1990-05-17", "文三路"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let (_, listed) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers?q=Hannah%20Kim",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != id),
+        "erased customers leave the list"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn organizations_have_unique_names_and_optimistic_locking() {
+    let app = spawn_demo_app().await;
+    let (status, org) = call(
+        &app,
+        Method::POST,
+        "/api/v1/organizations",
+        MANAGER,
+        Some(json!({"name": "Blue Harbor Ltd", "company_size": "medium"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let (status, dup) = call(
+        &app,
+        Method::POST,
+        "/api/v1/organizations",
+        MANAGER,
+        Some(json!({"name": "blue harbor LTD"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{dup}");
+    assert_eq!(error_field(&dup), "name");
+    let path = format!("/api/v1/organizations/{}", org["id"]);
+    let (status, bad) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        MANAGER,
+        Some(json!({"version": org["version"], "name": "Blue Harbor Ltd", "company_size": "huge"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&bad), "company_size");
+    let (status, saved) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        AGENT,
+        Some(json!({"version": org["version"], "name": "Blue Harbor Limited", "region": "华南"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        MANAGER,
+        Some(json!({"version": org["version"], "name": "Blue Harbour"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, list) = call(
+        &app,
+        Method::GET,
+        "/api/v1/organizations?q=harbor",
+        QA,
+        None,
+    )
+    .await;
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Blue Harbor Limited"), "{names:?}");
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ pages
+
+#[tokio::test]
+async fn agents_create_find_and_edit_customers_in_the_pages() {
+    let app = spawn_demo_app().await;
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let form = [
+        ("name", "陈雪梅"),
+        ("gender", "female"),
+        ("phones", "138 0013 9999, 12345"),
+        ("emails", "xuemei.chen@qq.com"),
+        ("tags", "宽带，学生"),
+        ("grade", "b"),
+        ("province", "四川省"),
+        ("city", "成都市"),
+        ("language", "zh-CN"),
+    ];
+    let refused = agent.post_from("/customers/new", "/customers", &form).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("data-field=\"phones\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("不是有效的电话号码"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"陈雪梅\""), "input kept");
+    let mut fixed = form.to_vec();
+    fixed[2] = ("phones", "138 0013 9999");
+    let created = agent
+        .post_from("/customers/new", "/customers", &fixed)
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.location.unwrap();
+    let path = location.split('?').next().unwrap().to_owned();
+    let page = agent.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("陈雪梅") && page.body.contains("客户已创建"));
+    assert!(page.body.contains("138****9999"), "masked for agents");
+    assert!(!page.body.contains("13800139999"));
+    assert!(page.body.contains("学生"));
+
+    let revealed = agent.post_from(&path, &format!("{path}/reveal"), &[]).await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert!(revealed.body.contains("13800139999"), "{}", revealed.body);
+
+    let list = agent
+        .get(&format!("/customers?q={}", urlencode("0013 9999")))
+        .await;
+    assert!(
+        list.body.contains(&format!("href=\"{path}\"")),
+        "{}",
+        list.body
+    );
+
+    // Two editors: the first save wins, the second gets its input back.
+    let edit = agent.get(&format!("{path}/edit")).await;
+    assert!(edit.body.contains("13800139999"));
+    let version = edit
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut first = fixed.clone();
+    first.push(("version", &version));
+    first[0] = ("name", "陈雪梅（已核实）");
+    let saved = agent
+        .post_from(&format!("{path}/edit"), &format!("{path}/edit"), &first)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let mut second = fixed.clone();
+    second.push(("version", &version));
+    second[0] = ("name", "陈雪梅-旧");
+    let conflict = manager
+        .post_from(&format!("{path}/edit"), &format!("{path}/edit"), &second)
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert!(
+        conflict.body.contains("陈雪梅-旧"),
+        "the second editor's input is kept"
+    );
+    assert!(conflict.body.contains("data-field=\"version\""));
+    let now = manager.get(&path).await;
+    assert!(now.body.contains("陈雪梅（已核实）"));
+    assert!(now.body.contains("13800139999"), "managers see it unmasked");
+
+    // Orders from the 360° page, read in the agent's time zone.
+    let order = agent
+        .post_from(
+            &path,
+            &format!("{path}/orders"),
+            &[
+                ("ordered_at", "2026-11-01T10:30"),
+                ("amount", "1,980"),
+                ("product", "千兆宽带"),
+                ("currency", "CNY"),
+            ],
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(order.body.contains("data-field=\"amount\""));
+    let order = agent
+        .post_from(
+            &path,
+            &format!("{path}/orders"),
+            &[
+                ("ordered_at", "2026-11-01T10:30"),
+                ("amount", "1980"),
+                ("product", "千兆宽带"),
+                ("currency", "CNY"),
+            ],
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::SEE_OTHER, "{}", order.body);
+    let view = agent.get(&path).await;
+    assert!(view.body.contains("1,980.00 CNY"), "{}", view.body);
+    assert!(view.body.contains("2026年11月01日 10:30"), "{}", view.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn roles_see_the_archive_as_their_permissions_allow() {
+    let app = spawn_demo_app().await;
+    let analyst = app.signed_in(ANALYST, DEMO_PASSWORD).await;
+    let list = analyst.get("/customers").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("data-nav=\"customers\""));
+    assert!(
+        list.body.contains("Customers"),
+        "the analyst works in English"
+    );
+    assert!(!list.body.contains("id=\"new-customer\""));
+    assert!(list.body.contains("****"), "masked for analysts");
+    let first = list
+        .body
+        .split("<a href=\"/customers/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let view = analyst.get(&format!("/customers/{first}")).await;
+    assert_eq!(view.status, StatusCode::OK);
+    assert!(!view.body.contains("id=\"reveal\""));
+    assert!(!view.body.contains("id=\"edit-customer\""));
+    let qa = app.signed_in(QA, DEMO_PASSWORD).await;
+    let refused = qa
+        .post_from("/customers", "/customers", &[("name", "不该存在")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = qa
+        .post_from("/customers", &format!("/customers/{first}/reveal"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Admins erase through the page, only with the box ticked.
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let page = admin.get(&format!("/customers/{first}")).await;
+    let version = page
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let erase = format!("/customers/{first}/erase");
+    let unconfirmed = admin
+        .post_from(
+            &format!("/customers/{first}"),
+            &erase,
+            &[("version", &version)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let erased = admin
+        .post_from(
+            &format!("/customers/{first}"),
+            &erase,
+            &[("version", &version), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::SEE_OTHER, "{}", erased.body);
+    let after = admin.get(&format!("/customers/{first}")).await;
+    assert!(after.body.contains("id=\"erased\""));
+    assert!(after.body.contains(&format!("#{first}")));
+    let organizations = admin.get("/organizations").await;
+    assert_eq!(organizations.status, StatusCode::OK);
+    assert!(organizations.body.contains("杭州云帆科技有限公司"));
+    app.stop().await;
+}
