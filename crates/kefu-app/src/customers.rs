@@ -1057,6 +1057,206 @@ pub async fn erase_customer(
     Ok(view)
 }
 
+/// Which duplicate to fold into which survivor, with the versions read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeInput {
+    /// The customer that stays.
+    pub survivor_id: i64,
+    /// The survivor's version as read.
+    pub survivor_version: i64,
+    /// The customer folded into the survivor.
+    pub duplicate_id: i64,
+    /// The duplicate's version as read.
+    pub duplicate_version: i64,
+}
+
+/// Merges a duplicate into a survivor: contact points, tags and orders
+/// move over, the survivor's empty fields take the duplicate's values,
+/// and the duplicate leaves every list and lookup, pointing to the
+/// survivor. Both changes are in the audit log.
+pub async fn merge_customers(
+    app: &App,
+    caller: &Caller,
+    input: &MergeInput,
+) -> Result<CustomerView, AppError> {
+    caller.require(Permission::MergeCustomers)?;
+    if input.survivor_id == input.duplicate_id {
+        return Err(AppError::invalid(
+            "duplicate_id",
+            "must be another customer than the survivor",
+        ));
+    }
+    let mut tx = app.store.write().await?;
+    let survivor = customers::get(&mut tx.conn(), input.survivor_id).await?;
+    let duplicate = match customers::get(&mut tx.conn(), input.duplicate_id).await {
+        Err(StoreError::NotFound) => {
+            return Err(AppError::invalid(
+                "duplicate_id",
+                format!("customer {} does not exist", input.duplicate_id),
+            ));
+        }
+        other => other?,
+    };
+    for (customer, expected) in [
+        (&survivor, input.survivor_version),
+        (&duplicate, input.duplicate_version),
+    ] {
+        if customer.version != expected {
+            return Err(AppError::Conflict {
+                current_version: customer.version,
+            });
+        }
+        if customer.erased_at.is_some() || customer.merged_into_id.is_some() {
+            let field = if customer.id == survivor.id {
+                "survivor_id"
+            } else {
+                "duplicate_id"
+            };
+            return Err(AppError::invalid(
+                field,
+                "was erased or already merged and cannot take part in a merge",
+            ));
+        }
+    }
+    let survivor_points = customers::contact_points(&mut tx.conn(), survivor.id).await?;
+    let survivor_tags = customers::tags(&mut tx.conn(), survivor.id).await?;
+    let duplicate_points = customers::contact_points(&mut tx.conn(), duplicate.id).await?;
+    let duplicate_tags = customers::tags(&mut tx.conn(), duplicate.id).await?;
+
+    let mut f = CustomerFields::of(&survivor);
+    let fill = |target: &mut String, from: &str| {
+        if target.is_empty() {
+            *target = from.to_owned();
+        }
+    };
+    fill(&mut f.province, &duplicate.province);
+    fill(&mut f.city, &duplicate.city);
+    fill(&mut f.district, &duplicate.district);
+    fill(&mut f.street, &duplicate.street);
+    fill(&mut f.region, &duplicate.region);
+    fill(&mut f.industry, &duplicate.industry);
+    if f.notes.is_empty() {
+        f.notes = duplicate.notes.clone();
+    } else if !duplicate.notes.is_empty() && duplicate.notes != f.notes {
+        f.notes = format!("{}\n{}", f.notes, duplicate.notes);
+    }
+    if f.gender == Gender::Unknown {
+        f.gender = duplicate.gender;
+    }
+    if f.birthday.is_none() {
+        f.birthday = duplicate.birthday;
+    }
+    if f.organization_id.is_none() {
+        f.organization_id = duplicate.organization_id;
+    }
+    if f.company_size == CompanySize::Unknown {
+        f.company_size = duplicate.company_size;
+    }
+    // The better grade wins: a merged customer is at least as valuable.
+    f.grade = f.grade.min(duplicate.grade);
+    let moved_external_id = f.external_id.is_none() && duplicate.external_id.is_some();
+    if moved_external_id {
+        f.external_id = duplicate.external_id.clone();
+    }
+    let mut points = survivor_points.clone();
+    for p in &duplicate_points {
+        if !points
+            .iter()
+            .any(|q| q.kind == p.kind && q.value == p.value)
+        {
+            points.push(p.clone());
+        }
+    }
+    let mut tags = survivor_tags.clone();
+    for t in &duplicate_tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    tags.sort();
+
+    // The duplicate gives up what moves first, so unique values never clash.
+    let mut emptied = CustomerFields::of(&duplicate);
+    if moved_external_id {
+        emptied.external_id = None;
+    }
+    customers::update(&mut tx.conn(), duplicate.id, duplicate.version, &emptied).await?;
+    customers::set_contact_points(&mut tx.conn(), duplicate.id, &[]).await?;
+    customers::set_tags(&mut tx.conn(), duplicate.id, &[]).await?;
+    customers::mark_merged(&mut tx.conn(), duplicate.id, survivor.id).await?;
+    orders::move_to(&mut tx.conn(), duplicate.id, survivor.id).await?;
+    let after = customers::update(&mut tx.conn(), survivor.id, survivor.version, &f).await?;
+    customers::set_contact_points(&mut tx.conn(), survivor.id, &points).await?;
+    customers::set_tags(&mut tx.conn(), survivor.id, &tags).await?;
+    let duplicate_after = customers::get(&mut tx.conn(), duplicate.id).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "customer",
+        duplicate.id,
+        Action::Update,
+        &AuditSnapshot::of(&duplicate, &duplicate_points, &duplicate_tags),
+        &AuditSnapshot::of(&duplicate_after, &[], &[]),
+    )
+    .await?;
+    record_change(
+        &mut tx,
+        caller,
+        "customer",
+        survivor.id,
+        Action::Update,
+        &AuditSnapshot::of(&survivor, &survivor_points, &survivor_tags),
+        &AuditSnapshot::of(&after, &points, &tags),
+    )
+    .await?;
+    let (view, _) = load_view(
+        &mut tx.conn(),
+        survivor.id,
+        caller.role.allows(Permission::ViewPersonalData),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// A group of possible duplicates with each customer's summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DuplicateGroupView {
+    /// `phone`, `email` or `name`.
+    pub reason: String,
+    /// The shared value, masked unless the caller may see personal data.
+    pub key: String,
+    /// The customers, oldest first.
+    pub customers: Vec<CustomerView>,
+}
+
+/// Possible duplicates to review (at most 50 groups).
+pub async fn duplicates(app: &App, caller: &Caller) -> Result<Vec<DuplicateGroupView>, AppError> {
+    caller.require(Permission::MergeCustomers)?;
+    let unmasked = caller.role.allows(Permission::ViewPersonalData);
+    let mut reader = app.store.read().await?;
+    let groups = customers::duplicate_groups(&mut reader.conn(), 50).await?;
+    let mut out = Vec::new();
+    for group in groups {
+        let mut members = Vec::new();
+        for id in &group.customer_ids {
+            members.push(load_view(&mut reader.conn(), *id, unmasked).await?.0);
+        }
+        let key = match group.reason.as_str() {
+            "phone" if !unmasked => rules::mask(ContactKind::Phone, &group.key),
+            "email" if !unmasked => rules::mask(ContactKind::Email, &group.key),
+            _ => group.key,
+        };
+        out.push(DuplicateGroupView {
+            reason: group.reason,
+            key,
+            customers: members,
+        });
+    }
+    Ok(out)
+}
+
 /// Input to record an order.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

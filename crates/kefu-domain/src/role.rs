@@ -66,7 +66,9 @@ impl Role {
                 self,
                 Role::Admin | Role::Manager | Role::Agent | Role::TechSupport
             ),
-            ViewPersonalData | ExportCustomers => matches!(self, Role::Admin | Role::Manager),
+            ViewPersonalData | ExportCustomers | MergeCustomers => {
+                matches!(self, Role::Admin | Role::Manager)
+            }
             ErasePersonalData => self == Role::Admin,
         }
     }
@@ -131,11 +133,13 @@ pub enum Permission {
     ExportCustomers,
     /// Erase (anonymise) a customer's personal data on request.
     ErasePersonalData,
+    /// Merge duplicate customers into one.
+    MergeCustomers,
 }
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -149,6 +153,7 @@ impl Permission {
         Permission::ViewPersonalData,
         Permission::ExportCustomers,
         Permission::ErasePersonalData,
+        Permission::MergeCustomers,
     ];
 }
 

@@ -45,6 +45,8 @@ pub struct Customer {
     pub external_id: Option<String>,
     /// When personal data was erased on request; the record stays for counts.
     pub erased_at: Option<DateTime<Utc>>,
+    /// The customer this duplicate was merged into.
+    pub merged_into_id: Option<i64>,
     /// Optimistic-locking version.
     pub version: i64,
     /// Created.
@@ -54,7 +56,7 @@ pub struct Customer {
 }
 
 const COLUMNS: &str = "id, name, gender, birthday, language, time_zone, organization_id, province, city, district, street, \
-     region, industry, company_size, grade, notes, external_id, erased_at, version, created_at, updated_at";
+     region, industry, company_size, grade, notes, external_id, erased_at, merged_into_id, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct CustomerRow {
@@ -76,6 +78,7 @@ struct CustomerRow {
     notes: String,
     external_id: Option<String>,
     erased_at: Option<DateTime<Utc>>,
+    merged_into_id: Option<i64>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -116,6 +119,7 @@ impl TryFrom<CustomerRow> for Customer {
             notes: row.notes,
             external_id: row.external_id,
             erased_at: row.erased_at,
+            merged_into_id: row.merged_into_id,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -316,6 +320,100 @@ pub async fn mark_erased(conn: &mut Conn<'_>, id: i64) -> Result<(), StoreError>
     Ok(())
 }
 
+/// Marks `id` as merged into `survivor`: it leaves lists and lookups.
+pub async fn mark_merged(conn: &mut Conn<'_>, id: i64, survivor: i64) -> Result<(), StoreError> {
+    let now = crate::now();
+    on_conn!(conn, |c| {
+        sqlx::query(
+            "UPDATE customers SET merged_into_id = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(survivor)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Why customers look like duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateGroup {
+    /// `phone`, `email` (a shared contact value) or `name` (the same name
+    /// in the same organization).
+    pub reason: String,
+    /// The shared value (E.164 phone, email, or the name).
+    pub key: String,
+    /// The customers, oldest first.
+    pub customer_ids: Vec<i64>,
+}
+
+/// Groups of active customers that share a phone or email, or have the
+/// same name in one organization; at most `limit` groups.
+pub async fn duplicate_groups(
+    conn: &mut Conn<'_>,
+    limit: i64,
+) -> Result<Vec<DuplicateGroup>, StoreError> {
+    let rows: Vec<(String, String, i64)> = on_conn!(conn, |c| {
+        sqlx::query_as(
+            "SELECT p.kind, p.value, p.customer_id FROM contact_points p \
+             JOIN customers c ON c.id = p.customer_id \
+             WHERE p.kind IN ('phone', 'email') AND c.erased_at IS NULL AND c.merged_into_id IS NULL \
+             AND (p.kind, p.value) IN ( \
+                 SELECT q.kind, q.value FROM contact_points q JOIN customers d ON d.id = q.customer_id \
+                 WHERE q.kind IN ('phone', 'email') AND d.erased_at IS NULL AND d.merged_into_id IS NULL \
+                 GROUP BY q.kind, q.value HAVING count(DISTINCT q.customer_id) > 1 LIMIT $1) \
+             ORDER BY p.kind, p.value, p.customer_id",
+        )
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    let names: Vec<(i64, String, i64)> = on_conn!(conn, |c| {
+        sqlx::query_as(
+            "SELECT c.organization_id, c.name, c.id FROM customers c \
+             WHERE c.erased_at IS NULL AND c.merged_into_id IS NULL AND c.organization_id IS NOT NULL \
+             AND (c.organization_id, c.name_key) IN ( \
+                 SELECT d.organization_id, d.name_key FROM customers d \
+                 WHERE d.erased_at IS NULL AND d.merged_into_id IS NULL AND d.organization_id IS NOT NULL \
+                 GROUP BY d.organization_id, d.name_key HAVING count(*) > 1 LIMIT $1) \
+             ORDER BY c.organization_id, c.name_key, c.id",
+        )
+        .bind(limit)
+        .fetch_all(c)
+        .await?
+    });
+    let mut groups: Vec<DuplicateGroup> = Vec::new();
+    for (kind, value, id) in rows {
+        match groups.last_mut() {
+            Some(g) if g.reason == kind && g.key == value => g.customer_ids.push(id),
+            _ => groups.push(DuplicateGroup {
+                reason: kind,
+                key: value,
+                customer_ids: vec![id],
+            }),
+        }
+    }
+    let mut last_org = None;
+    for (org, name, id) in names {
+        let same = last_org == Some(org)
+            && groups
+                .last()
+                .is_some_and(|g| g.reason == "name" && name_key(&g.key) == name_key(&name));
+        match groups.last_mut() {
+            Some(g) if same => g.customer_ids.push(id),
+            _ => groups.push(DuplicateGroup {
+                reason: "name".into(),
+                key: name,
+                customer_ids: vec![id],
+            }),
+        }
+        last_org = Some(org);
+    }
+    groups.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(groups)
+}
+
 /// A way to reach or recognise a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContactPoint {
@@ -426,7 +524,8 @@ pub async fn find_by_contact(
 ) -> Result<Option<i64>, StoreError> {
     on_conn!(conn, |c| Ok(sqlx::query_scalar(
         "SELECT p.customer_id FROM contact_points p JOIN customers c ON c.id = p.customer_id \
-         WHERE p.kind = $1 AND p.value = $2 AND c.erased_at IS NULL ORDER BY p.customer_id LIMIT 1"
+         WHERE p.kind = $1 AND p.value = $2 AND c.erased_at IS NULL AND c.merged_into_id IS NULL \
+         ORDER BY p.customer_id LIMIT 1"
     )
     .bind(kind.as_str())
     .bind(value)
@@ -442,7 +541,8 @@ pub async fn holders_of(
 ) -> Result<Vec<i64>, StoreError> {
     on_conn!(conn, |c| Ok(sqlx::query_scalar(
         "SELECT p.customer_id FROM contact_points p JOIN customers c ON c.id = p.customer_id \
-         WHERE p.kind = $1 AND p.value = $2 AND c.erased_at IS NULL ORDER BY p.customer_id"
+         WHERE p.kind = $1 AND p.value = $2 AND c.erased_at IS NULL AND c.merged_into_id IS NULL \
+         ORDER BY p.customer_id"
     )
     .bind(kind.as_str())
     .bind(value)
@@ -599,7 +699,7 @@ pub async fn search(
         clauses.push(text);
     };
     if !filter.include_erased {
-        add("erased_at IS NULL", vec![]);
+        add("erased_at IS NULL AND merged_into_id IS NULL", vec![]);
     }
     if let Some(name) = &filter.name {
         add(
@@ -695,7 +795,7 @@ pub async fn search(
 /// How many customers are not erased.
 pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     on_conn!(conn, |c| Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM customers WHERE erased_at IS NULL"
+        "SELECT count(*) FROM customers WHERE erased_at IS NULL AND merged_into_id IS NULL"
     )
     .fetch_one(c)
     .await?))

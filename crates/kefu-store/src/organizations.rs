@@ -217,7 +217,7 @@ pub async fn member_counts(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT organization_id, count(*) FROM customers WHERE erased_at IS NULL AND organization_id IN ({}) GROUP BY organization_id",
+        "SELECT organization_id, count(*) FROM customers WHERE erased_at IS NULL AND merged_into_id IS NULL AND organization_id IN ({}) GROUP BY organization_id",
         crate::customers::placeholders(1, ids.len())
     );
     on_conn!(conn, |c| {

@@ -893,3 +893,208 @@ async fn roles_see_the_archive_as_their_permissions_allow() {
     assert!(organizations.body.contains("杭州云帆科技有限公司"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn duplicates_are_found_and_merged_into_one_customer() {
+    let app = spawn_demo_app().await;
+    let keep = create(
+        &app,
+        AGENT,
+        json!({"name": "马建国", "notes": "老用户",
+               "contact_points": [{"kind": "phone", "value": "19900001234"}], "tags": ["宽带"]}),
+    )
+    .await;
+    let fold = create(
+        &app,
+        AGENT,
+        json!({"name": "马建国", "street": "长江路100号", "grade": "vip", "external_id": "BSS-MERGE-1",
+               "contact_points": [{"kind": "phone", "value": "199 0000 1234"},
+                                   {"kind": "email", "value": "ma.jianguo@163.com"}],
+               "tags": ["IPTV"]}),
+    )
+    .await;
+    let (keep_id, fold_id) = (keep["id"].as_i64().unwrap(), fold["id"].as_i64().unwrap());
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/customers/{fold_id}/orders"),
+        AGENT,
+        Some(json!({"ordered_at": "2026-08-08T08:00:00Z", "amount": "169", "product": "家庭融合套餐"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/duplicates",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, groups) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/duplicates",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{groups}");
+    let group = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "+8619900001234")
+        .unwrap_or_else(|| panic!("no group for the shared phone: {groups}"));
+    assert_eq!(group["reason"], "phone");
+    let ids: Vec<i64> = group["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [keep_id, fold_id]);
+
+    let merge = |survivor_version: &Value| {
+        json!({"survivor_id": keep_id, "survivor_version": survivor_version,
+               "duplicate_id": fold_id, "duplicate_version": fold["version"]})
+    };
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers/merge",
+        MANAGER,
+        Some(merge(&json!(99))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, merged) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers/merge",
+        MANAGER,
+        Some(merge(&keep["version"])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert_eq!(merged["id"], keep_id);
+    assert_eq!(merged["grade"], "vip", "the better grade wins");
+    assert_eq!(merged["external_id"], "BSS-MERGE-1");
+    assert_eq!(merged["street"], "长江路100号", "empty fields are filled");
+    assert_eq!(merged["notes"], "老用户");
+    assert_eq!(merged["tags"], json!(["IPTV", "宽带"]));
+    assert_eq!(contact(&merged, "email"), "ma.jianguo@163.com");
+    assert_eq!(merged["contact_points"].as_array().unwrap().len(), 2);
+    let (_, profile) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{keep_id}/profile"),
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(profile["totals"][0]["orders"], 1, "orders moved");
+    assert_eq!(profile["possible_duplicates"], json!([]));
+    let (_, folded) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{fold_id}"),
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(folded["merged_into_id"], keep_id);
+    let (_, found) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=email&value=ma.jianguo%40163.com",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(found["id"], keep_id);
+    let (_, again) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/duplicates",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert!(!again.to_string().contains("+8619900001234"), "{again}");
+    let (status, refused) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers/merge",
+        MANAGER,
+        Some(
+            json!({"survivor_id": keep_id, "survivor_version": merged["version"],
+                     "duplicate_id": keep_id, "duplicate_version": merged["version"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&refused), "duplicate_id");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn managers_merge_duplicates_on_the_review_page() {
+    let app = spawn_demo_app().await;
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let page = manager.get("/customers/duplicates").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // The demo archive holds a few customers sharing a phone on purpose.
+    let values: Vec<String> = page
+        .body
+        .match_indices("name=\"survivor\" value=\"")
+        .map(|(i, m)| {
+            page.body[i + m.len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(values.len() >= 2, "{}", page.body);
+    let duplicates: Vec<String> = page
+        .body
+        .match_indices("name=\"duplicate\" value=\"")
+        .map(|(i, m)| {
+            page.body[i + m.len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let survivor = values[0].clone();
+    let duplicate = duplicates[1].clone();
+    let merged = manager
+        .post_from(
+            "/customers/duplicates",
+            "/customers/merge",
+            &[("survivor", &survivor), ("duplicate", &duplicate)],
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.body);
+    let survivor_id = survivor.split(':').next().unwrap();
+    assert_eq!(
+        merged.location.as_deref(),
+        Some(format!("/customers/{survivor_id}?merged=1").as_str())
+    );
+    let duplicate_id = duplicate.split(':').next().unwrap();
+    let folded = manager.get(&format!("/customers/{duplicate_id}")).await;
+    assert!(
+        folded.body.contains("id=\"merged-into\""),
+        "{}",
+        folded.body
+    );
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    assert_eq!(
+        agent.get("/customers/duplicates").await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.stop().await;
+}

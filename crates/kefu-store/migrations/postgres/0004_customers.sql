@@ -37,6 +37,7 @@ CREATE TABLE customers (
     notes TEXT NOT NULL DEFAULT '',
     external_id TEXT,
     erased_at TIMESTAMPTZ,
+    merged_into_id BIGINT REFERENCES customers (id),
     version BIGINT NOT NULL DEFAULT 1,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL

@@ -37,6 +37,7 @@ CREATE TABLE customers (
     notes TEXT NOT NULL DEFAULT '',
     external_id TEXT,
     erased_at TEXT,
+    merged_into_id INTEGER REFERENCES customers (id),
     version INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL

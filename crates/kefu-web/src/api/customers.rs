@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use kefu_app::customers::{
     self, ContactView, CustomerChanges, CustomerProfile, CustomerQuery, CustomerSummary,
-    CustomerView, NewCustomer, OrderInput, OrganizationInput, OrganizationView,
+    CustomerView, DuplicateGroupView, MergeInput, NewCustomer, OrderInput, OrganizationInput,
+    OrganizationView,
 };
 use kefu_app::page::Page;
 use kefu_store::orders::Order;
@@ -207,5 +208,24 @@ pub async fn update_organization(
 ) -> Result<Json<Organization>, ApiError> {
     Ok(Json(
         customers::update_organization(&state.app, &caller, id, input).await?,
+    ))
+}
+
+/// Possible duplicates to review.
+pub async fn duplicates(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<Vec<DuplicateGroupView>>, ApiError> {
+    Ok(Json(customers::duplicates(&state.app, &caller).await?))
+}
+
+/// Merges a duplicate into a survivor.
+pub async fn merge(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<MergeInput>,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(
+        customers::merge_customers(&state.app, &caller, &input).await?,
     ))
 }

@@ -157,6 +157,20 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             Method::GET,
+            "/customers/duplicates",
+            Access::Requires(MergeCustomers),
+            "possible duplicates: customers sharing a phone or email, or a name in one organization",
+            get(customers::duplicates),
+        ),
+        route(
+            Method::POST,
+            "/customers/merge",
+            Access::Requires(MergeCustomers),
+            "merge a duplicate into a survivor (contact points, tags, orders move; audited)",
+            post(customers::merge),
+        ),
+        route(
+            Method::GET,
             "/customers/{id}",
             Access::Requires(ViewCustomers),
             "one customer (contact points masked without the personal-data permission)",

@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kefu_app::customers::{
-    self, ContactInput, ContactView, CustomerChanges, CustomerProfile, CustomerQuery, NewCustomer,
-    OrderInput, OrganizationInput, TimelineEntry,
+    self, ContactInput, ContactView, CustomerChanges, CustomerProfile, CustomerQuery, MergeInput,
+    NewCustomer, OrderInput, OrganizationInput, TimelineEntry,
 };
 use kefu_app::page::PageRequest;
 use kefu_app::{AppError, Caller};
@@ -85,6 +85,7 @@ struct ListPage {
     next_link: Option<String>,
     error: Option<String>,
     can_create: bool,
+    can_merge: bool,
     grades: Vec<Choice>,
     sizes: Vec<Choice>,
     organization_name: Option<String>,
@@ -207,6 +208,7 @@ pub async fn list(
         next_link,
         error,
         can_create: allows(&context, Permission::ManageCustomers),
+        can_merge: allows(&context, Permission::MergeCustomers),
         grades: grade_choices(),
         sizes: size_choices(),
         organization_name,
@@ -618,6 +620,8 @@ struct ProfilePage {
     orders: Vec<OrderRow>,
     timeline: Vec<TimelineRow>,
     duplicates: Vec<i64>,
+    merged_into: Option<i64>,
+    can_merge: bool,
     can_edit: bool,
     can_reveal: bool,
     can_export: bool,
@@ -826,7 +830,11 @@ async fn profile_page(
             .collect(),
         timeline,
         duplicates: profile.possible_duplicates,
-        can_edit: allows(context, Permission::ManageCustomers) && c.erased_at.is_none(),
+        merged_into: c.merged_into_id,
+        can_merge: allows(context, Permission::MergeCustomers),
+        can_edit: allows(context, Permission::ManageCustomers)
+            && c.erased_at.is_none()
+            && c.merged_into_id.is_none(),
         can_reveal: allows(context, Permission::RevealPersonalData) && masked,
         can_export: allows(context, Permission::ExportCustomers),
         can_erase: allows(context, Permission::ErasePersonalData) && c.erased_at.is_none(),
@@ -850,6 +858,8 @@ pub async fn show(
         Some(context.locale.t("customers.order_notice"))
     } else if params.contains_key("erased") {
         Some(context.locale.t("customers.erased_notice"))
+    } else if params.contains_key("merged") {
+        Some(context.locale.t("duplicates.merged_notice"))
     } else {
         None
     };
@@ -1271,5 +1281,141 @@ pub async fn save_organization(
                 Err(other) => failure(&context, other),
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------- duplicates
+
+#[derive(Template)]
+#[template(path = "duplicates.html")]
+struct DuplicatesPage {
+    shell: Shell,
+    notice: Option<String>,
+    groups: Vec<DuplicateGroupRow>,
+}
+
+struct DuplicateGroupRow {
+    reason_key: String,
+    key: String,
+    members: Vec<DuplicateMember>,
+}
+
+struct DuplicateMember {
+    id: i64,
+    version: i64,
+    name: String,
+    contacts: String,
+    organization: String,
+    created: String,
+    completeness: u8,
+}
+
+async fn duplicates_page(
+    state: &AppState,
+    context: &PageContext,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let groups = match customers::duplicates(&state.app, caller).await {
+        Ok(g) => g,
+        Err(e) => return failure(context, e),
+    };
+    let groups = groups
+        .into_iter()
+        .map(|g| DuplicateGroupRow {
+            reason_key: format!("duplicates.reason_{}", g.reason),
+            key: if g.reason == "phone" && !g.key.contains('*') {
+                display_phone(&g.key)
+            } else {
+                g.key
+            },
+            members: g
+                .customers
+                .into_iter()
+                .map(|c| DuplicateMember {
+                    id: c.customer.id,
+                    version: c.customer.version,
+                    contacts: c
+                        .contact_points
+                        .iter()
+                        .map(|p| p.value.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    organization: c.organization.map(|o| o.name).unwrap_or_default(),
+                    created: context.time(c.customer.created_at),
+                    completeness: c.completeness,
+                    name: c.customer.name,
+                })
+                .collect(),
+        })
+        .collect();
+    let page = render(&DuplicatesPage {
+        shell: context.shell("customers"),
+        notice,
+        groups,
+    });
+    (status, page).into_response()
+}
+
+/// `GET /customers/duplicates`.
+pub async fn duplicates(State(state): State<AppState>, context: PageContext) -> Response {
+    duplicates_page(&state, &context, None, StatusCode::OK).await
+}
+
+/// `POST /customers/merge`: the form names the survivor (`survivor` =
+/// `id:version`) and the duplicate (`duplicate` = `id:version`).
+pub async fn merge(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let pair = |name: &str| {
+        field(&fields, name)
+            .split_once(':')
+            .and_then(|(id, v)| Some((id.parse::<i64>().ok()?, v.parse::<i64>().ok()?)))
+    };
+    let (Some(survivor), Some(duplicate)) = (pair("survivor"), pair("duplicate")) else {
+        let notice = context.locale.t("duplicates.choose").to_owned();
+        return duplicates_page(
+            &state,
+            &context,
+            Some(notice),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let input = MergeInput {
+        survivor_id: survivor.0,
+        survivor_version: survivor.1,
+        duplicate_id: duplicate.0,
+        duplicate_version: duplicate.1,
+    };
+    match customers::merge_customers(&state.app, &caller, &input).await {
+        Ok(view) => {
+            Redirect::to(&format!("/customers/{}?merged=1", view.customer.id)).into_response()
+        }
+        Err(AppError::Conflict { .. }) => {
+            let notice = context.locale.t("errors.conflict").to_owned();
+            duplicates_page(&state, &context, Some(notice), StatusCode::CONFLICT).await
+        }
+        Err(AppError::Validation { field, reason }) => {
+            let notice = format!("{field}: {}", context.locale.reason(&reason));
+            duplicates_page(
+                &state,
+                &context,
+                Some(notice),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(other) => failure(&context, other),
     }
 }

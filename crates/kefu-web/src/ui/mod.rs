@@ -444,6 +444,20 @@ pub fn routes() -> Vec<Route> {
         ),
         page(
             Method::GET,
+            "/customers/duplicates",
+            Requires(MergeCustomers),
+            "possible duplicates to review and merge",
+            get(customers::duplicates),
+        ),
+        page(
+            Method::POST,
+            "/customers/merge",
+            Requires(MergeCustomers),
+            "merge a duplicate into the chosen survivor",
+            post(customers::merge),
+        ),
+        page(
+            Method::GET,
             "/customers/{id}",
             Requires(ViewCustomers),
             "the customer's 360° view",
