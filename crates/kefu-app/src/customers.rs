@@ -383,32 +383,61 @@ pub async fn create_customer(
     Ok(view)
 }
 
-/// Creates a customer inside a transaction the caller commits; returns its id.
-pub(crate) async fn create_customer_in(
-    tx: &mut Tx,
-    caller: &Caller,
+/// Where a new customer's language and time zone come from when not given.
+pub(crate) struct Defaults {
+    language: String,
+    time_zone: String,
+}
+
+impl Defaults {
+    /// The company's defaults, or Chinese in Shanghai before the company is set up.
+    pub(crate) fn of(company: Option<&kefu_store::company::Company>) -> Defaults {
+        Defaults {
+            language: company.map_or_else(|| "zh-CN".to_owned(), |c| c.default_language.clone()),
+            time_zone: company.map_or_else(|| "Asia/Shanghai".to_owned(), |c| c.time_zone.clone()),
+        }
+    }
+}
+
+/// A new customer's input, checked and normalised, ready to store.
+pub(crate) struct CheckedCustomer {
+    /// The record's fields.
+    pub(crate) fields: CustomerFields,
+    /// Contact points, normalised, without repeats.
+    pub(crate) points: Vec<ContactPoint>,
+    /// Tags.
+    pub(crate) tags: Vec<String>,
+}
+
+/// Checks a new customer's input with the archive's rules; the first
+/// problem is returned with the field it is about.
+pub(crate) fn check_new_customer(
     input: &NewCustomer,
-) -> Result<i64, AppError> {
-    caller.require(Permission::ManageCustomers)?;
-    let company = kefu_store::company::get(&mut tx.conn()).await?;
+    defaults: &Defaults,
+    today: NaiveDate,
+) -> Result<CheckedCustomer, AppError> {
     let fields = CustomerFields {
         name: validate::name("name", &input.name, 100)?,
         gender: match &input.gender {
             Some(g) if !g.trim().is_empty() => Gender::parse_field("gender", g)?,
             _ => Gender::Unknown,
         },
-        birthday: birthday(input.birthday.as_ref())?,
+        birthday: match input
+            .birthday
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(t) => Some(rules::birthday("birthday", t, today)?),
+            None => None,
+        },
         language: match &input.language {
             Some(l) => validate::language("language", l)?,
-            None => company
-                .as_ref()
-                .map_or_else(|| "zh-CN".to_owned(), |c| c.default_language.clone()),
+            None => defaults.language.clone(),
         },
         time_zone: match &input.time_zone {
             Some(z) => validate::time_zone("time_zone", z)?,
-            None => company
-                .as_ref()
-                .map_or_else(|| "Asia/Shanghai".to_owned(), |c| c.time_zone.clone()),
+            None => defaults.time_zone.clone(),
         },
         organization_id: input.organization_id,
         province: trimmed(input.province.as_ref(), "province", 40)?,
@@ -428,23 +457,69 @@ pub(crate) async fn create_customer_in(
         notes: trimmed(input.notes.as_ref(), "notes", 4000)?,
         external_id: external_id(input.external_id.as_ref())?,
     };
-    let points = contact_points(&input.contact_points)?;
-    let tags = rules::tags("tags", &input.tags)?;
-    check_organization(&mut tx.conn(), fields.organization_id).await?;
-    let customer = customers::insert(&mut tx.conn(), &fields).await?;
-    customers::set_contact_points(&mut tx.conn(), customer.id, &points).await?;
-    customers::set_tags(&mut tx.conn(), customer.id, &tags).await?;
-    record_change(
+    Ok(CheckedCustomer {
+        fields,
+        points: contact_points(&input.contact_points)?,
+        tags: rules::tags("tags", &input.tags)?,
+    })
+}
+
+/// Creates a customer inside a transaction the caller commits; returns its id.
+pub(crate) async fn create_customer_in(
+    tx: &mut Tx,
+    caller: &Caller,
+    input: &NewCustomer,
+) -> Result<i64, AppError> {
+    caller.require(Permission::ManageCustomers)?;
+    let company = kefu_store::company::get(&mut tx.conn()).await?;
+    let checked = check_new_customer(
+        input,
+        &Defaults::of(company.as_ref()),
+        Utc::now().date_naive(),
+    )?;
+    check_organization(&mut tx.conn(), checked.fields.organization_id).await?;
+    store_new_customer(tx, caller, &checked).await
+}
+
+/// Writes a checked new customer with its audit record; returns its id.
+pub(crate) async fn store_new_customer(
+    tx: &mut Tx,
+    caller: &Caller,
+    checked: &CheckedCustomer,
+) -> Result<i64, AppError> {
+    let customer = customers::insert(&mut tx.conn(), &checked.fields).await?;
+    customers::set_contact_points(&mut tx.conn(), customer.id, &checked.points).await?;
+    customers::set_tags(&mut tx.conn(), customer.id, &checked.tags).await?;
+    record_customer_change(
         tx,
         caller,
-        "customer",
-        customer.id,
         Action::Create,
-        &(),
-        &AuditSnapshot::of(&customer, &points, &tags),
+        None,
+        (&customer, &checked.points, &checked.tags),
     )
     .await?;
     Ok(customer.id)
+}
+
+/// A customer with its contact points and tags, as the audit log records it.
+pub(crate) type CustomerState<'a> = (&'a Customer, &'a [ContactPoint], &'a [String]);
+
+/// Records a change to a customer in the audit log, personal data masked.
+pub(crate) async fn record_customer_change(
+    tx: &mut Tx,
+    caller: &Caller,
+    action: Action,
+    before: Option<CustomerState<'_>>,
+    after: CustomerState<'_>,
+) -> Result<(), AppError> {
+    let new = AuditSnapshot::of(after.0, after.1, after.2);
+    match before {
+        Some((c, p, t)) => {
+            let old = AuditSnapshot::of(c, p, t);
+            record_change(tx, caller, "customer", after.0.id, action, &old, &new).await
+        }
+        None => record_change(tx, caller, "customer", after.0.id, action, &(), &new).await,
+    }
 }
 
 /// One customer, masked unless the caller may see personal data.
@@ -651,6 +726,8 @@ pub struct CustomerQuery {
     pub cursor: Option<String>,
     /// Page size, 1–200.
     pub limit: Option<i64>,
+    /// For exports: `csv` (default) or `xlsx`; lists ignore it.
+    pub format: Option<String>,
 }
 
 /// A row of the customer list.
@@ -738,6 +815,59 @@ pub async fn list_customers(
     caller: &Caller,
     query: &CustomerQuery,
 ) -> Result<Page<CustomerSummary>, AppError> {
+    let page = list_full(app, caller, query).await?;
+    let mut reader = app.store.read().await?;
+    let mut org_names: BTreeMap<i64, String> = BTreeMap::new();
+    for org in page.items.iter().filter_map(|(c, _, _)| c.organization_id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = org_names.entry(org) {
+            slot.insert(organizations::get(&mut reader.conn(), org).await?.name);
+        }
+    }
+    let items = page
+        .items
+        .into_iter()
+        .map(|(c, ps, ts)| {
+            let completeness = rules::completeness(&facts(&c, &ps, &ts));
+            CustomerSummary {
+                phone: ps
+                    .iter()
+                    .find(|p| p.kind == ContactKind::Phone)
+                    .map(|p| p.value.clone()),
+                email: ps
+                    .iter()
+                    .find(|p| p.kind == ContactKind::Email)
+                    .map(|p| p.value.clone()),
+                organization: c.organization_id.and_then(|id| {
+                    org_names.get(&id).map(|name| OrganizationRef {
+                        id,
+                        name: name.clone(),
+                    })
+                }),
+                id: c.id,
+                name: c.name,
+                grade: c.grade,
+                region: c.region,
+                city: c.city,
+                tags: ts,
+                completeness,
+                updated_at: c.updated_at,
+                version: c.version,
+            }
+        })
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// A page of customers with their contact points (masked unless the
+/// caller may see personal data) and tags.
+pub(crate) async fn list_full(
+    app: &App,
+    caller: &Caller,
+    query: &CustomerQuery,
+) -> Result<Page<(Customer, Vec<ContactPoint>, Vec<String>)>, AppError> {
     caller.require(Permission::ViewCustomers)?;
     let page = PageRequest::parse(None, query.limit)?;
     let sort = parse_sort(query.sort.as_deref())?;
@@ -784,10 +914,8 @@ pub async fn list_customers(
         page.fetch_limit(),
     )
     .await?;
-    if rows.is_empty()
-        && let Some(name) = filter.name.take()
-    {
-        filter.contact_value = Some(name);
+    if rows.is_empty() && filter.name.take().is_some() {
+        filter.contact_value = blank(&query.q);
         rows = customers::search(
             &mut reader.conn(),
             &filter,
@@ -803,53 +931,24 @@ pub async fn list_customers(
         .then(|| rows.last().map(|c| cursor_of(sort, c)))
         .flatten();
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let unmasked = caller.role.allows(Permission::ViewPersonalData);
     let mut points: BTreeMap<i64, Vec<ContactPoint>> = BTreeMap::new();
-    for (id, p) in customers::contact_points_of(&mut reader.conn(), &ids).await? {
+    for (id, mut p) in customers::contact_points_of(&mut reader.conn(), &ids).await? {
+        if !unmasked {
+            p.value = rules::mask(p.kind, &p.value);
+        }
         points.entry(id).or_default().push(p);
     }
     let mut tags: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for (id, t) in customers::tags_of(&mut reader.conn(), &ids).await? {
         tags.entry(id).or_default().push(t);
     }
-    let mut org_names: BTreeMap<i64, String> = BTreeMap::new();
-    for org in rows.iter().filter_map(|c| c.organization_id) {
-        if let std::collections::btree_map::Entry::Vacant(slot) = org_names.entry(org) {
-            slot.insert(organizations::get(&mut reader.conn(), org).await?.name);
-        }
-    }
-    let unmasked = caller.role.allows(Permission::ViewPersonalData);
-    let shown = |p: &ContactPoint| {
-        if unmasked {
-            p.value.clone()
-        } else {
-            rules::mask(p.kind, &p.value)
-        }
-    };
     let items = rows
         .into_iter()
         .map(|c| {
             let ps = points.remove(&c.id).unwrap_or_default();
             let ts = tags.remove(&c.id).unwrap_or_default();
-            let completeness = rules::completeness(&facts(&c, &ps, &ts));
-            CustomerSummary {
-                phone: ps.iter().find(|p| p.kind == ContactKind::Phone).map(shown),
-                email: ps.iter().find(|p| p.kind == ContactKind::Email).map(shown),
-                organization: c.organization_id.and_then(|id| {
-                    org_names.get(&id).map(|name| OrganizationRef {
-                        id,
-                        name: name.clone(),
-                    })
-                }),
-                id: c.id,
-                name: c.name,
-                grade: c.grade,
-                region: c.region,
-                city: c.city,
-                tags: ts,
-                completeness,
-                updated_at: c.updated_at,
-                version: c.version,
-            }
+            (c, ps, ts)
         })
         .collect();
     Ok(Page { items, next_cursor })

@@ -14,6 +14,7 @@ pub mod customers;
 pub mod demo;
 pub mod directory;
 mod error;
+pub mod import;
 pub mod page;
 pub mod signin;
 

@@ -66,7 +66,7 @@ impl Role {
                 self,
                 Role::Admin | Role::Manager | Role::Agent | Role::TechSupport
             ),
-            ViewPersonalData | ExportCustomers | MergeCustomers => {
+            ViewPersonalData | ExportCustomers | MergeCustomers | ImportCustomers => {
                 matches!(self, Role::Admin | Role::Manager)
             }
             ErasePersonalData => self == Role::Admin,
@@ -135,11 +135,13 @@ pub enum Permission {
     ErasePersonalData,
     /// Merge duplicate customers into one.
     MergeCustomers,
+    /// Import customers from CSV and XLSX files.
+    ImportCustomers,
 }
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -154,6 +156,7 @@ impl Permission {
         Permission::ExportCustomers,
         Permission::ErasePersonalData,
         Permission::MergeCustomers,
+        Permission::ImportCustomers,
     ];
 }
 

@@ -24,6 +24,7 @@ pub mod teams;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
+pub mod uploads;
 
 pub use error::StoreError;
 pub use location::{DatabaseLocation, redact_url};

@@ -319,6 +319,27 @@ impl Visitor {
             .await
     }
 
+    /// Uploads a file as a browser's file form does, with the token of the
+    /// page at `token_from` in the action URL.
+    pub async fn post_file(
+        &self,
+        token_from: &str,
+        path: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> PageResponse {
+        let page = self.get(token_from).await;
+        let token = page.csrf().unwrap_or_default();
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.send(
+            self.client
+                .post(format!("{}{path}?csrf={token}", self.base))
+                .multipart(form),
+        )
+        .await
+    }
+
     /// Whether the visitor holds a session cookie.
     pub fn has_session(&self) -> bool {
         self.cookies

@@ -170,17 +170,34 @@ async fn enforce_page(state: AppState, access: Access, request: Request, next: N
         if !same_origin(&state, &headers) {
             return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
         }
-        let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
-            return ui::message(&context, StatusCode::PAYLOAD_TOO_LARGE, "internal");
-        };
-        let sent = url::form_urlencoded::parse(&bytes)
-            .find(|(key, _)| key == "csrf")
-            .map(|(_, value)| value.into_owned());
-        if sent.as_deref() != Some(context.csrf.as_str()) {
-            return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
+        let multipart = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if multipart {
+            // File uploads carry the token in the form's action URL, so the
+            // (large) body streams to the handler unread.
+            let sent = request.uri().query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(key, _)| key == "csrf")
+                    .map(|(_, value)| value.into_owned())
+            });
+            if sent.as_deref() != Some(context.csrf.as_str()) {
+                return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
+            }
+        } else {
+            let (parts, body) = request.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+                return ui::message(&context, StatusCode::PAYLOAD_TOO_LARGE, "internal");
+            };
+            let sent = url::form_urlencoded::parse(&bytes)
+                .find(|(key, _)| key == "csrf")
+                .map(|(_, value)| value.into_owned());
+            if sent.as_deref() != Some(context.csrf.as_str()) {
+                return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
+            }
+            request = Request::from_parts(parts, axum::body::Body::from(bytes));
         }
-        request = Request::from_parts(parts, axum::body::Body::from(bytes));
     }
 
     let anonymous_token = fresh_anonymous_token.then(|| context.csrf.clone());

@@ -148,6 +148,18 @@ impl Locale {
             "reasons.too_many"
         } else if english.contains("was erased") || english.contains("already erased") {
             "reasons.erased"
+        } else if english.starts_with("repeats the external id of row") {
+            "reasons.repeats_external_id"
+        } else if english.starts_with("no column is mapped to the name") {
+            "reasons.no_name_column"
+        } else if english.contains("neither UTF-8 nor GB18030") {
+            "reasons.bad_encoding"
+        } else if english.starts_with("has more than") && english.contains("rows") {
+            "reasons.too_many_rows"
+        } else if english.contains("not a readable XLSX") || english.contains("has no worksheet") {
+            "reasons.bad_xlsx"
+        } else if english.starts_with("is empty: expected a header row") {
+            "reasons.empty_file"
         } else {
             return english.to_owned();
         };

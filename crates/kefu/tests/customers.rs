@@ -1098,3 +1098,341 @@ async fn managers_merge_duplicates_on_the_review_page() {
     );
     app.stop().await;
 }
+
+// ------------------------------------------------------------------ import and export
+
+async fn import(app: &TestApp, user: &str, query: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let response = app
+        .as_user(
+            Method::POST,
+            &format!("/api/v1/customers/import?{query}"),
+            user,
+        )
+        .header("content-type", "text/csv")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn lookup_phone(app: &TestApp, phone: &str) -> StatusCode {
+    call(
+        app,
+        Method::GET,
+        &format!("/api/v1/customers/lookup?kind=phone&value={phone}"),
+        MANAGER,
+        None,
+    )
+    .await
+    .0
+}
+
+const IMPORT_CSV: &str = "姓名,手机号,邮箱,客户编号,组织,分级,标签,性别\n\
+赵丽华,13711110001,lihua.zhao@qq.com,IMP-001,成都测试贸易有限公司,A级,\"宽带,导入批次\",女\n\
+钱志强,137 1111 0002,,IMP-002,成都测试贸易有限公司,VIP,导入批次,男\n\
+Grace Ho,1371111000,grace@example.com,IMP-003,,B,导入批次,F\n";
+
+#[tokio::test]
+async fn a_file_with_a_bad_row_imports_nothing_and_says_where() {
+    let app = spawn_demo_app().await;
+    let (status, refused) = import(&app, MANAGER, "", IMPORT_CSV.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "import_rejected");
+    let errors = refused["report"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["row"], 4);
+    assert_eq!(errors[0]["column"], "手机号");
+    assert!(
+        errors[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("phone number")
+    );
+    assert_eq!(
+        lookup_phone(&app, "13711110001").await,
+        StatusCode::NOT_FOUND
+    );
+
+    let fixed = IMPORT_CSV.replace("1371111000,", "13711110003,");
+    let (status, dry) = import(&app, MANAGER, "dry_run=true", fixed.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["committed"], false);
+    assert_eq!(dry["created"], 3);
+    assert_eq!(dry["organizations_created"], 1);
+    assert_eq!(
+        lookup_phone(&app, "13711110001").await,
+        StatusCode::NOT_FOUND,
+        "a dry run writes nothing"
+    );
+
+    let (status, done) = import(&app, MANAGER, "", fixed.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["committed"], true);
+    assert_eq!(done["created"], 3);
+    let (_, zhao) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=phone&value=13711110001",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(zhao["grade"], "a");
+    assert_eq!(zhao["gender"], "female");
+    assert_eq!(zhao["tags"], json!(["宽带", "导入批次"]));
+    assert_eq!(zhao["organization"]["name"], "成都测试贸易有限公司");
+
+    // Importing again updates by external id instead of duplicating.
+    let again = format!(
+        "{}Sun Wei,13711110004,,IMP-004,,,导入批次,\n",
+        fixed.replace(
+            "IMP-002,成都测试贸易有限公司,VIP",
+            "IMP-002,成都测试贸易有限公司,B"
+        )
+    );
+    let (status, second) = import(&app, MANAGER, "", again.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(
+        (second["created"].clone(), second["updated"].clone()),
+        (json!(1), json!(3))
+    );
+    let (_, batch) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers?tag={}", urlencode("导入批次")),
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(batch["items"].as_array().unwrap().len(), 4);
+    let (_, qian) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=phone&value=13711110002",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(qian["grade"], "b");
+
+    // Repeated external ids in one file, and who may import.
+    let repeated = "姓名,客户编号\n甲,R-1\n乙,R-1\n";
+    let (status, body) = import(&app, MANAGER, "dry_run=true", repeated.into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["report"]["errors"][0]["row"], 3);
+    assert_eq!(body["report"]["errors"][0]["column"], "客户编号");
+    let (status, _) = import(&app, AGENT, "dry_run=true", repeated.into()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = import(
+        &app,
+        MANAGER,
+        &format!(
+            "dry_run=true&mapping={}",
+            urlencode(r#"{"客户编号":"shoe_size"}"#)
+        ),
+        repeated.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "mapping");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn excel_files_and_gbk_csv_import_and_lists_export() {
+    let app = spawn_demo_app().await;
+    let rows: Vec<Vec<String>> = [
+        ["客户姓名", "Mobile", "Notes", "Company Size"],
+        ["郑海燕", "13822220001", "来自 Excel", "100-999人"],
+        ["Liam Taylor", "+44 20 7946 1234", "from Excel", "small"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
+    .collect();
+    let xlsx = kefu_app::import::write_xlsx(&rows).unwrap();
+    let (status, done) = import(&app, ADMIN, "", xlsx).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["created"], 2);
+    let (gbk, _, _) = encoding_rs::GBK.encode("姓名,电话,地区\n冯建国,13822220003,华南\n");
+    let (status, done) = import(&app, ADMIN, "", gbk.into_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let (_, feng) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=phone&value=13822220003",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(feng["name"], "冯建国");
+    assert_eq!(feng["region"], "华南");
+
+    let export = |format: &str, user: &str| {
+        app.as_user(
+            Method::GET,
+            &format!("/api/v1/customers/export?format={format}&q=1382222"),
+            user,
+        )
+        .send()
+    };
+    assert_eq!(
+        export("csv", AGENT).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let csv = export("csv", MANAGER).await.unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("customers.csv")
+    );
+    let bytes = csv.bytes().await.unwrap();
+    let table = kefu_app::import::read_csv(&bytes).unwrap();
+    assert_eq!(table.headers[1], "name");
+    assert_eq!(table.rows.len(), 2, "{table:?}");
+    assert!(
+        table.rows.iter().any(|r| r[6] == "+8613822220001"),
+        "managers export unmasked"
+    );
+    let xlsx = export("xlsx", MANAGER)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let sheet = kefu_app::import::read_xlsx(&xlsx).unwrap();
+    assert_eq!(sheet.rows.len(), 2);
+    // An exported file imports back as updates (by Kefu id), not duplicates.
+    let (status, back) = import(&app, ADMIN, "dry_run=true", bytes.to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(
+        (back["created"].clone(), back["updated"].clone()),
+        (json!(0), json!(2))
+    );
+    let unknown = "id,name\n999999,Nobody\n";
+    let (status, body) = import(&app, ADMIN, "dry_run=true", unknown.into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["report"]["errors"][0]["column"], "id");
+    let (_, history) = call(
+        &app,
+        Method::GET,
+        "/api/v1/audit?entity=customer&entity_id=0&action=read",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        history["items"].as_array().unwrap().len(),
+        2,
+        "both exports recorded"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn managers_import_through_the_upload_and_mapping_pages() {
+    let app = spawn_demo_app().await;
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let csv = "名字,手机,备注\n卫东,13933330001,页面导入\n卫西,1393333,页面导入\n";
+    let uploaded = manager
+        .post_file(
+            "/customers/import",
+            "/customers/import",
+            "batch.csv",
+            csv.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    let review_path = uploaded.location.unwrap();
+    let review = manager.get(&review_path).await;
+    assert_eq!(review.status, StatusCode::OK);
+    // "名字" is not a header Kefu knows: the name is unmatched until chosen.
+    assert!(review.body.contains("id=\"row-errors\""), "{}", review.body);
+    assert!(review.body.contains("没有列对应“姓名”"), "{}", review.body);
+    let checked = manager
+        .post_from(
+            &review_path,
+            &review_path,
+            &[
+                ("map_0", "name"),
+                ("map_1", "phone"),
+                ("map_2", "notes"),
+                ("action", "check"),
+            ],
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK);
+    assert!(
+        checked.body.contains("<td>3</td><td>手机</td>"),
+        "{}",
+        checked.body
+    );
+    let refused = manager
+        .post_from(
+            &review_path,
+            &review_path,
+            &[
+                ("map_0", "name"),
+                ("map_1", "phone"),
+                ("map_2", "notes"),
+                ("action", "commit"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        lookup_phone(&app, "13933330001").await,
+        StatusCode::NOT_FOUND
+    );
+
+    let fixed = csv.replace("1393333,", "13933330002,");
+    let uploaded = manager
+        .post_file(
+            "/customers/import",
+            "/customers/import",
+            "batch.csv",
+            fixed.into_bytes(),
+        )
+        .await;
+    let review_path = uploaded.location.unwrap();
+    let done = manager
+        .post_from(
+            &review_path,
+            &review_path,
+            &[
+                ("map_0", "name"),
+                ("map_1", "phone"),
+                ("map_2", "notes"),
+                ("action", "commit"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.body.contains("id=\"import-done\""), "{}", done.body);
+    assert_eq!(lookup_phone(&app, "13933330002").await, StatusCode::OK);
+    // The upload is gone once imported; another agent never sees it.
+    assert_eq!(
+        manager.get(&review_path).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let broken = manager
+        .post_file(
+            "/customers/import",
+            "/customers/import",
+            "x.xlsx",
+            b"PK\x03\x04broken".to_vec(),
+        )
+        .await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        broken.body.contains("不是可读取的 Excel"),
+        "{}",
+        broken.body
+    );
+    let list = manager.get("/customers").await;
+    assert!(list.body.contains("id=\"export-xlsx\""));
+    app.stop().await;
+}

@@ -82,3 +82,14 @@ CREATE TABLE orders (
 );
 CREATE UNIQUE INDEX orders_external_id_uq ON orders (external_id);
 CREATE INDEX orders_customer_idx ON orders (customer_id, ordered_at);
+
+-- Files uploaded for import, kept while the agent maps and checks them.
+CREATE TABLE import_uploads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id INTEGER NOT NULL REFERENCES agents (id),
+    file_name TEXT NOT NULL,
+    format TEXT NOT NULL,
+    content BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX import_uploads_agent_idx ON import_uploads (agent_id, id);

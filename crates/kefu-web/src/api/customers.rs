@@ -229,3 +229,109 @@ pub async fn merge(
         customers::merge_customers(&state.app, &caller, &input).await?,
     ))
 }
+
+/// `?dry_run=true&mapping={"手机号":"phone","备注":null}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// Check only; write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Column header → field code (or null to leave it out), as JSON;
+    /// columns not named keep the mapping guessed from the header.
+    pub mapping: Option<String>,
+}
+
+/// Imports customers from the CSV or XLSX file in the body: every row or
+/// none. A file with bad rows gets 422 with every row's errors.
+pub async fn import(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(params): ApiQuery<ImportParams>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let overrides: std::collections::BTreeMap<String, Option<String>> = match &params.mapping {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            ApiError::from(kefu_app::AppError::invalid(
+                "mapping",
+                format!("must be a JSON object of column header to field code ({e})"),
+            ))
+        })?,
+        None => Default::default(),
+    };
+    let report =
+        kefu_app::import::import_file(&state.app, &caller, &body, &overrides, params.dry_run)
+            .await?;
+    if report.errors.is_empty() {
+        return Ok(Json(report).into_response());
+    }
+    let first = &report.errors[0];
+    let body = serde_json::json!({
+        "error": {
+            "code": "import_rejected",
+            "message": format!(
+                "{} problem(s) in the file; nothing was imported. First: row {}, column {:?}: {}",
+                report.errors.len(), first.row, first.column, first.reason
+            ),
+            "field": "file",
+        },
+        "report": report,
+    });
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+}
+
+/// The customer list matching the filters as a CSV or XLSX file (audited).
+pub async fn export_list(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    Ok(export_response(&state, &caller, query.format.as_deref(), &query).await?)
+}
+
+/// Builds the download of an export; shared with the customers page.
+pub async fn export_response(
+    state: &AppState,
+    caller: &kefu_app::Caller,
+    format: Option<&str>,
+    query: &CustomerQuery,
+) -> Result<axum::response::Response, kefu_app::AppError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let xlsx = match format.map(str::trim).unwrap_or("csv") {
+        "" | "csv" => false,
+        "xlsx" => true,
+        other => {
+            return Err(kefu_app::AppError::invalid(
+                "format",
+                format!("unknown format {other:?}; valid: csv, xlsx"),
+            ));
+        }
+    };
+    let rows = kefu_app::import::export_rows(&state.app, caller, query).await?;
+    let (bytes, content_type, extension) = if xlsx {
+        (
+            kefu_app::import::write_xlsx(&rows)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        )
+    } else {
+        (
+            kefu_app::import::write_csv(&rows)?,
+            "text/csv; charset=utf-8",
+            "csv",
+        )
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"customers.{extension}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

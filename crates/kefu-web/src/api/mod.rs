@@ -4,7 +4,7 @@
 mod agents;
 mod audit;
 mod company;
-mod customers;
+pub(crate) mod customers;
 mod me;
 mod teams;
 mod tokens;
@@ -14,6 +14,9 @@ use axum::http::Method;
 use axum::routing::{delete, get, patch, post, put};
 use kefu_domain::Permission::*;
 use serde::Deserialize;
+
+/// The largest import file accepted (200,000 rows of a wide sheet).
+pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Where the API is mounted.
 pub const PREFIX: &str = "/api/v1";
@@ -154,6 +157,20 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ViewCustomers),
             "the one customer holding a phone, email, WeChat id or external id",
             get(customers::lookup),
+        ),
+        route(
+            Method::POST,
+            "/customers/import",
+            Access::Requires(ImportCustomers),
+            "import customers from a CSV or XLSX body: dry run, or all rows in one transaction (updates by external_id)",
+            post(customers::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        ),
+        route(
+            Method::GET,
+            "/customers/export",
+            Access::Requires(ExportCustomers),
+            "the filtered customer list as CSV or XLSX (audited)",
+            get(customers::export_list),
         ),
         route(
             Method::GET,

@@ -86,6 +86,8 @@ struct ListPage {
     error: Option<String>,
     can_create: bool,
     can_merge: bool,
+    can_import: bool,
+    export_link: Option<String>,
     grades: Vec<Choice>,
     sizes: Vec<Choice>,
     organization_name: Option<String>,
@@ -147,6 +149,7 @@ pub async fn list(
         sort: text("sort"),
         cursor: text("cursor"),
         limit: Some(50),
+        format: None,
     };
     let page = match customers::list_customers(&state.app, caller, &query).await {
         Ok(page) => page,
@@ -209,6 +212,16 @@ pub async fn list(
         error,
         can_create: allows(&context, Permission::ManageCustomers),
         can_merge: allows(&context, Permission::MergeCustomers),
+        can_import: allows(&context, Permission::ImportCustomers),
+        export_link: allows(&context, Permission::ExportCustomers).then(|| {
+            let mut link = "/customers/export?".to_owned();
+            for (name, value) in &kept {
+                if *name != "cursor" {
+                    link.push_str(&format!("{name}={}&", url_escape(value)));
+                }
+            }
+            link
+        }),
         grades: grade_choices(),
         sizes: size_choices(),
         organization_name,
@@ -1418,4 +1431,298 @@ pub async fn merge(
         }
         Err(other) => failure(&context, other),
     }
+}
+
+// ---------------------------------------------------------------- import and export
+
+/// `GET /customers/export?format=csv|xlsx&…filters`: the filtered list as
+/// a file (audited).
+pub async fn export_list(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let text = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
+    let query = CustomerQuery {
+        q: text("q"),
+        organization_id: number("organization_id"),
+        tag: text("tag"),
+        grade: text("grade"),
+        region: text("region"),
+        industry: text("industry"),
+        company_size: text("company_size"),
+        stale_months: number("stale_months").and_then(|n| u32::try_from(n).ok()),
+        sort: text("sort"),
+        cursor: None,
+        limit: None,
+        format: text("format"),
+    };
+    match crate::api::customers::export_response(&state, &caller, query.format.as_deref(), &query)
+        .await
+    {
+        Ok(response) => response,
+        Err(e) => failure(&context, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "customer_import.html")]
+struct ImportPage {
+    shell: Shell,
+    error: Option<String>,
+    upload: Option<UploadView>,
+    report: Option<ReportView>,
+    fields: Vec<Choice>,
+}
+
+struct UploadView {
+    id: i64,
+    file_name: String,
+    rows: usize,
+    columns: Vec<ColumnView>,
+}
+
+struct ColumnView {
+    index: usize,
+    header: String,
+    samples: String,
+    selected: &'static str,
+}
+
+struct ReportView {
+    committed: bool,
+    created: usize,
+    updated: usize,
+    organizations_created: usize,
+    errors: Vec<kefu_app::import::RowError>,
+    more_errors: usize,
+}
+
+fn field_choices() -> Vec<Choice> {
+    kefu_app::import::ImportField::ALL
+        .iter()
+        .map(|f| Choice {
+            code: f.as_str(),
+            key: format!("import.field_{}", f.as_str()),
+        })
+        .collect()
+}
+
+fn report_view(report: kefu_app::import::ImportReport) -> ReportView {
+    const SHOWN: usize = 200;
+    let more_errors = report.errors.len().saturating_sub(SHOWN);
+    let mut errors = report.errors;
+    errors.truncate(SHOWN);
+    ReportView {
+        committed: report.committed,
+        created: report.created,
+        updated: report.updated,
+        organizations_created: report.organizations_created,
+        errors,
+        more_errors,
+    }
+}
+
+fn render_import(
+    context: &PageContext,
+    error: Option<String>,
+    upload: Option<UploadView>,
+    report: Option<ReportView>,
+    status: StatusCode,
+) -> Response {
+    let page = render(&ImportPage {
+        shell: context.shell("customers"),
+        error,
+        upload,
+        report,
+        fields: field_choices(),
+    });
+    (status, page).into_response()
+}
+
+/// `GET /customers/import`: choose a file.
+pub async fn import_form(context: PageContext) -> Response {
+    render_import(&context, None, None, None, StatusCode::OK)
+}
+
+/// `POST /customers/import` (multipart): keep the file and go to mapping.
+pub async fn import_upload(
+    State(state): State<AppState>,
+    context: PageContext,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(part)) if part.name() == Some("file") => {
+                let name = part.file_name().unwrap_or("customers.csv").to_owned();
+                match part.bytes().await {
+                    Ok(bytes) => file = Some((name, bytes.to_vec())),
+                    Err(e) => {
+                        let text = context
+                            .locale
+                            .tf("import.unreadable", &[("reason", &e.to_string())]);
+                        return render_import(
+                            &context,
+                            Some(text),
+                            None,
+                            None,
+                            StatusCode::BAD_REQUEST,
+                        );
+                    }
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                let text = context
+                    .locale
+                    .tf("import.unreadable", &[("reason", &e.to_string())]);
+                return render_import(&context, Some(text), None, None, StatusCode::BAD_REQUEST);
+            }
+        }
+    }
+    let Some((name, bytes)) = file else {
+        let text = context.locale.t("import.choose_file").to_owned();
+        return render_import(
+            &context,
+            Some(text),
+            None,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    };
+    match kefu_app::import::upload(&state.app, &caller, &name, &bytes).await {
+        Ok(id) => Redirect::to(&format!("/customers/import/{id}")).into_response(),
+        Err(AppError::Validation { reason, .. }) => render_import(
+            &context,
+            Some(context.locale.reason(&reason)),
+            None,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => failure(&context, e),
+    }
+}
+
+async fn import_step(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    mapping: Option<kefu_app::import::Mapping>,
+    commit: bool,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let upload = match kefu_app::import::uploaded(&state.app, &caller, id).await {
+        Ok(u) => u,
+        Err(e) => return failure(context, e),
+    };
+    let mapping = mapping.unwrap_or_else(|| upload.guessed.clone());
+    let report =
+        match kefu_app::import::import_upload(&state.app, &caller, id, &mapping, !commit).await {
+            Ok(r) => r,
+            Err(e) => return failure(context, e),
+        };
+    if report.committed {
+        return render_import(
+            context,
+            None,
+            None,
+            Some(report_view(report)),
+            StatusCode::OK,
+        );
+    }
+    let status = if commit {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let columns = upload
+        .table
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(index, header)| ColumnView {
+            index,
+            header: header.clone(),
+            samples: upload
+                .table
+                .rows
+                .iter()
+                .take(3)
+                .filter_map(|r| r.get(index))
+                .filter(|v| !v.trim().is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            selected: mapping
+                .get(index)
+                .copied()
+                .flatten()
+                .map_or("", kefu_app::import::ImportField::as_str),
+        })
+        .collect();
+    let view = UploadView {
+        id,
+        file_name: upload.file_name,
+        rows: upload.table.rows.len(),
+        columns,
+    };
+    render_import(context, None, Some(view), Some(report_view(report)), status)
+}
+
+/// `GET /customers/import/{id}`: the guessed mapping and its dry run.
+pub async fn import_review(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    import_step(&state, &context, id, None, false).await
+}
+
+/// `POST /customers/import/{id}`: check again with the chosen mapping
+/// (`action=check`) or import every row (`action=commit`).
+pub async fn import_run(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let mut codes: Vec<(usize, String)> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("map_")
+                .and_then(|i| i.parse::<usize>().ok())
+                .map(|i| (i, v.clone()))
+        })
+        .collect();
+    codes.sort();
+    let mut list = Vec::new();
+    for (i, code) in codes {
+        list.resize(i, String::new());
+        list.push(code);
+    }
+    let mapping = match kefu_app::import::mapping_from_codes(&list) {
+        Ok(m) => m,
+        Err(e) => return failure(&context, e),
+    };
+    let commit = fields.iter().any(|(k, v)| k == "action" && v == "commit");
+    import_step(&state, &context, id, Some(mapping), commit).await
 }

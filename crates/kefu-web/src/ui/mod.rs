@@ -147,6 +147,11 @@ impl Shell {
     pub fn t(&self, key: &str) -> &'static str {
         self.locale.t(key)
     }
+
+    /// A validation reason from the domain, in the page's language.
+    pub fn reason(&self, english: &str) -> String {
+        self.locale.reason(english)
+    }
 }
 
 /// The agent shown in the top bar.
@@ -441,6 +446,43 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageCustomers),
             "new customer form",
             get(customers::new_form),
+        ),
+        page(
+            Method::GET,
+            "/customers/export",
+            Requires(ExportCustomers),
+            "download the filtered customer list as CSV or XLSX (audited)",
+            get(customers::export_list),
+        ),
+        page(
+            Method::GET,
+            "/customers/import",
+            Requires(ImportCustomers),
+            "choose a CSV or XLSX file to import",
+            get(customers::import_form),
+        ),
+        page(
+            Method::POST,
+            "/customers/import",
+            Requires(ImportCustomers),
+            "upload a file to import",
+            post(customers::import_upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::api::IMPORT_BODY_LIMIT,
+            )),
+        ),
+        page(
+            Method::GET,
+            "/customers/import/{id}",
+            Requires(ImportCustomers),
+            "map the file's columns and see every row's problems (dry run)",
+            get(customers::import_review),
+        ),
+        page(
+            Method::POST,
+            "/customers/import/{id}",
+            Requires(ImportCustomers),
+            "check again or import every row in one transaction",
+            post(customers::import_run),
         ),
         page(
             Method::GET,
