@@ -488,8 +488,8 @@ pub(crate) async fn store_new_customer(
     checked: &CheckedCustomer,
 ) -> Result<i64, AppError> {
     let customer = customers::insert(&mut tx.conn(), &checked.fields).await?;
-    customers::set_contact_points(&mut tx.conn(), customer.id, &checked.points).await?;
-    customers::set_tags(&mut tx.conn(), customer.id, &checked.tags).await?;
+    customers::add_contact_points(&mut tx.conn(), customer.id, &checked.points).await?;
+    customers::add_tags(&mut tx.conn(), customer.id, &checked.tags).await?;
     record_customer_change(
         tx,
         caller,

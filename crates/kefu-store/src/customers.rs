@@ -492,24 +492,44 @@ pub async fn set_contact_points(
     customer_id: i64,
     points: &[ContactPoint],
 ) -> Result<(), StoreError> {
-    let now = crate::now();
     on_conn!(conn, |c| {
         sqlx::query("DELETE FROM contact_points WHERE customer_id = $1")
             .bind(customer_id)
             .execute(&mut *c)
             .await?;
-        for point in points {
-            sqlx::query(
-                "INSERT INTO contact_points (customer_id, kind, value, label, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
+    });
+    add_contact_points(conn, customer_id, points).await
+}
+
+/// Adds contact points to a customer that has none of them yet (a new
+/// customer), in one statement.
+pub async fn add_contact_points(
+    conn: &mut Conn<'_>,
+    customer_id: i64,
+    points: &[ContactPoint],
+) -> Result<(), StoreError> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let now = crate::now();
+    let sql = format!(
+        "INSERT INTO contact_points (customer_id, created_at, kind, value, label) VALUES {}",
+        (0..points.len())
+            .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 * i + 3, 3 * i + 4, 3 * i + 5))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    on_conn!(conn, |c| {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(customer_id)
-            .bind(point.kind.as_str())
-            .bind(&point.value)
-            .bind(&point.label)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
+            .bind(now);
+        for point in points {
+            query = query
+                .bind(point.kind.as_str())
+                .bind(&point.value)
+                .bind(&point.label);
         }
+        query.execute(c).await?;
         Ok(())
     })
 }
@@ -594,13 +614,32 @@ pub async fn set_tags(
             .bind(customer_id)
             .execute(&mut *c)
             .await?;
+    });
+    add_tags(conn, customer_id, tags).await
+}
+
+/// Adds tags to a customer that has none of them yet, in one statement.
+pub async fn add_tags(
+    conn: &mut Conn<'_>,
+    customer_id: i64,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO customer_tags (customer_id, tag) VALUES {}",
+        (0..tags.len())
+            .map(|i| format!("($1, ${})", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    on_conn!(conn, |c| {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer_id);
         for tag in tags {
-            sqlx::query("INSERT INTO customer_tags (customer_id, tag) VALUES ($1, $2)")
-                .bind(customer_id)
-                .bind(tag)
-                .execute(&mut *c)
-                .await?;
+            query = query.bind(tag);
         }
+        query.execute(c).await?;
         Ok(())
     })
 }

@@ -1,0 +1,433 @@
+//! `kefu-bench`: loads a realistic customer archive of a chosen size into
+//! SQLite or PostgreSQL through Kefu's own import, starts the real HTTP
+//! server on 127.0.0.1, and measures the customer API under concurrent
+//! load: lookup by phone, the list page, the 360° view, search, and the
+//! import rate. Prints a Markdown table and writes JSON.
+//!
+//! Timing here never decides a test; the runner checks correctness (every
+//! looked-up phone finds its customer) and fails when it does not hold.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use kefu_app::import::{ImportField, Table};
+use kefu_app::{App, Caller};
+use kefu_store::{DatabaseLocation, Store, StoreOptions};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(name = "kefu-bench", about = "Measure Kefu's customer archive")]
+struct Options {
+    /// Customers to load (besides the demo set).
+    #[arg(long, default_value_t = 100_000)]
+    customers: usize,
+    /// PostgreSQL URL of an empty database; default: a new SQLite file.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Requests per measured operation.
+    #[arg(long, default_value_t = 2_000)]
+    requests: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Rows imported in one measured HTTP import.
+    #[arg(long, default_value_t = 20_000)]
+    import_rows: usize,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Where to write the JSON result.
+    #[arg(long, default_value = "target/bench/customers.json")]
+    out: PathBuf,
+}
+
+/// Builds the request number `i` of an operation.
+type MakeRequest = Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>;
+/// Checks the answer to request number `i`.
+type CheckAnswer = Arc<dyn Fn(usize, &serde_json::Value) -> bool + Send + Sync>;
+
+/// Latency percentiles of one operation, in milliseconds.
+#[derive(Debug, Serialize)]
+struct Latency {
+    operation: String,
+    requests: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    per_second: f64,
+}
+
+/// Everything measured.
+#[derive(Debug, Serialize)]
+struct Report {
+    backend: String,
+    customers: usize,
+    concurrency: usize,
+    load_rows_per_second: f64,
+    http_import_rows_per_second: f64,
+    latencies: Vec<Latency>,
+    date: String,
+    command: String,
+}
+
+const SURNAMES: [&str; 12] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙",
+];
+const GIVEN: [&str; 12] = [
+    "芳", "伟", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "涛",
+];
+const ENGLISH: [&str; 6] = [
+    "James Miller",
+    "Olivia Brown",
+    "Lucas Schmidt",
+    "Hannah Kim",
+    "Noah Garcia",
+    "Emma Wilson",
+];
+const CITIES: [(&str, &str, &str); 6] = [
+    ("北京市", "北京市", "华北"),
+    ("上海市", "上海市", "华东"),
+    ("广东省", "广州市", "华南"),
+    ("浙江省", "杭州市", "华东"),
+    ("四川省", "成都市", "西南"),
+    ("湖北省", "武汉市", "华中"),
+];
+const TAGS: [&str; 6] = ["宽带", "5G套餐", "家庭融合", "IPTV", "老用户", "企业专线"];
+
+/// The phone number of generated customer `n`: unique, valid, CN mobile.
+fn phone_of(n: usize) -> String {
+    format!("+86150{:08}", n)
+}
+
+/// A table of `count` generated customers numbered from `first`.
+fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Option<ImportField>>) {
+    let headers = [
+        "name",
+        "phone",
+        "email",
+        "external_id",
+        "province",
+        "city",
+        "region",
+        "grade",
+        "tags",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let mapping = vec![
+        Some(ImportField::Name),
+        Some(ImportField::Phone),
+        Some(ImportField::Email),
+        Some(ImportField::ExternalId),
+        Some(ImportField::Province),
+        Some(ImportField::City),
+        Some(ImportField::Region),
+        Some(ImportField::Grade),
+        Some(ImportField::Tags),
+    ];
+    let rows = (first..first + count)
+        .map(|n| {
+            let english = n % 10 == 7;
+            let name = if english {
+                ENGLISH[rng.random_range(0..ENGLISH.len())].to_owned()
+            } else {
+                format!(
+                    "{}{}{}",
+                    SURNAMES[rng.random_range(0..SURNAMES.len())],
+                    GIVEN[rng.random_range(0..GIVEN.len())],
+                    GIVEN[rng.random_range(0..GIVEN.len())]
+                )
+            };
+            let (province, city, region) = CITIES[rng.random_range(0..CITIES.len())];
+            let email = if rng.random_bool(0.5) {
+                format!("c{n}@example.com")
+            } else {
+                String::new()
+            };
+            let grade = ["vip", "a", "b", "c", "c", "c"][rng.random_range(0..6)];
+            vec![
+                name,
+                phone_of(n),
+                email,
+                format!("BENCH-{n}"),
+                province.to_owned(),
+                city.to_owned(),
+                region.to_owned(),
+                grade.to_owned(),
+                TAGS[rng.random_range(0..TAGS.len())].to_owned(),
+            ]
+        })
+        .collect();
+    (Table { headers, rows }, mapping)
+}
+
+fn csv_of(table: &Table) -> Vec<u8> {
+    let mut rows = vec![table.headers.clone()];
+    rows.extend(table.rows.iter().cloned());
+    kefu_app::import::write_csv(&rows).unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Runs `requests` requests made by `make` from `concurrency` clients;
+/// every answer must be 200 and pass `check`.
+async fn measure(
+    name: &str,
+    requests: usize,
+    concurrency: usize,
+    make: MakeRequest,
+    check: CheckAnswer,
+) -> Result<Latency> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let make = make.clone();
+        let check = check.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut i = worker;
+            while i < requests {
+                let t = Instant::now();
+                let response = make(i).send().await?;
+                let status = response.status();
+                let body: serde_json::Value = response.json().await?;
+                times.push(t.elapsed());
+                if !status.is_success() || !check(i, &body) {
+                    bail!("request {i} answered {status}: {body}");
+                }
+                i += concurrency;
+            }
+            Ok::<_, anyhow::Error>(times)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    Ok(Latency {
+        operation: name.to_owned(),
+        requests: all.len(),
+        p50_ms: percentile(&all, 0.50),
+        p95_ms: percentile(&all, 0.95),
+        p99_ms: percentile(&all, 0.99),
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let options = Options::parse();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let (location, backend) = match &options.database_url {
+        Some(url) => (DatabaseLocation::Postgres(url.clone()), "postgres"),
+        None => {
+            let dir = PathBuf::from("target/bench");
+            std::fs::create_dir_all(&dir)?;
+            let file = dir.join(format!("customers-{}.db", std::process::id()));
+            (DatabaseLocation::SqliteFile(file), "sqlite")
+        }
+    };
+    let store = Store::open(&location, &StoreOptions::default()).await?;
+    store.migrate().await?;
+    let app = App::start(store).await?;
+    kefu_app::demo::load(&app, kefu_app::demo::DEFAULT_SEED).await?;
+    let admin = Caller {
+        agent_id: Some(1),
+        ..Caller::system("bench")
+    };
+
+    // Load the archive through the import, 50,000 rows a transaction.
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let started = Instant::now();
+    let mut loaded = 0;
+    while loaded < options.customers {
+        let count = (options.customers - loaded).min(50_000);
+        let (table, mapping) = generate(loaded, count, &mut rng);
+        let report =
+            kefu_app::import::import_customers(&app, &admin, &table, &mapping, false).await?;
+        if !report.committed {
+            bail!(
+                "the generated rows were refused: {:?}",
+                report.errors.first()
+            );
+        }
+        loaded += count;
+        eprintln!("loaded {loaded} customers");
+    }
+    let load_rate = options.customers as f64 / started.elapsed().as_secs_f64();
+
+    let token = kefu_app::auth::create_api_token(
+        &app,
+        &admin,
+        kefu_app::auth::NewTokenInput {
+            name: "bench".into(),
+            agent_id: Some(1),
+            role: Some("admin".into()),
+            expires_in_days: Some(1),
+        },
+    )
+    .await?
+    .token;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let router = kefu_web::router(
+        app.clone(),
+        kefu_web::WebOptions {
+            public_url: format!("http://{address}"),
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(kefu_web::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()?;
+    let base = format!("http://{address}/api/v1");
+    let n = options.customers.max(1);
+    let spread = move |i: usize| (i.wrapping_mul(2_654_435_761)) % n;
+    let get = |path: Arc<dyn Fn(usize) -> String + Send + Sync>| {
+        let client = client.clone();
+        let token = token.clone();
+        let base = base.clone();
+        Arc::new(move |i: usize| client.get(format!("{base}{}", path(i))).bearer_auth(&token))
+            as MakeRequest
+    };
+    let any = Arc::new(|_: usize, _: &serde_json::Value| true) as CheckAnswer;
+    let mut latencies = Vec::new();
+    latencies.push(
+        measure(
+            "customer lookup by phone",
+            options.requests,
+            options.concurrency,
+            get(Arc::new(move |i| {
+                format!(
+                    "/customers/lookup?kind=phone&value={}",
+                    phone_of(spread(i)).replace('+', "%2B")
+                )
+            })),
+            Arc::new(move |i, body| body["external_id"] == format!("BENCH-{}", spread(i))),
+        )
+        .await
+        .context("lookup")?,
+    );
+    latencies.push(
+        measure(
+            "customer list page (50, newest first)",
+            options.requests,
+            options.concurrency,
+            get(Arc::new(|_| "/customers?limit=50".to_owned())),
+            Arc::new(|_, body| body["items"].as_array().is_some_and(|a| a.len() == 50)),
+        )
+        .await?,
+    );
+    latencies.push(
+        measure(
+            "customer list filtered by tag and grade",
+            options.requests,
+            options.concurrency,
+            get(Arc::new(|i| {
+                format!(
+                    "/customers?limit=50&grade=vip&tag={}",
+                    ["%E5%AE%BD%E5%B8%A6", "IPTV"][i % 2]
+                )
+            })),
+            any.clone(),
+        )
+        .await?,
+    );
+    latencies.push(
+        measure(
+            "customer 360° view",
+            options.requests,
+            options.concurrency,
+            get(Arc::new(move |i| {
+                format!("/customers/{}/profile", 321 + spread(i))
+            })),
+            any.clone(),
+        )
+        .await?,
+    );
+    latencies.push(
+        measure(
+            "customer search by partial phone",
+            options.requests.min(200),
+            options.concurrency,
+            get(Arc::new(move |i| {
+                format!("/customers?limit=20&q={:08}", spread(i))
+            })),
+            any.clone(),
+        )
+        .await?,
+    );
+
+    // One import through HTTP, timed end to end.
+    let (table, _) = generate(options.customers + 1_000_000, options.import_rows, &mut rng);
+    let body = csv_of(&table);
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/customers/import"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await?;
+    let import_rate = options.import_rows as f64 / started.elapsed().as_secs_f64();
+    if !status.is_success() || answer["created"] != options.import_rows {
+        bail!("the HTTP import answered {status}: {answer}");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let report = Report {
+        backend: backend.to_owned(),
+        customers: options.customers,
+        concurrency: options.concurrency,
+        load_rows_per_second: load_rate,
+        http_import_rows_per_second: import_rate,
+        latencies,
+        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        command,
+    };
+    if let Some(parent) = options.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&options.out, serde_json::to_vec_pretty(&report)?)?;
+    println!(
+        "| {} | {} customers | concurrency {} |\n|---|---|---|",
+        report.backend, report.customers, report.concurrency
+    );
+    println!("| operation | p50 ms | p95 ms | p99 ms | req/s |\n|---|---|---|---|---|");
+    for l in &report.latencies {
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            l.operation, l.p50_ms, l.p95_ms, l.p99_ms, l.per_second
+        );
+    }
+    println!(
+        "| import through the use case (50,000-row transactions) | {:.0} rows/s |\n| import of {} rows through HTTP | {:.0} rows/s |",
+        report.load_rows_per_second, options.import_rows, report.http_import_rows_per_second
+    );
+    if let DatabaseLocation::SqliteFile(file) = &location {
+        app.store.close().await;
+        let _ = std::fs::remove_file(file);
+        let _ = std::fs::remove_file(file.with_extension("db-wal"));
+        let _ = std::fs::remove_file(file.with_extension("db-shm"));
+    }
+    Ok(())
+}
