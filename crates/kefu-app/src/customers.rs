@@ -88,6 +88,9 @@ pub struct NewCustomer {
     /// Contact points.
     #[serde(default)]
     pub contact_points: Vec<ContactInput>,
+    /// Custom field values by key.
+    #[serde(default)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Input to change a customer: the version read, and only the fields to
@@ -151,6 +154,9 @@ pub struct CustomerChanges {
     /// Contact points (replace the old ones).
     #[serde(default)]
     pub contact_points: Option<Vec<ContactInput>>,
+    /// Custom field values by key; keys not sent keep their values, `null` clears one.
+    #[serde(default)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A contact point as shown to the caller.
@@ -189,6 +195,8 @@ pub struct CustomerView {
     pub tags: Vec<String>,
     /// Completeness score, 0–100.
     pub completeness: u8,
+    /// Custom field values by key (active fields; null when empty).
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The audit log's copy of a customer: contact values and the birthday
@@ -276,6 +284,13 @@ async fn load_view(
         None => None,
     };
     let completeness = rules::completeness(&facts(&customer, &points, &tags));
+    let fields = kefu_store::custom_fields::all(conn).await?;
+    let values: Vec<(i64, String)> = kefu_store::custom_fields::values_of(conn, &[id])
+        .await?
+        .into_iter()
+        .map(|(_, field, value)| (field, value))
+        .collect();
+    let custom_fields = crate::custom_fields::values_json(&fields, &values);
     Ok((
         CustomerView {
             customer,
@@ -283,6 +298,7 @@ async fn load_view(
             contact_points: contact_views(points.clone(), unmasked),
             tags,
             completeness,
+            custom_fields,
         },
         points,
     ))
@@ -407,6 +423,8 @@ pub(crate) struct CheckedCustomer {
     pub(crate) points: Vec<ContactPoint>,
     /// Tags.
     pub(crate) tags: Vec<String>,
+    /// Custom field values as (field id, value).
+    pub(crate) custom_values: Vec<(i64, String)>,
 }
 
 /// Checks a new customer's input with the archive's rules; the first
@@ -414,6 +432,7 @@ pub(crate) struct CheckedCustomer {
 pub(crate) fn check_new_customer(
     input: &NewCustomer,
     defaults: &Defaults,
+    fields_defined: &[kefu_store::custom_fields::CustomField],
     today: NaiveDate,
 ) -> Result<CheckedCustomer, AppError> {
     let fields = CustomerFields {
@@ -461,6 +480,11 @@ pub(crate) fn check_new_customer(
         fields,
         points: contact_points(&input.contact_points)?,
         tags: rules::tags("tags", &input.tags)?,
+        custom_values: crate::custom_fields::check_values(
+            fields_defined,
+            &input.custom_fields,
+            &[],
+        )?,
     })
 }
 
@@ -472,9 +496,11 @@ pub(crate) async fn create_customer_in(
 ) -> Result<i64, AppError> {
     caller.require(Permission::ManageCustomers)?;
     let company = kefu_store::company::get(&mut tx.conn()).await?;
+    let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
     let checked = check_new_customer(
         input,
         &Defaults::of(company.as_ref()),
+        &fields_defined,
         Utc::now().date_naive(),
     )?;
     check_organization(&mut tx.conn(), checked.fields.organization_id).await?;
@@ -490,6 +516,19 @@ pub(crate) async fn store_new_customer(
     let customer = customers::insert(&mut tx.conn(), &checked.fields).await?;
     customers::add_contact_points(&mut tx.conn(), customer.id, &checked.points).await?;
     customers::add_tags(&mut tx.conn(), customer.id, &checked.tags).await?;
+    if !checked.custom_values.is_empty() {
+        kefu_store::custom_fields::set_values(&mut tx.conn(), customer.id, &checked.custom_values)
+            .await?;
+        record_custom_change(
+            tx,
+            caller,
+            customer.id,
+            Action::Create,
+            &[],
+            &checked.custom_values,
+        )
+        .await?;
+    }
     record_customer_change(
         tx,
         caller,
@@ -499,6 +538,45 @@ pub(crate) async fn store_new_customer(
     )
     .await?;
     Ok(customer.id)
+}
+
+/// Records a change of a customer's custom field values, by field key.
+pub(crate) async fn record_custom_change(
+    tx: &mut Tx,
+    caller: &Caller,
+    customer_id: i64,
+    action: Action,
+    old: &[(i64, String)],
+    new: &[(i64, String)],
+) -> Result<(), AppError> {
+    let fields = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let by_key = |values: &[(i64, String)]| {
+        let mut map = serde_json::Map::new();
+        for field in &fields {
+            let mine: Vec<&String> = values
+                .iter()
+                .filter(|(id, _)| *id == field.id)
+                .map(|(_, v)| v)
+                .collect();
+            if !mine.is_empty() {
+                map.insert(
+                    format!("custom_fields.{}", field.key),
+                    serde_json::json!(mine),
+                );
+            }
+        }
+        serde_json::Value::Object(map)
+    };
+    record_change(
+        tx,
+        caller,
+        "customer",
+        customer_id,
+        action,
+        &by_key(old),
+        &by_key(new),
+    )
+    .await
 }
 
 /// A customer with its contact points and tags, as the audit log records it.
@@ -608,6 +686,18 @@ pub async fn update_customer(
         Some(values) => rules::tags("tags", values)?,
         None => old_tags.clone(),
     };
+    let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let old_custom: Vec<(i64, String)> =
+        kefu_store::custom_fields::values_of(&mut tx.conn(), &[id])
+            .await?
+            .into_iter()
+            .map(|(_, field, value)| (field, value))
+            .collect();
+    let custom = crate::custom_fields::check_values(
+        &fields_defined,
+        &changes.custom_fields.clone().unwrap_or_default(),
+        &old_custom,
+    )?;
     check_organization(&mut tx.conn(), f.organization_id).await?;
     let after = customers::update(&mut tx.conn(), id, changes.version, &f).await?;
     if points != old_points {
@@ -626,6 +716,12 @@ pub async fn update_customer(
         &AuditSnapshot::of(&after, &points, &tags),
     )
     .await?;
+    let mut sorted_custom = custom.clone();
+    sorted_custom.sort();
+    if sorted_custom != old_custom {
+        kefu_store::custom_fields::set_values(&mut tx.conn(), id, &custom).await?;
+        record_custom_change(&mut tx, caller, id, Action::Update, &old_custom, &custom).await?;
+    }
     let (view, _) = load_view(
         &mut tx.conn(),
         id,
@@ -728,6 +824,10 @@ pub struct CustomerQuery {
     pub limit: Option<i64>,
     /// For exports: `csv` (default) or `xlsx`; lists ignore it.
     pub format: Option<String>,
+    /// A custom field's key, to filter by its `value`.
+    pub field: Option<String>,
+    /// The value the custom field `field` must have.
+    pub value: Option<String>,
 }
 
 /// A row of the customer list.
@@ -906,6 +1006,23 @@ pub(crate) async fn list_full(
         }
     }
     let mut reader = app.store.read().await?;
+    if let Some(key) = blank(&query.field) {
+        let fields = kefu_store::custom_fields::all(&mut reader.conn()).await?;
+        let Some(field) = fields.iter().find(|f| f.active && f.key == key) else {
+            let valid: Vec<&str> = fields
+                .iter()
+                .filter(|f| f.active)
+                .map(|f| f.key.as_str())
+                .collect();
+            return Err(AppError::invalid(
+                "field",
+                format!("unknown custom field {key:?}; valid: {}", valid.join(", ")),
+            ));
+        };
+        let value =
+            blank(&query.value).ok_or_else(|| AppError::invalid("value", "must not be empty"))?;
+        filter.custom = Some((field.id, value));
+    }
     let mut rows = customers::search(
         &mut reader.conn(),
         &filter,
@@ -1140,6 +1257,16 @@ pub async fn erase_customer(
     customers::mark_erased(&mut tx.conn(), id).await?;
     customers::set_contact_points(&mut tx.conn(), id, &[]).await?;
     customers::set_tags(&mut tx.conn(), id, &[]).await?;
+    let old_custom: Vec<(i64, String)> =
+        kefu_store::custom_fields::values_of(&mut tx.conn(), &[id])
+            .await?
+            .into_iter()
+            .map(|(_, field, value)| (field, value))
+            .collect();
+    if !old_custom.is_empty() {
+        kefu_store::custom_fields::set_values(&mut tx.conn(), id, &[]).await?;
+        record_custom_change(&mut tx, caller, id, Action::Update, &old_custom, &[]).await?;
+    }
     let after = customers::get(&mut tx.conn(), id).await?;
     record_change(
         &mut tx,
@@ -1285,6 +1412,48 @@ pub async fn merge_customers(
     customers::set_tags(&mut tx.conn(), duplicate.id, &[]).await?;
     customers::mark_merged(&mut tx.conn(), duplicate.id, survivor.id).await?;
     orders::move_to(&mut tx.conn(), duplicate.id, survivor.id).await?;
+    let values =
+        kefu_store::custom_fields::values_of(&mut tx.conn(), &[survivor.id, duplicate.id]).await?;
+    let survivor_custom: Vec<(i64, String)> = values
+        .iter()
+        .filter(|(c, _, _)| *c == survivor.id)
+        .map(|(_, f, v)| (*f, v.clone()))
+        .collect();
+    let duplicate_custom: Vec<(i64, String)> = values
+        .iter()
+        .filter(|(c, _, _)| *c == duplicate.id)
+        .map(|(_, f, v)| (*f, v.clone()))
+        .collect();
+    let mut merged_custom = survivor_custom.clone();
+    for (field, value) in &duplicate_custom {
+        if !survivor_custom.iter().any(|(f, _)| f == field) {
+            merged_custom.push((*field, value.clone()));
+        }
+    }
+    if !duplicate_custom.is_empty() {
+        kefu_store::custom_fields::set_values(&mut tx.conn(), duplicate.id, &[]).await?;
+        record_custom_change(
+            &mut tx,
+            caller,
+            duplicate.id,
+            Action::Update,
+            &duplicate_custom,
+            &[],
+        )
+        .await?;
+    }
+    if merged_custom != survivor_custom {
+        kefu_store::custom_fields::set_values(&mut tx.conn(), survivor.id, &merged_custom).await?;
+        record_custom_change(
+            &mut tx,
+            caller,
+            survivor.id,
+            Action::Update,
+            &survivor_custom,
+            &merged_custom,
+        )
+        .await?;
+    }
     let after = customers::update(&mut tx.conn(), survivor.id, survivor.version, &f).await?;
     customers::set_contact_points(&mut tx.conn(), survivor.id, &points).await?;
     customers::set_tags(&mut tx.conn(), survivor.id, &tags).await?;

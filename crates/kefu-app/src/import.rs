@@ -634,6 +634,7 @@ pub async fn import_customers(
     let mut tx = app.store.write().await?;
     let company = kefu_store::company::get(&mut tx.conn()).await?;
     let defaults = archive::Defaults::of(company.as_ref());
+    let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
     let today = chrono::Utc::now().date_naive();
     let mut seen_external: HashMap<String, usize> = HashMap::new();
     let mut seen_ids: HashSet<i64> = HashSet::new();
@@ -641,7 +642,7 @@ pub async fn import_customers(
     for (index, row) in table.rows.iter().enumerate() {
         let row_number = index + 2;
         let (input, organization, id, point_columns) = row_input(&table.headers, mapping, row);
-        match archive::check_new_customer(&input, &defaults, today) {
+        match archive::check_new_customer(&input, &defaults, &fields_defined, today) {
             Ok(checked) => {
                 let mut existing = None;
                 if let Some(text) = &id {
@@ -889,13 +890,26 @@ pub async fn export_rows(
     query: &archive::CustomerQuery,
 ) -> Result<Vec<Vec<String>>, AppError> {
     caller.require(Permission::ExportCustomers)?;
-    let mut out = vec![EXPORT_HEADERS.iter().map(|h| (*h).to_owned()).collect()];
+    let fields: Vec<kefu_store::custom_fields::CustomField> =
+        crate::custom_fields::list_fields(app, caller)
+            .await?
+            .into_iter()
+            .filter(|f| f.active)
+            .collect();
+    let mut header: Vec<String> = EXPORT_HEADERS.iter().map(|h| (*h).to_owned()).collect();
+    header.extend(fields.iter().map(|f| f.key.clone()));
+    let mut out = vec![header];
     let mut query = query.clone();
     query.limit = Some(crate::page::MAX_LIMIT);
     query.cursor = None;
     let mut organization_names: BTreeMap<i64, String> = BTreeMap::new();
     loop {
         let page = archive::list_full(app, caller, &query).await?;
+        let ids: Vec<i64> = page.items.iter().map(|(c, _, _)| c.id).collect();
+        let values = {
+            let mut reader = app.store.read().await?;
+            kefu_store::custom_fields::values_of(&mut reader.conn(), &ids).await?
+        };
         for (customer, points, tags) in page.items {
             let joined = |kind: ContactKind| {
                 points
@@ -939,6 +953,16 @@ pub async fn export_rows(
                 customer.notes.clone(),
                 customer.external_id.clone().unwrap_or_default(),
             ]);
+            if let Some(row) = out.last_mut() {
+                for field in &fields {
+                    let mine: Vec<&str> = values
+                        .iter()
+                        .filter(|(c, f, _)| *c == customer.id && *f == field.id)
+                        .map(|(_, _, v)| v.as_str())
+                        .collect();
+                    row.push(mine.join("; "));
+                }
+            }
         }
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 mod caller;
 pub mod company;
+pub mod custom_fields;
 pub mod customers;
 pub mod demo;
 pub mod directory;

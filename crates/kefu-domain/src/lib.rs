@@ -6,6 +6,7 @@
 //! tested without a database or a runtime.
 
 pub mod audit;
+pub mod custom_field;
 pub mod customer;
 pub mod error;
 pub mod presence;

@@ -700,6 +700,8 @@ pub struct Filter {
     pub company_size: Option<CompanySize>,
     /// Not changed since this instant (records to refresh).
     pub not_updated_since: Option<DateTime<Utc>>,
+    /// Has this value in this custom field (field id, value).
+    pub custom: Option<(i64, String)>,
     /// Include erased customers.
     pub include_erased: bool,
 }
@@ -780,6 +782,12 @@ pub async fn search(
         add(
             "company_size = ?",
             vec![Param::Text(size.as_str().to_owned())],
+        );
+    }
+    if let Some((field, value)) = &filter.custom {
+        add(
+            "EXISTS (SELECT 1 FROM customer_field_values v WHERE v.customer_id = customers.id AND v.field_id = ? AND v.value = ?)",
+            vec![Param::Int(*field), Param::Text(value.clone())],
         );
     }
     if let Some(at) = filter.not_updated_since {

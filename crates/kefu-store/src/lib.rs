@@ -10,6 +10,7 @@
 pub mod agents;
 pub mod audit;
 pub mod company;
+pub mod custom_fields;
 pub mod customers;
 mod error;
 pub mod instance;

@@ -1436,3 +1436,226 @@ async fn managers_import_through_the_upload_and_mapping_pages() {
     assert!(list.body.contains("id=\"export-xlsx\""));
     app.stop().await;
 }
+
+// ------------------------------------------------------------------ custom fields
+
+#[tokio::test]
+async fn custom_fields_are_defined_filled_filtered_and_exported() {
+    let app = spawn_demo_app().await;
+    let define = |input: Value| {
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/custom-fields",
+            ADMIN,
+            Some(input),
+        )
+    };
+    let (status, contract) = define(json!({"key": "contract_no", "label_zh": "合同号", "label_en": "Contract no.", "kind": "text"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{contract}");
+    let (status, _) = define(json!({"key": "plans", "label_zh": "已订套餐", "label_en": "Plans", "kind": "multiselect", "options": ["5G", "宽带", "IPTV"]})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = define(json!({"key": "since", "label_zh": "入网日期", "label_en": "Customer since", "kind": "date"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (input, field) in [
+        (
+            json!({"key": "x1", "label_zh": "甲", "label_en": "A", "kind": "colour"}),
+            "kind",
+        ),
+        (
+            json!({"key": "x2", "label_zh": "甲", "label_en": "A", "kind": "select"}),
+            "options",
+        ),
+        (
+            json!({"key": "contract_no", "label_zh": "甲", "label_en": "A", "kind": "text"}),
+            "key",
+        ),
+        (
+            json!({"key": "Bad Key", "label_zh": "甲", "label_en": "A", "kind": "text"}),
+            "key",
+        ),
+    ] {
+        let (status, body) = define(input.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{input}: {body}");
+        assert_eq!(error_field(&body), field, "{input}");
+    }
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/custom-fields",
+        MANAGER,
+        Some(json!({"key": "x3", "label_zh": "甲", "label_en": "A", "kind": "text"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let created = create(
+        &app,
+        AGENT,
+        json!({"name": "许敏", "custom_fields": {"contract_no": "HT-2026-001", "plans": ["5G", "IPTV"], "since": "2019-06-01"}}),
+    )
+    .await;
+    assert_eq!(
+        created["custom_fields"],
+        json!({"contract_no": "HT-2026-001", "plans": ["5G", "IPTV"], "since": "2019-06-01"})
+    );
+    for (custom, field) in [
+        (json!({"colour": "red"}), "custom_fields.colour"),
+        (json!({"plans": ["4G"]}), "custom_fields.plans"),
+        (json!({"since": "2019-13-01"}), "custom_fields.since"),
+    ] {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/v1/customers",
+            AGENT,
+            Some(json!({"name": "坏字段", "custom_fields": custom})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(error_field(&body), field);
+    }
+    let id = created["id"].as_i64().unwrap();
+    let (status, changed) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/customers/{id}"),
+        AGENT,
+        Some(json!({"version": created["version"], "custom_fields": {"plans": null}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["custom_fields"]["plans"], json!([]));
+    assert_eq!(
+        changed["custom_fields"]["contract_no"], "HT-2026-001",
+        "untouched keys keep their values"
+    );
+    let (_, found) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers?field=contract_no&value=HT-2026-001",
+        ANALYST,
+        None,
+    )
+    .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let (status, bad) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers?field=shoe&value=1",
+        ANALYST,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&bad), "field");
+    let csv = app
+        .as_user(
+            Method::GET,
+            "/api/v1/customers/export?field=contract_no&value=HT-2026-001",
+            MANAGER,
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let table = kefu_app::import::read_csv(&csv).unwrap();
+    let column = table
+        .headers
+        .iter()
+        .position(|h| h == "contract_no")
+        .unwrap();
+    assert_eq!(table.rows[0][column], "HT-2026-001");
+    // Making a field required applies to every later save.
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/custom-fields/{}", contract["id"]),
+        ADMIN,
+        Some(json!({"version": contract["version"], "label_zh": "合同号", "label_en": "Contract no.", "required": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        AGENT,
+        Some(json!({"name": "无合同"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "custom_fields.contract_no");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn admins_add_custom_fields_and_agents_fill_them_in_the_form() {
+    let app = spawn_demo_app().await;
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let refused = admin
+        .post_from(
+            "/settings/custom-fields",
+            "/settings/custom-fields",
+            &[
+                ("key", "plan"),
+                ("label_zh", "套餐"),
+                ("label_en", "Plan"),
+                ("kind", "select"),
+                ("options", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("data-field=\"options\""),
+        "{}",
+        refused.body
+    );
+    let saved = admin
+        .post_from(
+            "/settings/custom-fields",
+            "/settings/custom-fields",
+            &[
+                ("key", "plan"),
+                ("label_zh", "套餐"),
+                ("label_en", "Plan"),
+                ("kind", "select"),
+                ("options", "5G 畅享, 千兆宽带"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let list = admin.get("/settings/custom-fields").await;
+    assert!(list.body.contains("<code>plan</code>"));
+
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let form = agent.get("/customers/new").await;
+    assert!(form.body.contains("name=\"cf_plan\""), "{}", form.body);
+    let created = agent
+        .post_from(
+            "/customers/new",
+            "/customers",
+            &[
+                ("name", "贺超"),
+                ("grade", "c"),
+                ("gender", "unknown"),
+                ("language", "zh-CN"),
+                ("cf_plan", "千兆宽带"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let view = agent.get(&created.location.unwrap()).await;
+    assert!(
+        view.body
+            .contains("class=\"custom-field\"><th>套餐</th><td>千兆宽带</td>"),
+        "{}",
+        view.body
+    );
+    let agent_settings = agent.get("/settings/custom-fields").await;
+    assert_eq!(agent_settings.status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}

@@ -93,3 +93,29 @@ CREATE TABLE import_uploads (
     created_at TEXT NOT NULL
 );
 CREATE INDEX import_uploads_agent_idx ON import_uploads (agent_id, id);
+
+-- Custom fields an administrator adds to the customer record, and each
+-- customer's values: one row per value (several for multiselect fields).
+CREATE TABLE custom_fields (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    label_zh TEXT NOT NULL,
+    label_en TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '[]',
+    required INTEGER NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 1,
+    position INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX custom_fields_key_uq ON custom_fields (key);
+
+CREATE TABLE customer_field_values (
+    customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    field_id INTEGER NOT NULL REFERENCES custom_fields (id),
+    value TEXT NOT NULL,
+    PRIMARY KEY (customer_id, field_id, value)
+);
+CREATE INDEX customer_field_values_lookup_idx ON customer_field_values (field_id, value, customer_id);

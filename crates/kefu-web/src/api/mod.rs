@@ -4,6 +4,7 @@
 mod agents;
 mod audit;
 mod company;
+mod custom_fields;
 pub(crate) mod customers;
 mod me;
 mod teams;
@@ -234,6 +235,27 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ManageCustomers),
             "record an order for a customer",
             post(customers::add_order),
+        ),
+        route(
+            Method::GET,
+            "/custom-fields",
+            Access::Requires(ViewCustomers),
+            "the customer record's custom fields",
+            get(custom_fields::list),
+        ),
+        route(
+            Method::POST,
+            "/custom-fields",
+            Access::Requires(ManageSettings),
+            "add a custom field: text, number, date, select, multiselect",
+            post(custom_fields::create),
+        ),
+        route(
+            Method::PATCH,
+            "/custom-fields/{id}",
+            Access::Requires(ManageSettings),
+            "change a custom field's labels, options, required flag or use (optimistic locking)",
+            patch(custom_fields::update),
         ),
         route(
             Method::GET,

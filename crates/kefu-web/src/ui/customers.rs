@@ -91,6 +91,7 @@ struct ListPage {
     grades: Vec<Choice>,
     sizes: Vec<Choice>,
     organization_name: Option<String>,
+    custom_filters: Vec<(String, String)>,
 }
 
 struct ListRow {
@@ -107,7 +108,9 @@ struct ListRow {
     updated: String,
 }
 
-const LIST_FILTERS: [&str; 9] = [
+const LIST_FILTERS: [&str; 11] = [
+    "field",
+    "value",
     "q",
     "grade",
     "tag",
@@ -150,6 +153,8 @@ pub async fn list(
         cursor: text("cursor"),
         limit: Some(50),
         format: None,
+        field: text("field"),
+        value: text("value"),
     };
     let page = match customers::list_customers(&state.app, caller, &query).await {
         Ok(page) => page,
@@ -162,6 +167,19 @@ pub async fn list(
         }
         Err(other) => return failure(&context, other),
     };
+    let custom_filters = kefu_app::custom_fields::list_fields(&state.app, caller)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.active)
+        .map(|f| {
+            let label = match context.locale {
+                crate::i18n::Locale::ZhCn => f.label_zh,
+                crate::i18n::Locale::En => f.label_en,
+            };
+            (f.key, label)
+        })
+        .collect();
     let organization_name = match query.organization_id {
         Some(id) => customers::get_organization(&state.app, caller, id)
             .await
@@ -225,6 +243,7 @@ pub async fn list(
         grades: grade_choices(),
         sizes: size_choices(),
         organization_name,
+        custom_filters,
     })
 }
 
@@ -241,6 +260,119 @@ struct FormPage {
     genders: Vec<Choice>,
     sizes: Vec<Choice>,
     organizations: Vec<(String, String)>,
+    custom: Vec<CustomInput>,
+}
+
+/// One custom field on the customer form.
+struct CustomInput {
+    /// Form field name: `cf_<key>`.
+    name: String,
+    /// Label in the page's language.
+    label: String,
+    /// `text`, `number`, `date`, `select` or `multiselect`.
+    kind: &'static str,
+    /// Current value (comma-joined for multiselect).
+    value: String,
+    /// Options with whether each is chosen.
+    options: Vec<(String, bool)>,
+    /// Whether a value is required.
+    required: bool,
+    /// The error beside it.
+    error: Option<String>,
+}
+
+fn custom_inputs(
+    context: &PageContext,
+    fields: &[kefu_store::custom_fields::CustomField],
+    form: &FormState,
+) -> Vec<CustomInput> {
+    fields
+        .iter()
+        .filter(|f| f.active)
+        .map(|f| {
+            let name = format!("cf_{}", f.key);
+            let value = form.value(&name).to_owned();
+            let chosen: Vec<&str> = value.split(',').map(str::trim).collect();
+            CustomInput {
+                label: match context.locale {
+                    crate::i18n::Locale::ZhCn => f.label_zh.clone(),
+                    crate::i18n::Locale::En => f.label_en.clone(),
+                },
+                kind: f.kind.as_str(),
+                options: f
+                    .options
+                    .iter()
+                    .map(|o| (o.clone(), chosen.contains(&o.as_str())))
+                    .collect(),
+                required: f.required,
+                error: form
+                    .error(&format!("custom_fields.{}", f.key))
+                    .map(str::to_owned),
+                value,
+                name,
+            }
+        })
+        .collect()
+}
+
+/// The custom values of a submitted form, for every active field.
+fn custom_values(
+    fields: &[kefu_store::custom_fields::CustomField],
+    form: &Fields,
+) -> serde_json::Map<String, serde_json::Value> {
+    use kefu_domain::custom_field::FieldKind;
+    fields
+        .iter()
+        .filter(|f| f.active)
+        .map(|f| {
+            let text = field(form, &format!("cf_{}", f.key)).trim().to_owned();
+            let value = if f.kind == FieldKind::Multiselect {
+                serde_json::json!(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .collect::<Vec<_>>()
+                )
+            } else if text.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(text)
+            };
+            (f.key.clone(), value)
+        })
+        .collect()
+}
+
+/// A submitted form as name → value; repeated names (multiselect check
+/// boxes) are joined with commas.
+fn form_fields(pairs: Vec<(String, String)>) -> Fields {
+    let mut out = Fields::new();
+    for (name, value) in pairs {
+        match out.get_mut(&name) {
+            Some(existing) if name.starts_with("cf_") => {
+                existing.push(',');
+                existing.push_str(&value);
+            }
+            _ => {
+                out.insert(name, value);
+            }
+        }
+    }
+    out
+}
+
+/// A stored custom value as the form shows it.
+fn form_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
 }
 
 async fn organization_options(
@@ -282,7 +414,13 @@ async fn form_page(
         Ok(o) => o,
         Err(e) => return failure(context, e),
     };
+    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller).await {
+        Ok(f) => f,
+        Err(e) => return failure(context, e),
+    };
+    let custom = custom_inputs(context, &fields, &form);
     let page = render(&FormPage {
+        custom,
         shell: context.shell("customers"),
         id,
         form,
@@ -373,10 +511,15 @@ fn optional(fields: &Fields, name: &str) -> Option<String> {
 pub async fn create(
     State(state): State<AppState>,
     context: PageContext,
-    Form(fields): Form<Fields>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
+    let fields = form_fields(pairs);
     let caller = match caller(&context) {
         Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let defined = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+        Ok(f) => f,
         Err(e) => return failure(&context, e),
     };
     let (contact_points, origin) = contact_inputs(&fields);
@@ -418,6 +561,7 @@ pub async fn create(
         external_id: optional(&fields, "external_id"),
         tags: tag_list(field(&fields, "tags")),
         contact_points,
+        custom_fields: custom_values(&defined, &fields),
     };
     match customers::create_customer(&state.app, &caller, input).await {
         Ok(view) => {
@@ -482,7 +626,12 @@ pub async fn edit_form(
     let c = &view.customer;
     let birthday = c.birthday.map(|b| b.to_string()).unwrap_or_default();
     let organization = c.organization_id.map(|o| o.to_string()).unwrap_or_default();
-    let form = FormState::with_values(&[
+    let custom: Vec<(String, String)> = view
+        .custom_fields
+        .iter()
+        .map(|(key, value)| (format!("cf_{key}"), form_text(value)))
+        .collect();
+    let mut form = FormState::with_values(&[
         ("version", &c.version.to_string()),
         ("name", &c.name),
         ("gender", c.gender.as_str()),
@@ -505,6 +654,9 @@ pub async fn edit_form(
         ("wechat", &joined(ContactKind::Wechat)),
         ("external_ids", &joined(ContactKind::External)),
     ]);
+    for (name, value) in &custom {
+        form.set_value(name, value);
+    }
     form_page(&state, &context, Some(id), form, StatusCode::OK).await
 }
 
@@ -514,10 +666,15 @@ pub async fn save(
     State(state): State<AppState>,
     context: PageContext,
     Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
+    let fields = form_fields(pairs);
     let caller = match caller(&context) {
         Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let defined = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+        Ok(f) => f,
         Err(e) => return failure(&context, e),
     };
     let mut form = FormState::from_submitted(&fields);
@@ -572,6 +729,7 @@ pub async fn save(
         external_id: Some(optional(&fields, "external_id")),
         tags: Some(tag_list(field(&fields, "tags"))),
         contact_points: Some(contact_points),
+        custom_fields: Some(custom_values(&defined, &fields)),
     };
     match customers::update_customer(&state.app, &caller, id, changes).await {
         Ok(_) => Redirect::to(&format!("/customers/{id}?saved=1")).into_response(),
@@ -633,6 +791,7 @@ struct ProfilePage {
     orders: Vec<OrderRow>,
     timeline: Vec<TimelineRow>,
     duplicates: Vec<i64>,
+    custom: Vec<(String, String)>,
     merged_into: Option<i64>,
     can_merge: bool,
     can_edit: bool,
@@ -779,6 +938,25 @@ async fn profile_page(
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
     .collect();
+    let defined = kefu_app::custom_fields::list_fields(&state.app, caller)
+        .await
+        .unwrap_or_default();
+    let custom_shown: Vec<(String, String)> = defined
+        .iter()
+        .filter(|f| f.active)
+        .filter_map(|f| {
+            let text = view
+                .custom_fields
+                .get(&f.key)
+                .map(form_text)
+                .unwrap_or_default();
+            let label = match locale {
+                crate::i18n::Locale::ZhCn => f.label_zh.clone(),
+                crate::i18n::Locale::En => f.label_en.clone(),
+            };
+            (!text.is_empty()).then(|| (label, text.replace(',', "、")))
+        })
+        .collect();
     let last_order = profile
         .totals
         .iter()
@@ -843,6 +1021,7 @@ async fn profile_page(
             .collect(),
         timeline,
         duplicates: profile.possible_duplicates,
+        custom: custom_shown,
         merged_into: c.merged_into_id,
         can_merge: allows(context, Permission::MergeCustomers),
         can_edit: allows(context, Permission::ManageCustomers)
@@ -1466,6 +1645,8 @@ pub async fn export_list(
         cursor: None,
         limit: None,
         format: text("format"),
+        field: text("field"),
+        value: text("value"),
     };
     match crate::api::customers::export_response(&state, &caller, query.format.as_deref(), &query)
         .await

@@ -36,6 +36,11 @@ impl FormState {
         }
     }
 
+    /// Sets a field's value.
+    pub fn set_value(&mut self, field: &str, value: &str) {
+        self.values.insert(field.to_owned(), value.to_owned());
+    }
+
     /// The value of a field, or empty.
     pub fn value(&self, field: &str) -> &str {
         self.values.get(field).map_or("", String::as_str)

@@ -181,7 +181,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 4] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 5] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -194,6 +194,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 4] = [
         Permission::ManageApiTokens,
     ),
     (
+        "/settings/custom-fields",
+        "settings.custom_fields",
+        Permission::ManageSettings,
+    ),
+    (
         "/settings/audit",
         "settings.audit",
         Permission::ViewAuditLog,
@@ -201,8 +206,9 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 4] = [
 ];
 
 /// The permissions that open some settings section.
-pub const SETTINGS_PERMISSIONS: [Permission; 4] = [
+pub const SETTINGS_PERMISSIONS: [Permission; 5] = [
     Permission::ManageAgents,
+    Permission::ManageSettings,
     Permission::ManageTeams,
     Permission::ManageApiTokens,
     Permission::ViewAuditLog,
@@ -665,6 +671,34 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageApiTokens),
             "revoke an API token",
             post(settings::revoke_token),
+        ),
+        page(
+            Method::GET,
+            "/settings/custom-fields",
+            Requires(ManageSettings),
+            "custom fields of the customer record",
+            get(settings::custom_fields),
+        ),
+        page(
+            Method::POST,
+            "/settings/custom-fields",
+            Requires(ManageSettings),
+            "add a custom field",
+            post(settings::create_custom_field),
+        ),
+        page(
+            Method::GET,
+            "/settings/custom-fields/{id}",
+            Requires(ManageSettings),
+            "edit a custom field",
+            get(settings::custom_field_form),
+        ),
+        page(
+            Method::POST,
+            "/settings/custom-fields/{id}",
+            Requires(ManageSettings),
+            "save a custom field (optimistic locking)",
+            post(settings::save_custom_field),
         ),
         page(
             Method::GET,

@@ -885,3 +885,217 @@ pub async fn roles(context: PageContext) -> Response {
         rows,
     })
 }
+
+#[derive(Template)]
+#[template(path = "settings_custom_fields.html")]
+struct CustomFieldsPage {
+    shell: Shell,
+    settings_nav: Vec<NavItem>,
+    notice: Option<&'static str>,
+    rows: Vec<CustomFieldRow>,
+    form: FormState,
+    /// The field being edited, if any.
+    editing: Option<i64>,
+    kinds: Vec<(&'static str, String, bool)>,
+}
+
+struct CustomFieldRow {
+    id: i64,
+    key: String,
+    label_zh: String,
+    label_en: String,
+    kind_key: String,
+    options: String,
+    required: bool,
+    active: bool,
+}
+
+async fn custom_fields_page(
+    state: &AppState,
+    context: &PageContext,
+    notice: Option<&'static str>,
+    form: FormState,
+    editing: Option<i64>,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller).await {
+        Ok(f) => f,
+        Err(e) => return failure(context, e),
+    };
+    let rows = fields
+        .into_iter()
+        .map(|f| CustomFieldRow {
+            id: f.id,
+            key: f.key,
+            label_zh: f.label_zh,
+            label_en: f.label_en,
+            kind_key: format!("custom_fields.kind_{}", f.kind.as_str()),
+            options: f.options.join(", "),
+            required: f.required,
+            active: f.active,
+        })
+        .collect();
+    let kinds = kefu_domain::custom_field::FieldKind::ALL
+        .iter()
+        .map(|k| {
+            (
+                k.as_str(),
+                format!("custom_fields.kind_{}", k.as_str()),
+                form.value("kind") == k.as_str(),
+            )
+        })
+        .collect();
+    let page = render(&CustomFieldsPage {
+        shell: context.shell("settings"),
+        settings_nav: settings_nav(context, "/settings/custom-fields"),
+        notice,
+        rows,
+        form,
+        editing,
+        kinds,
+    });
+    (status, page).into_response()
+}
+
+/// `GET /settings/custom-fields`: the fields and a form to add one.
+pub async fn custom_fields(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(query): Query<Fields>,
+) -> Response {
+    let notice = query
+        .contains_key("saved")
+        .then(|| context.locale.t("custom_fields.saved"));
+    let form = FormState::with_values(&[("kind", "text")]);
+    custom_fields_page(&state, &context, notice, form, None, StatusCode::OK).await
+}
+
+fn field_input(fields: &Fields, version: Option<i64>) -> kefu_app::custom_fields::FieldInput {
+    kefu_app::custom_fields::FieldInput {
+        version,
+        key: Some(field(fields, "key").to_owned()).filter(|k| !k.is_empty()),
+        label_zh: field(fields, "label_zh").to_owned(),
+        label_en: field(fields, "label_en").to_owned(),
+        kind: Some(field(fields, "kind").to_owned()).filter(|k| !k.is_empty()),
+        options: field(fields, "options")
+            .split([',', '，', '\n'])
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        required: field(fields, "required") == "1",
+        active: version.map(|_| field(fields, "active") == "1"),
+    }
+}
+
+/// `POST /settings/custom-fields`: add a field.
+pub async fn create_custom_field(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let input = field_input(&fields, None);
+    match kefu_app::custom_fields::create_field(&state.app, &caller, &input).await {
+        Ok(_) => Redirect::to("/settings/custom-fields?saved=1").into_response(),
+        Err(error) => {
+            let mut form = FormState::from_submitted(&fields);
+            match absorb_option_error(&mut form, context.locale, error) {
+                Ok(()) => {
+                    custom_fields_page(
+                        &state,
+                        &context,
+                        None,
+                        form,
+                        None,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+/// Errors on `options[i]` show beside the options box.
+fn absorb_option_error(
+    form: &mut FormState,
+    locale: crate::i18n::Locale,
+    error: AppError,
+) -> Result<(), AppError> {
+    match error {
+        AppError::Validation { field, reason } if field.starts_with("options") => {
+            form.set_error("options", locale.reason(&reason));
+            Ok(())
+        }
+        other => form.absorb(locale, other),
+    }
+}
+
+/// `GET /settings/custom-fields/{id}`: edit a field.
+pub async fn custom_field_form(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c,
+        Err(e) => return failure(&context, e),
+    };
+    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller).await {
+        Ok(f) => f,
+        Err(e) => return failure(&context, e),
+    };
+    let Some(f) = fields.into_iter().find(|f| f.id == id) else {
+        return message(&context, StatusCode::NOT_FOUND, "not_found");
+    };
+    let form = FormState::with_values(&[
+        ("version", &f.version.to_string()),
+        ("key", &f.key),
+        ("label_zh", &f.label_zh),
+        ("label_en", &f.label_en),
+        ("kind", f.kind.as_str()),
+        ("options", &f.options.join(", ")),
+        ("required", if f.required { "1" } else { "" }),
+        ("active", if f.active { "1" } else { "" }),
+    ]);
+    custom_fields_page(&state, &context, None, form, Some(id), StatusCode::OK).await
+}
+
+/// `POST /settings/custom-fields/{id}`: save a field (optimistic locking).
+pub async fn save_custom_field(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let version = field(&fields, "version").parse::<i64>().ok();
+    let input = field_input(&fields, version);
+    match kefu_app::custom_fields::update_field(&state.app, &caller, id, &input).await {
+        Ok(_) => Redirect::to("/settings/custom-fields?saved=1").into_response(),
+        Err(error) => {
+            let status = if matches!(error, AppError::Conflict { .. }) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let mut form = FormState::from_submitted(&fields);
+            match absorb_option_error(&mut form, context.locale, error) {
+                Ok(()) => custom_fields_page(&state, &context, None, form, Some(id), status).await,
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
