@@ -540,19 +540,67 @@ pub(crate) async fn store_new_customer(
     Ok(customer.id)
 }
 
-/// Records a change of a customer's custom field values, by field key.
-pub(crate) async fn record_custom_change(
+/// Writes many new customers (an import) with a few statements per 500
+/// rows, each with its audit records; returns how many were written.
+pub(crate) async fn store_new_customers(
     tx: &mut Tx,
     caller: &Caller,
-    customer_id: i64,
-    action: Action,
+    checked: &[CheckedCustomer],
+) -> Result<usize, AppError> {
+    let fields: Vec<CustomerFields> = checked.iter().map(|c| c.fields.clone()).collect();
+    let created = customers::insert_many(&mut tx.conn(), &fields).await?;
+    let defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let mut points = Vec::new();
+    let mut tags = Vec::new();
+    let mut values = Vec::new();
+    let mut changes = Vec::with_capacity(created.len());
+    for (customer, input) in created.iter().zip(checked) {
+        points.extend(input.points.iter().map(|p| (customer.id, p.clone())));
+        tags.extend(input.tags.iter().map(|t| (customer.id, t.clone())));
+        values.extend(
+            input
+                .custom_values
+                .iter()
+                .map(|(field, value)| (customer.id, *field, value.clone())),
+        );
+        let snapshot =
+            serde_json::to_value(AuditSnapshot::of(customer, &input.points, &input.tags))
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut diff = kefu_domain::audit::diff(
+            &serde_json::Value::Null,
+            &snapshot,
+            &["version", "created_at", "updated_at"],
+        );
+        diff.extend(custom_changes(&defined, &[], &input.custom_values));
+        changes.push((customer.id, diff));
+    }
+    customers::add_contact_points_many(&mut tx.conn(), &points).await?;
+    customers::add_tags_many(&mut tx.conn(), &tags).await?;
+    kefu_store::custom_fields::add_values_many(&mut tx.conn(), &values).await?;
+    let entries: Vec<audit_log::Entry<'_>> = changes
+        .into_iter()
+        .map(|(id, changes)| audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: "customer",
+            entity_id: id,
+            action: Action::Create,
+            changes,
+        })
+        .collect();
+    audit_log::append_many(&mut tx.conn(), &entries).await?;
+    Ok(created.len())
+}
+
+/// The audit changes of custom field values, by field key.
+fn custom_changes(
+    fields: &[kefu_store::custom_fields::CustomField],
     old: &[(i64, String)],
     new: &[(i64, String)],
-) -> Result<(), AppError> {
-    let fields = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+) -> Vec<kefu_domain::audit::FieldChange> {
     let by_key = |values: &[(i64, String)]| {
         let mut map = serde_json::Map::new();
-        for field in &fields {
+        for field in fields {
             let mine: Vec<&String> = values
                 .iter()
                 .filter(|(id, _)| *id == field.id)
@@ -567,16 +615,33 @@ pub(crate) async fn record_custom_change(
         }
         serde_json::Value::Object(map)
     };
-    record_change(
-        tx,
-        caller,
-        "customer",
-        customer_id,
-        action,
-        &by_key(old),
-        &by_key(new),
+    kefu_domain::audit::diff(&by_key(old), &by_key(new), &[])
+}
+
+/// Records a change of a customer's custom field values, by field key.
+pub(crate) async fn record_custom_change(
+    tx: &mut Tx,
+    caller: &Caller,
+    customer_id: i64,
+    action: Action,
+    old: &[(i64, String)],
+    new: &[(i64, String)],
+) -> Result<(), AppError> {
+    let fields = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let changes = custom_changes(&fields, old, new);
+    audit_log::append(
+        &mut tx.conn(),
+        &audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: "customer",
+            entity_id: customer_id,
+            action,
+            changes,
+        },
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A customer with its contact points and tags, as the audit log records it.

@@ -738,6 +738,7 @@ pub async fn import_customers(
         // Dropping the transaction writes nothing.
         return Ok(report);
     }
+    let mut new_rows: Vec<archive::CheckedCustomer> = Vec::new();
     for (_, row, mut checked) in ready {
         if let Some(name) = &row.organization {
             let key = customers::name_key(name);
@@ -760,14 +761,13 @@ pub async fn import_customers(
             checked.fields.organization_id = Some(id);
         }
         match row.existing {
-            None => {
-                archive::store_new_customer(&mut tx, caller, &checked).await?;
-            }
+            None => new_rows.push(checked),
             Some(id) => {
                 update_from_import(&mut tx, caller, id, &row.input, checked).await?;
             }
         }
     }
+    archive::store_new_customers(&mut tx, caller, &new_rows).await?;
     tx.commit().await?;
     report.committed = true;
     Ok(report)

@@ -70,6 +70,48 @@ pub async fn append(conn: &mut Conn<'_>, entry: &Entry<'_>) -> Result<(), StoreE
     })
 }
 
+/// Appends many entries with one statement per 500; for bulk changes
+/// (imports) inside the transaction that makes them.
+pub async fn append_many(conn: &mut Conn<'_>, entries: &[Entry<'_>]) -> Result<(), StoreError> {
+    let now = crate::now();
+    for chunk in entries.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let b = 2 + r * 7;
+                format!(
+                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor_kind, actor_ref, source, entity, entity_id, action, changes) VALUES {values}"
+        );
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for entry in chunk {
+                query = query
+                    .bind(entry.actor.kind())
+                    .bind(entry.actor.reference())
+                    .bind(entry.source.as_str())
+                    .bind(entry.entity)
+                    .bind(entry.entity_id)
+                    .bind(entry.action.as_str())
+                    .bind(Json(&entry.changes));
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
 /// The history of one record, oldest first.
 pub async fn for_record(
     conn: &mut Conn<'_>,

@@ -218,3 +218,27 @@ pub async fn set_values(
         Ok(())
     })
 }
+
+/// Adds values to several new customers: (customer id, field id, value).
+pub async fn add_values_many(
+    conn: &mut Conn<'_>,
+    values: &[(i64, i64, String)],
+) -> Result<(), StoreError> {
+    for chunk in values.chunks(1000) {
+        let rows = (0..chunk.len())
+            .map(|r| format!("(${}, ${}, ${})", 1 + r * 3, 2 + r * 3, 3 + r * 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO customer_field_values (customer_id, field_id, value) VALUES {rows}"
+        );
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (customer_id, field_id, value) in chunk {
+                query = query.bind(*customer_id).bind(*field_id).bind(value);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
