@@ -566,10 +566,15 @@ pub(crate) async fn store_new_customers(
         let snapshot =
             serde_json::to_value(AuditSnapshot::of(customer, &input.points, &input.tags))
                 .map_err(|e| AppError::Internal(e.to_string()))?;
-        let mut diff = kefu_domain::audit::diff(
-            &serde_json::Value::Null,
+        let mut diff = kefu_domain::audit::creation(
             &snapshot,
-            &["version", "created_at", "updated_at"],
+            &[
+                "version",
+                "created_at",
+                "updated_at",
+                "erased_at",
+                "merged_into_id",
+            ],
         );
         diff.extend(custom_changes(&defined, &[], &input.custom_values));
         changes.push((customer.id, diff));

@@ -677,21 +677,15 @@ pub async fn import_customers(
                         }
                     }
                 }
-                if let Some(external) = &checked.fields.external_id {
-                    if let Some(first) = seen_external.insert(external.clone(), row_number) {
-                        report.errors.push(RowError {
-                            row: row_number,
-                            column: column_of("external_id", &table.headers, mapping, &[]),
-                            reason: format!("repeats the external id of row {first}"),
-                        });
-                        continue;
-                    }
-                    if existing.is_none() {
-                        existing = customers::by_external_id(&mut tx.conn(), external)
-                            .await?
-                            .filter(|c| c.erased_at.is_none() && c.merged_into_id.is_none())
-                            .map(|c| c.id);
-                    }
+                if let Some(external) = &checked.fields.external_id
+                    && let Some(first) = seen_external.insert(external.clone(), row_number)
+                {
+                    report.errors.push(RowError {
+                        row: row_number,
+                        column: column_of("external_id", &table.headers, mapping, &[]),
+                        reason: format!("repeats the external id of row {first}"),
+                    });
+                    continue;
                 }
                 ready.push((
                     row_number,
@@ -711,6 +705,23 @@ pub async fn import_customers(
                 });
             }
             Err(other) => return Err(other),
+        }
+    }
+    // One query per few hundred rows finds the customers re-imported by external id.
+    let externals: Vec<String> = ready
+        .iter()
+        .filter(|r| r.1.existing.is_none())
+        .filter_map(|r| r.2.fields.external_id.clone())
+        .collect();
+    let known: HashMap<String, i64> = customers::ids_by_external_id(&mut tx.conn(), &externals)
+        .await?
+        .into_iter()
+        .collect();
+    for (_, row, checked) in &mut ready {
+        if row.existing.is_none()
+            && let Some(external) = &checked.fields.external_id
+        {
+            row.existing = known.get(external).copied();
         }
     }
     report.created = ready.iter().filter(|r| r.1.existing.is_none()).count();

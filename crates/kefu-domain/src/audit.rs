@@ -126,6 +126,21 @@ pub fn diff(old: &Value, new: &Value, ignore: &[&str]) -> Vec<FieldChange> {
         .collect()
 }
 
+/// The fields a newly created record was given: its diff against nothing,
+/// without the fields left empty (`null`, `""`, `[]`, `{}`).
+pub fn creation(new: &Value, ignore: &[&str]) -> Vec<FieldChange> {
+    diff(&Value::Null, new, ignore)
+        .into_iter()
+        .filter(|c| match &c.new {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +167,16 @@ mod tests {
         let fields: Vec<_> = changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["a", "b"]);
         assert!(changes.iter().all(|c| c.old.is_null()));
+    }
+
+    #[test]
+    fn creation_leaves_out_empty_fields() {
+        let changes = creation(
+            &json!({"name": "王芳", "notes": "", "tags": [], "grade": "c", "birthday": null}),
+            &[],
+        );
+        let fields: Vec<_> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["grade", "name"]);
     }
 
     #[test]

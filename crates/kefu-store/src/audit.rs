@@ -74,7 +74,7 @@ pub async fn append(conn: &mut Conn<'_>, entry: &Entry<'_>) -> Result<(), StoreE
 /// (imports) inside the transaction that makes them.
 pub async fn append_many(conn: &mut Conn<'_>, entries: &[Entry<'_>]) -> Result<(), StoreError> {
     let now = crate::now();
-    for chunk in entries.chunks(500) {
+    for chunk in entries.chunks(100) {
         let values = (0..chunk.len())
             .map(|r| {
                 let b = 2 + r * 7;

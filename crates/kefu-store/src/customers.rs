@@ -232,7 +232,7 @@ pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer,
 
 /// Rows per multi-row INSERT: far below both backends' limits on bound
 /// values (SQLite 32,766; PostgreSQL 65,535) at 18 values a row.
-pub const BULK_ROWS: usize = 500;
+pub const BULK_ROWS: usize = 50;
 
 /// Creates many customers with one statement per [`BULK_ROWS`]; returns
 /// them in the order given. Both backends assign ids in the order the
@@ -256,10 +256,10 @@ pub async fn insert_many(
         let sql = format!(
             "INSERT INTO customers (name, name_key, gender, birthday, language, time_zone, organization_id, province, city, \
              district, street, region, industry, company_size, grade, notes, external_id, version, created_at, updated_at) \
-             VALUES {values} RETURNING {COLUMNS}"
+             VALUES {values} RETURNING id"
         );
-        let mut rows: Vec<CustomerRow> = on_conn!(&mut *conn, |c| {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
+        let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(now);
             for f in chunk {
                 query = query
                     .bind(&f.name)
@@ -282,16 +282,39 @@ pub async fn insert_many(
             }
             query.fetch_all(c).await?
         });
-        if rows.len() != chunk.len() {
+        if ids.len() != chunk.len() {
             return Err(StoreError::Other(format!(
                 "inserted {} customers, expected {}",
-                rows.len(),
+                ids.len(),
                 chunk.len()
             )));
         }
-        rows.sort_by_key(|r| r.id);
-        for row in rows {
-            out.push(Customer::try_from(row)?);
+        ids.sort_unstable();
+        for (id, f) in ids.into_iter().zip(chunk) {
+            out.push(Customer {
+                id,
+                name: f.name.clone(),
+                gender: f.gender,
+                birthday: f.birthday,
+                language: f.language.clone(),
+                time_zone: f.time_zone.clone(),
+                organization_id: f.organization_id,
+                province: f.province.clone(),
+                city: f.city.clone(),
+                district: f.district.clone(),
+                street: f.street.clone(),
+                region: f.region.clone(),
+                industry: f.industry.clone(),
+                company_size: f.company_size,
+                grade: f.grade,
+                notes: f.notes.clone(),
+                external_id: f.external_id.clone(),
+                erased_at: None,
+                merged_into_id: None,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            });
         }
     }
     Ok(out)
@@ -373,6 +396,30 @@ pub async fn by_external_id(
             .await?
     });
     row.map(Customer::try_from).transpose()
+}
+
+/// The active customers holding these external ids, as (external id, customer id).
+pub async fn ids_by_external_id(
+    conn: &mut Conn<'_>,
+    external_ids: &[String],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in external_ids.chunks(BULK_ROWS) {
+        let sql = format!(
+            "SELECT external_id, id FROM customers WHERE erased_at IS NULL AND merged_into_id IS NULL \
+             AND external_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let rows: Vec<(String, i64)> = on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.fetch_all(c).await?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 /// Saves new field values if the customer is still at `expected_version`;
