@@ -103,7 +103,11 @@ pub(crate) async fn record_change(
 ) -> Result<(), AppError> {
     let old = serde_json::to_value(old).map_err(|e| AppError::Internal(e.to_string()))?;
     let new = serde_json::to_value(new).map_err(|e| AppError::Internal(e.to_string()))?;
-    let changes = kefu_domain::audit::diff(&old, &new, &BOOKKEEPING);
+    let changes = if old.is_null() {
+        kefu_domain::audit::creation(&new, &BOOKKEEPING)
+    } else {
+        kefu_domain::audit::diff(&old, &new, &BOOKKEEPING)
+    };
     audit::append(
         &mut tx.conn(),
         &audit::Entry {

@@ -779,6 +779,9 @@ pub async fn import_customers(
         }
     }
     archive::store_new_customers(&mut tx, caller, &new_rows).await?;
+    if report.rows >= 10_000 {
+        customers::analyze_after_bulk(&mut tx.conn()).await?;
+    }
     tx.commit().await?;
     report.committed = true;
     Ok(report)

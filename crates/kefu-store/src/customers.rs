@@ -371,6 +371,19 @@ pub async fn add_tags_many(conn: &mut Conn<'_>, tags: &[(i64, String)]) -> Resul
     Ok(())
 }
 
+/// Refreshes the planner's statistics of the archive tables after a bulk
+/// change, inside the transaction that made it. PostgreSQL otherwise plans
+/// the next import's lookups for the table as it was before (sequential
+/// scans of a million rows); SQLite's planner needs no statistics for them.
+pub async fn analyze_after_bulk(conn: &mut Conn<'_>) -> Result<(), StoreError> {
+    if let Conn::Postgres(c) = conn {
+        sqlx::query("ANALYZE customers, contact_points, customer_tags, customer_field_values")
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
 /// One customer by id.
 pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Customer, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
@@ -849,7 +862,7 @@ pub struct Filter {
     pub name: Option<String>,
     /// Digits that occur in one of the customer's phone numbers.
     pub phone_digits: Option<String>,
-    /// A whole contact value (email, WeChat id, external id, E.164 phone).
+    /// A whole contact value (email, WeChat id, E.164 phone) or the customer's external id.
     pub contact_value: Option<String>,
     /// Organization.
     pub organization_id: Option<i64>,
@@ -923,8 +936,8 @@ pub async fn search(
     }
     if let Some(value) = &filter.contact_value {
         add(
-            "EXISTS (SELECT 1 FROM contact_points p WHERE p.customer_id = customers.id AND p.value = ?)",
-            vec![Param::Text(value.clone())],
+            "(external_id = ? OR EXISTS (SELECT 1 FROM contact_points p WHERE p.customer_id = customers.id AND p.value = ?))",
+            vec![Param::Text(value.clone()), Param::Text(value.clone())],
         );
     }
     if let Some(id) = filter.organization_id {

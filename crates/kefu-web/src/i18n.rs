@@ -82,6 +82,11 @@ impl Locale {
             })
     }
 
+    /// The text for `key` if the catalogue has it.
+    pub fn try_t(self, key: &str) -> Option<&'static str> {
+        catalogue(self).get(key).map(String::as_str)
+    }
+
     /// A validation reason from the domain (written in English) in this
     /// locale: known phrasings map to catalogue entries, numbers carried
     /// over; anything unknown is shown as it is.

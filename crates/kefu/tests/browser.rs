@@ -279,6 +279,33 @@ async fn a_person_signs_in_switches_language_and_meets_the_role_limits() {
     web.screenshot(&shots.join("07-audit-admin.png"))
         .await
         .unwrap();
+
+    // The customer archive: search, open the 360° view, reveal is recorded.
+    web.goto(app.url("/customers")).await.unwrap();
+    web.screenshot(&shots.join("09-customers-admin.png"))
+        .await
+        .unwrap();
+    let search = web
+        .find(By::Css("#customer-search input[name=q]"))
+        .await
+        .unwrap();
+    search.send_keys("BSS-1000007").await.unwrap();
+    click_and_wait(&web, "#customer-search button[type=submit]", "#customers").await;
+    let rows = web.find_all(By::Css("#customers tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "searching an external id finds one customer");
+    click_and_wait(&web, "#customers tbody tr a", "#customer-name").await;
+    let profile = body_text(&web).await;
+    assert!(
+        profile.contains("客户档案") && profile.contains("消费信息"),
+        "{profile}"
+    );
+    web.screenshot(&shots.join("10-customer-360-admin.png"))
+        .await
+        .unwrap();
+    web.goto(app.url("/customers/import")).await.unwrap();
+    web.screenshot(&shots.join("11-customer-import.png"))
+        .await
+        .unwrap();
     sign_out(&web).await;
 
     // A manager on a phone-sized screen.
@@ -297,6 +324,20 @@ async fn a_person_signs_in_switches_language_and_meets_the_role_limits() {
         width <= 400,
         "the page scrolls sideways on a phone: {width}px"
     );
+    web.goto(app.url("/customers")).await.unwrap();
+    let width: i64 = web
+        .execute("return document.documentElement.scrollWidth;", Vec::new())
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(
+        width <= 400,
+        "the customer list scrolls sideways: {width}px"
+    );
+    web.screenshot(&shots.join("12-customers-manager-phone.png"))
+        .await
+        .unwrap();
 
     web.quit().await.unwrap();
     app.stop().await;

@@ -905,7 +905,22 @@ async fn profile_page(
                         "read" => "customers.timeline_read",
                         _ => "customers.timeline_updated",
                     },
-                    &[("who", &actor_name(actor)), ("fields", &fields.join(", "))],
+                    &[
+                        ("who", &actor_name(actor)),
+                        (
+                            "fields",
+                            &fields
+                                .iter()
+                                .map(|f| {
+                                    let base = f.split('.').next().unwrap_or(f);
+                                    locale
+                                        .try_t(&format!("customers.{base}"))
+                                        .map_or_else(|| f.clone(), str::to_owned)
+                                })
+                                .collect::<Vec<_>>()
+                                .join(locale.t("customers.list_separator")),
+                        ),
+                    ],
                 ),
             },
             TimelineEntry::Order { at, order } => TimelineRow {
