@@ -3,6 +3,7 @@
 //! (reveal, export, erase).
 
 use super::form::FormState;
+use super::{Fields, caller, field, url_escape};
 use super::{PageContext, Shell, failure, render};
 use crate::AppState;
 use askama::Template;
@@ -18,31 +19,12 @@ use kefu_app::page::PageRequest;
 use kefu_app::{AppError, Caller};
 use kefu_domain::Permission;
 use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade, display_phone};
-use std::collections::HashMap;
-
-type Fields = HashMap<String, String>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map_or("", String::as_str)
-}
-
-fn caller(context: &PageContext) -> Result<&Caller, AppError> {
-    context
-        .signed_in
-        .as_ref()
-        .map(|s| &s.caller)
-        .ok_or(AppError::Unauthenticated)
-}
 
 fn allows(context: &PageContext, permission: Permission) -> bool {
     context
         .signed_in
         .as_ref()
         .is_some_and(|s| s.agent.role.allows(permission))
-}
-
-fn url_escape(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// A code with its catalogue key, for selects and badges.
@@ -122,25 +104,19 @@ const LIST_FILTERS: [&str; 11] = [
     "sort",
 ];
 
-/// `GET /customers`: search and filter the archive.
-pub async fn list(
-    State(state): State<AppState>,
-    context: PageContext,
-    Query(params): Query<Fields>,
-) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c,
-        Err(e) => return failure(&context, e),
-    };
-    let text = |name: &str| {
-        params
-            .get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let mut error = None;
+/// A query-string value, trimmed, if not empty.
+fn filled(params: &Fields, name: &str) -> Option<String> {
+    params
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The customer list's filters, sort and cursor from the page's query string.
+fn list_query(params: &Fields) -> CustomerQuery {
+    let text = |name: &str| filled(params, name);
     let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
-    let query = CustomerQuery {
+    CustomerQuery {
         q: text("q"),
         organization_id: number("organization_id"),
         tag: text("tag"),
@@ -155,7 +131,22 @@ pub async fn list(
         format: None,
         field: text("field"),
         value: text("value"),
+    }
+}
+
+/// `GET /customers`: search and filter the archive.
+pub async fn list(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c,
+        Err(e) => return failure(&context, e),
     };
+    let text = |name: &str| filled(&params, name);
+    let mut error = None;
+    let query = list_query(&params);
     let page = match customers::list_customers(&state.app, caller, &query).await {
         Ok(page) => page,
         Err(AppError::Validation { field, reason }) => {
@@ -1640,28 +1631,11 @@ pub async fn export_list(
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
     };
-    let text = |name: &str| {
-        params
-            .get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
     let query = CustomerQuery {
-        q: text("q"),
-        organization_id: number("organization_id"),
-        tag: text("tag"),
-        grade: text("grade"),
-        region: text("region"),
-        industry: text("industry"),
-        company_size: text("company_size"),
-        stale_months: number("stale_months").and_then(|n| u32::try_from(n).ok()),
-        sort: text("sort"),
         cursor: None,
         limit: None,
-        format: text("format"),
-        field: text("field"),
-        value: text("value"),
+        format: filled(&params, "format"),
+        ..list_query(&params)
     };
     match crate::api::customers::export_response(&state, &caller, query.format.as_deref(), &query)
         .await

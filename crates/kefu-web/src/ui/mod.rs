@@ -242,6 +242,28 @@ pub fn nav_items(role: Role, active: &str) -> Vec<NavItem> {
     items
 }
 
+/// A submitted form or query string as name → value.
+pub type Fields = std::collections::HashMap<String, String>;
+
+/// The value of a form field, or empty.
+pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map_or("", String::as_str)
+}
+
+/// The signed-in caller of a page.
+pub fn caller(context: &PageContext) -> Result<&Caller, kefu_app::AppError> {
+    context
+        .signed_in
+        .as_ref()
+        .map(|s| &s.caller)
+        .ok_or(kefu_app::AppError::Unauthenticated)
+}
+
+/// Text escaped for a query string.
+pub fn url_escape(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// Renders a template, or a logged 500 if rendering fails.
 pub fn render(template: &impl Template) -> Response {
     match template.render() {

@@ -3,6 +3,7 @@
 
 use super::cookies;
 use super::form::FormState;
+use super::{Fields, field};
 use super::{PageContext, Shell, failure, message, render, role_key};
 use crate::AppState;
 use askama::Template;
@@ -14,14 +15,7 @@ use kefu_app::{AppError, directory, signin};
 use kefu_domain::signin::SESSION_MAX_AGE;
 use kefu_store::agents::Agent;
 use kefu_store::company::Company;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-
-type Fields = HashMap<String, String>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map_or("", String::as_str)
-}
 
 /// Where to go after signing in or switching language: only paths on this
 /// site, so a crafted link cannot send people elsewhere.

@@ -1,6 +1,7 @@
 //! The admin screens: agent accounts, teams, API tokens, the audit log.
 
 use super::form::FormState;
+use super::{Fields, caller, field, url_escape};
 use super::{NavItem, PageContext, SETTINGS_SECTIONS, Shell, failure, message, render, role_key};
 use crate::AppState;
 use askama::Template;
@@ -12,13 +13,7 @@ use kefu_app::directory::{self, NewAgentInput, NewTeam, TeamView};
 use kefu_app::page::{MAX_LIMIT, PageRequest};
 use kefu_app::{AppError, Caller, audit, auth};
 use kefu_domain::Role;
-use std::collections::{BTreeMap, HashMap};
-
-type Fields = HashMap<String, String>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map_or("", String::as_str)
-}
+use std::collections::BTreeMap;
 
 fn settings_nav(context: &PageContext, active: &str) -> Vec<NavItem> {
     let Some(signed_in) = &context.signed_in else {
@@ -34,14 +29,6 @@ fn settings_nav(context: &PageContext, active: &str) -> Vec<NavItem> {
             active: *href == active,
         })
         .collect()
-}
-
-fn caller(context: &PageContext) -> Result<&Caller, AppError> {
-    context
-        .signed_in
-        .as_ref()
-        .map(|s| &s.caller)
-        .ok_or(AppError::Unauthenticated)
 }
 
 /// Every agent's display name by id.
@@ -607,10 +594,6 @@ pub async fn audit(
         next_cursor,
         next_link,
     })
-}
-
-fn url_escape(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[derive(Template)]
