@@ -296,6 +296,52 @@ pub async fn disable_two_step(app: &App, caller: &Caller, code: &str) -> Result<
     Ok(())
 }
 
+/// Switches another agent's two-step sign-in off (administrators), for an
+/// agent who lost the phone with the authenticator app. The agent signs in
+/// with the password alone until setting it up again; the reset is audited.
+/// Returns whether two-step sign-in was on.
+pub async fn reset_two_step(app: &App, caller: &Caller, agent_id: i64) -> Result<bool, AppError> {
+    caller.require(kefu_domain::Permission::ManageAgents)?;
+    let mut tx = app.store.write().await?;
+    let state = totp::state(&mut tx.conn(), agent_id).await?;
+    let was_on = state.totp_secret.is_some();
+    if was_on || state.totp_pending_secret.is_some() {
+        totp::save(&mut tx.conn(), agent_id, &totp::TotpState::default()).await?;
+    }
+    if was_on {
+        record(
+            &mut tx,
+            &caller.actor,
+            caller.source,
+            "agent",
+            agent_id,
+            Action::Update,
+            vec![FieldChange {
+                field: "two_step".into(),
+                old: true.into(),
+                new: false.into(),
+            }],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(was_on)
+}
+
+/// Whether an agent has two-step sign-in on (administrators' view).
+pub async fn agent_two_step_on(
+    app: &App,
+    caller: &Caller,
+    agent_id: i64,
+) -> Result<bool, AppError> {
+    caller.require(kefu_domain::Permission::ManageAgents)?;
+    let mut reader = app.store.read().await?;
+    Ok(totp::state(&mut reader.conn(), agent_id)
+        .await?
+        .totp_secret
+        .is_some())
+}
+
 /// The caller behind a session cookie, if the session is still valid.
 pub async fn session_caller(app: &App, token: &str) -> Result<(Caller, Session, Agent), AppError> {
     let hash = token_hash(token);

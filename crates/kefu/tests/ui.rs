@@ -916,6 +916,56 @@ async fn two_step_sign_in_with_an_authenticator_code() {
         .await
         .unwrap();
     assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+
+    // The analyst lost the phone: an administrator switches it off, and the
+    // password alone signs in again. Others may not.
+    let analyst_id = app
+        .client
+        .get(app.url("/api/v1/agents?limit=200"))
+        .basic_auth(ADMIN, Some(DEMO_PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == ANALYST)
+        .map(|a| a["id"].as_i64().unwrap())
+        .unwrap();
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let refused = manager
+        .post_from(
+            "/",
+            &format!("/settings/agents/{analyst_id}/two-step/reset"),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let edit = admin.get(&format!("/settings/agents/{analyst_id}")).await;
+    assert!(edit.body.contains("id=\"reset-two-step\""), "{}", edit.body);
+    let reset = admin
+        .post_from(
+            &format!("/settings/agents/{analyst_id}"),
+            &format!("/settings/agents/{analyst_id}/two-step/reset"),
+            &[],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK);
+    assert!(reset.body.contains("id=\"two-step-reset-done\""));
+    assert!(!reset.body.contains("id=\"reset-two-step\""));
+    app.signed_in(ANALYST, DEMO_PASSWORD).await;
+    let api = app
+        .client
+        .delete(app.url(&format!("/api/v1/agents/{analyst_id}/two-step")))
+        .basic_auth(ADMIN, Some(DEMO_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::NO_CONTENT);
     app.stop().await;
 }
 

@@ -54,3 +54,13 @@ pub async fn update(
         directory::update_agent(&state.app, &caller, id, changes).await?,
     ))
 }
+
+/// Switches an agent's two-step sign-in off (lost phone); 204 either way.
+pub async fn reset_two_step(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    kefu_app::signin::reset_two_step(&state.app, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

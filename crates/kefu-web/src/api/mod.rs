@@ -83,6 +83,13 @@ pub fn routes() -> Vec<Route> {
             patch(agents::update),
         ),
         route(
+            Method::DELETE,
+            "/agents/{id}/two-step",
+            Access::Requires(ManageAgents),
+            "switch an agent's two-step sign-in off (lost phone; audited)",
+            delete(agents::reset_two_step),
+        ),
+        route(
             Method::GET,
             "/teams",
             Access::Requires(ViewDirectory),

@@ -632,6 +632,13 @@ pub fn routes() -> Vec<Route> {
             post(settings::save_agent),
         ),
         page(
+            Method::POST,
+            "/settings/agents/{id}/two-step/reset",
+            Requires(ManageAgents),
+            "switch an agent's two-step sign-in off (lost phone)",
+            post(settings::reset_two_step),
+        ),
+        page(
             Method::GET,
             "/settings/roles",
             Requires(ManageAgents),

@@ -603,6 +603,8 @@ struct AgentEditPage {
     settings_nav: Vec<NavItem>,
     id: i64,
     email: String,
+    two_step_on: bool,
+    notice: Option<&'static str>,
     form: FormState,
     role_options: [(&'static str, &'static str); 7],
 }
@@ -612,6 +614,16 @@ async fn agent_edit_page(
     context: &PageContext,
     id: i64,
     form: Option<FormState>,
+) -> Response {
+    agent_edit_page_with(state, context, id, form, false).await
+}
+
+async fn agent_edit_page_with(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    form: Option<FormState>,
+    notice: bool,
 ) -> Response {
     let caller = match caller(context) {
         Ok(c) => c,
@@ -631,11 +643,17 @@ async fn agent_edit_page(
             ("active", if agent.active { "1" } else { "" }),
         ])
     });
+    let two_step_on = match kefu_app::signin::agent_two_step_on(&state.app, caller, id).await {
+        Ok(on) => on,
+        Err(e) => return failure(context, e),
+    };
     render(&AgentEditPage {
         shell: context.shell("settings"),
         settings_nav: settings_nav(context, "/settings/agents"),
         id,
         email: agent.email,
+        two_step_on,
+        notice: notice.then(|| context.locale.t("agents.two_step_reset_done")),
         form,
         role_options: ROLE_OPTIONS,
     })
@@ -1080,5 +1098,22 @@ pub async fn save_custom_field(
                 Err(other) => failure(&context, other),
             }
         }
+    }
+}
+
+/// `POST /settings/agents/{id}/two-step/reset`: switch the agent's
+/// two-step sign-in off, then show the account again.
+pub async fn reset_two_step(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match kefu_app::signin::reset_two_step(&state.app, &caller, id).await {
+        Ok(_) => agent_edit_page_with(&state, &context, id, None, true).await,
+        Err(e) => failure(&context, e),
     }
 }
