@@ -12,6 +12,7 @@ use crate::{App, AppError, Caller};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
 use kefu_domain::customer::{CompanySize, ContactKind};
+use kefu_store::custom_fields::CustomField;
 use kefu_store::customers::{self, ContactPoint, CustomerFields};
 use kefu_store::organizations;
 use serde::{Deserialize, Serialize};
@@ -391,22 +392,72 @@ impl FileFormat {
     }
 }
 
-/// Which field each column fills (`None`: the column is left out).
-pub type Mapping = Vec<Option<ImportField>>;
+/// What a column fills: a field of the customer record, or a custom field
+/// (by key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A built-in field.
+    Field(ImportField),
+    /// A custom field's key.
+    Custom(String),
+}
 
-/// The guessed mapping of a table's headers; a field is guessed for one
-/// column only, except phones, emails and WeChat ids, which may repeat.
-pub fn guess_mapping(headers: &[String]) -> Mapping {
+impl Target {
+    /// The code used in mappings: the field's code, or `custom:<key>`.
+    pub fn code(&self) -> String {
+        match self {
+            Target::Field(f) => f.as_str().to_owned(),
+            Target::Custom(key) => format!("custom:{key}"),
+        }
+    }
+
+    /// The target a code names, if the field exists and is in use.
+    pub fn parse(code: &str, fields: &[CustomField]) -> Option<Target> {
+        match code.strip_prefix("custom:") {
+            Some(key) => fields
+                .iter()
+                .find(|f| f.active && f.key == key)
+                .map(|f| Target::Custom(f.key.clone())),
+            None => ImportField::parse(code).map(Target::Field),
+        }
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.code())
+    }
+}
+
+/// Which field each column fills (`None`: the column is left out).
+pub type Mapping = Vec<Option<Target>>;
+
+/// The guessed mapping of a table's headers: built-in fields by their
+/// zh-CN/English names, custom fields by key or either label. A field is
+/// guessed for one column only, except phones, emails and WeChat ids.
+pub fn guess_mapping(headers: &[String], fields: &[CustomField]) -> Mapping {
     let mut taken = HashSet::new();
     headers
         .iter()
         .map(|h| {
-            let field = guess_field(h)?;
+            let target = match guess_field(h) {
+                Some(field) => Target::Field(field),
+                None => {
+                    let wanted = h.trim().to_lowercase();
+                    let field = fields.iter().find(|f| {
+                        f.active
+                            && (f.key == wanted
+                                || f.label_zh.to_lowercase() == wanted
+                                || f.label_en.to_lowercase() == wanted)
+                    })?;
+                    Target::Custom(field.key.clone())
+                }
+            };
             let repeatable = matches!(
-                field,
-                ImportField::Phone | ImportField::Email | ImportField::Wechat
+                target,
+                Target::Field(ImportField::Phone | ImportField::Email | ImportField::Wechat)
             );
-            (repeatable || taken.insert(field)).then_some(field)
+            (repeatable || taken.insert(target.clone())).then_some(target)
         })
         .collect()
 }
@@ -440,7 +491,7 @@ pub struct ImportReport {
     /// Every problem found; nothing is written when there is one.
     pub errors: Vec<RowError>,
     /// The mapping used, as (column header, field code or null).
-    pub mapping: Vec<(String, Option<ImportField>)>,
+    pub mapping: Vec<(String, Option<Target>)>,
 }
 
 /// One checked row, ready to write.
@@ -502,8 +553,20 @@ fn row_input(
     let mut organization = None;
     let mut id = None;
     let mut point_columns = Vec::new();
-    for (column, field) in mapping.iter().enumerate() {
-        let Some(field) = field else { continue };
+    for (column, target) in mapping.iter().enumerate() {
+        let field = match target {
+            None => continue,
+            Some(Target::Custom(key)) => {
+                let raw = row.get(column).map(|v| v.trim()).unwrap_or("");
+                if !raw.is_empty() {
+                    input
+                        .custom_fields
+                        .insert(key.clone(), serde_json::Value::String(raw.to_owned()));
+                }
+                continue;
+            }
+            Some(Target::Field(field)) => field,
+        };
         let raw = row.get(column).map(String::as_str).unwrap_or("");
         let value = normalize_code(*field, raw);
         if value.is_empty() {
@@ -572,6 +635,13 @@ fn column_of(
     {
         return point_columns.get(index).cloned().unwrap_or_default();
     }
+    if let Some(key) = field.strip_prefix("custom_fields.") {
+        return mapping
+            .iter()
+            .position(|m| *m == Some(Target::Custom(key.to_owned())))
+            .and_then(|i| headers.get(i).cloned())
+            .unwrap_or_default();
+    }
     let base = field.split('[').next().unwrap_or(field);
     let wanted = match base {
         "name" => Some(ImportField::Name),
@@ -593,7 +663,7 @@ fn column_of(
         _ => None,
     };
     wanted
-        .and_then(|w| mapping.iter().position(|m| *m == Some(w)))
+        .and_then(|w| mapping.iter().position(|m| *m == Some(Target::Field(w))))
         .and_then(|i| headers.get(i).cloned())
         .unwrap_or_default()
 }
@@ -620,10 +690,10 @@ pub async fn import_customers(
             .headers
             .iter()
             .cloned()
-            .zip(mapping.iter().copied())
+            .zip(mapping.iter().cloned())
             .collect(),
     };
-    if !mapping.contains(&Some(ImportField::Name)) {
+    if !mapping.contains(&Some(Target::Field(ImportField::Name))) {
         report.errors.push(RowError {
             row: 1,
             column: String::new(),
@@ -635,6 +705,16 @@ pub async fn import_customers(
     let company = kefu_store::company::get(&mut tx.conn()).await?;
     let defaults = archive::Defaults::of(company.as_ref());
     let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    // Required custom fields are checked once it is known whether a row adds
+    // a customer (it must fill them) or updates one (it may keep them).
+    let lenient: Vec<CustomField> = fields_defined
+        .iter()
+        .cloned()
+        .map(|mut f| {
+            f.required = false;
+            f
+        })
+        .collect();
     let today = chrono::Utc::now().date_naive();
     let mut seen_external: HashMap<String, usize> = HashMap::new();
     let mut seen_ids: HashSet<i64> = HashSet::new();
@@ -642,7 +722,7 @@ pub async fn import_customers(
     for (index, row) in table.rows.iter().enumerate() {
         let row_number = index + 2;
         let (input, organization, id, point_columns) = row_input(&table.headers, mapping, row);
-        match archive::check_new_customer(&input, &defaults, &fields_defined, today) {
+        match archive::check_new_customer(&input, &defaults, &lenient, today) {
             Ok(checked) => {
                 let mut existing = None;
                 if let Some(text) = &id {
@@ -724,6 +804,31 @@ pub async fn import_customers(
             row.existing = known.get(external).copied();
         }
     }
+    ready.retain(|(row_number, row, checked)| {
+        if row.existing.is_some() {
+            return true;
+        }
+        let missing = fields_defined.iter().find(|f| {
+            f.active && f.required && !checked.custom_values.iter().any(|(id, _)| *id == f.id)
+        });
+        match missing {
+            None => true,
+            Some(f) => {
+                report.errors.push(RowError {
+                    row: *row_number,
+                    column: column_of(
+                        &format!("custom_fields.{}", f.key),
+                        &table.headers,
+                        mapping,
+                        &[],
+                    ),
+                    reason: format!("custom field {} must not be empty", f.key),
+                });
+                false
+            }
+        }
+    });
+    report.errors.sort_by_key(|e| e.row);
     report.created = ready.iter().filter(|r| r.1.existing.is_none()).count();
     report.updated = ready.len() - report.created;
     let mut organization_ids: HashMap<String, i64> = HashMap::new();
@@ -850,6 +955,20 @@ async fn update_from_import(
         }
     }
     tags.sort();
+    let old_custom: Vec<(i64, String)> =
+        kefu_store::custom_fields::values_of(&mut tx.conn(), &[id])
+            .await?
+            .into_iter()
+            .map(|(_, field, value)| (field, value))
+            .collect();
+    let defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let mut custom =
+        crate::custom_fields::check_values(&defined, &input.custom_fields, &old_custom)?;
+    custom.sort();
+    if custom != old_custom {
+        kefu_store::custom_fields::set_values(&mut tx.conn(), id, &custom).await?;
+        archive::record_custom_change(tx, caller, id, Action::Update, &old_custom, &custom).await?;
+    }
     let unchanged = f == CustomerFields::of(&before) && points == old_points && tags == old_tags;
     if unchanged {
         return Ok(());
@@ -1086,11 +1205,12 @@ pub async fn uploaded(app: &App, caller: &Caller, id: i64) -> Result<UploadedTab
     let upload = kefu_store::uploads::get(&mut reader.conn(), id, agent_id).await?;
     let format = FileFormat::sniff(&upload.content);
     let table = format.read(&upload.content)?;
+    let fields = kefu_store::custom_fields::all(&mut reader.conn()).await?;
     Ok(UploadedTable {
         id,
         file_name: upload.file_name,
         format,
-        guessed: guess_mapping(&table.headers),
+        guessed: guess_mapping(&table.headers, &fields),
         table,
     })
 }
@@ -1127,7 +1247,8 @@ pub async fn import_file(
 ) -> Result<ImportReport, AppError> {
     caller.require(Permission::ImportCustomers)?;
     let table = FileFormat::sniff(bytes).read(bytes)?;
-    let mut mapping = guess_mapping(&table.headers);
+    let fields = crate::custom_fields::list_fields(app, caller).await?;
+    let mut mapping = guess_mapping(&table.headers, &fields);
     for (header, code) in overrides {
         let Some(column) = table.headers.iter().position(|h| h == header) else {
             return Err(AppError::invalid(
@@ -1137,12 +1258,12 @@ pub async fn import_file(
         };
         mapping[column] = match code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => None,
-            Some(code) => Some(ImportField::parse(code).ok_or_else(|| {
+            Some(code) => Some(Target::parse(code, &fields).ok_or_else(|| {
                 AppError::invalid(
                     "mapping",
                     format!(
                         "unknown field {code:?} for column {header:?}; valid: {}",
-                        ImportField::ALL.map(ImportField::as_str).join(", ")
+                        valid_codes(&fields)
                     ),
                 )
             })?),
@@ -1151,8 +1272,24 @@ pub async fn import_file(
     import_customers(app, caller, &table, &mapping, dry_run).await
 }
 
-/// A mapping from a list of field codes per column (`""` leaves a column out).
-pub fn mapping_from_codes(codes: &[String]) -> Result<Mapping, AppError> {
+/// Every code a column may be mapped to, for error messages.
+fn valid_codes(fields: &[CustomField]) -> String {
+    ImportField::ALL
+        .iter()
+        .map(|f| f.as_str().to_owned())
+        .chain(
+            fields
+                .iter()
+                .filter(|f| f.active)
+                .map(|f| format!("custom:{}", f.key)),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A mapping from a list of field codes per column (`""` leaves a column
+/// out; `custom:<key>` names a custom field).
+pub fn mapping_from_codes(codes: &[String], fields: &[CustomField]) -> Result<Mapping, AppError> {
     codes
         .iter()
         .enumerate()
@@ -1161,13 +1298,10 @@ pub fn mapping_from_codes(codes: &[String]) -> Result<Mapping, AppError> {
             if code.is_empty() {
                 return Ok(None);
             }
-            ImportField::parse(code).map(Some).ok_or_else(|| {
+            Target::parse(code, fields).map(Some).ok_or_else(|| {
                 AppError::invalid(
                     format!("mapping[{i}]"),
-                    format!(
-                        "unknown field {code:?}; valid: {}",
-                        ImportField::ALL.map(ImportField::as_str).join(", ")
-                    ),
+                    format!("unknown field {code:?}; valid: {}", valid_codes(fields)),
                 )
             })
         })
@@ -1193,16 +1327,17 @@ mod tests {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let mapping = guess_mapping(&headers);
+        let mapping = guess_mapping(&headers, &[]);
+        let field = |f| Some(Target::Field(f));
         assert_eq!(
             mapping,
             vec![
-                Some(ImportField::Name),
-                Some(ImportField::Phone),
-                Some(ImportField::Email),
-                Some(ImportField::ExternalId),
-                Some(ImportField::Phone),
-                Some(ImportField::Notes),
+                field(ImportField::Name),
+                field(ImportField::Phone),
+                field(ImportField::Email),
+                field(ImportField::ExternalId),
+                field(ImportField::Phone),
+                field(ImportField::Notes),
                 None,
                 None,
             ]

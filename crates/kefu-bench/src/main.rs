@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use kefu_app::import::{ImportField, Table};
+use kefu_app::import::{ImportField, Table, Target};
 use kefu_app::{App, Caller};
 use kefu_store::{DatabaseLocation, Store, StoreOptions};
 use rand::{Rng, SeedableRng};
@@ -105,7 +105,7 @@ fn phone_of(n: usize) -> String {
 }
 
 /// A table of `count` generated customers numbered from `first`.
-fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Option<ImportField>>) {
+fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Option<Target>>) {
     let headers = [
         "name",
         "phone",
@@ -119,17 +119,19 @@ fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Opt
     ]
     .map(str::to_owned)
     .to_vec();
-    let mapping = vec![
-        Some(ImportField::Name),
-        Some(ImportField::Phone),
-        Some(ImportField::Email),
-        Some(ImportField::ExternalId),
-        Some(ImportField::Province),
-        Some(ImportField::City),
-        Some(ImportField::Region),
-        Some(ImportField::Grade),
-        Some(ImportField::Tags),
-    ];
+    let mapping = [
+        ImportField::Name,
+        ImportField::Phone,
+        ImportField::Email,
+        ImportField::ExternalId,
+        ImportField::Province,
+        ImportField::City,
+        ImportField::Region,
+        ImportField::Grade,
+        ImportField::Tags,
+    ]
+    .map(|f| Some(Target::Field(f)))
+    .to_vec();
     let rows = (first..first + count)
         .map(|n| {
             let english = n % 10 == 7;

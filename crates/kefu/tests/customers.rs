@@ -1659,3 +1659,72 @@ async fn admins_add_custom_fields_and_agents_fill_them_in_the_form() {
     assert_eq!(agent_settings.status, StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn imports_fill_custom_fields_matched_by_label_or_key() {
+    let app = spawn_demo_app().await;
+    for input in [
+        json!({"key": "contract_no", "label_zh": "合同号", "label_en": "Contract no.", "kind": "text"}),
+        json!({"key": "plans", "label_zh": "已订套餐", "label_en": "Plans", "kind": "multiselect", "options": ["5G", "宽带", "IPTV"]}),
+    ] {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/v1/custom-fields",
+            ADMIN,
+            Some(input),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let csv =
+        "姓名,手机,合同号,plans\n严涛,13944440001,HT-9,\"5G,宽带\"\n严敏,13944440002,HT-10,4G\n";
+    let (status, refused) = import(&app, MANAGER, "dry_run=true", csv.into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let mapping = refused["report"]["mapping"].to_string();
+    assert!(
+        mapping.contains("custom:contract_no") && mapping.contains("custom:plans"),
+        "{mapping}"
+    );
+    assert_eq!(refused["report"]["errors"][0]["row"], 3);
+    assert_eq!(refused["report"]["errors"][0]["column"], "plans");
+    let fixed = csv.replace(",4G", ",IPTV");
+    let (status, done) = import(&app, MANAGER, "", fixed.into()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let (_, yan) = call(
+        &app,
+        Method::GET,
+        "/api/v1/customers/lookup?kind=phone&value=13944440001",
+        MANAGER,
+        None,
+    )
+    .await;
+    assert_eq!(yan["custom_fields"]["contract_no"], "HT-9");
+    assert_eq!(yan["custom_fields"]["plans"], json!(["5G", "宽带"]));
+    // A required field must be filled by new rows; updates may keep theirs.
+    let (_, fields) = call(&app, Method::GET, "/api/v1/custom-fields", ADMIN, None).await;
+    let contract = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "contract_no")
+        .unwrap()
+        .clone();
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/custom-fields/{}", contract["id"]),
+        ADMIN,
+        Some(json!({"version": contract["version"], "label_zh": "合同号", "label_en": "Contract no.", "required": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = yan["id"].as_i64().unwrap();
+    let update_and_new = format!("id,name\n{id},严涛\n,新客户\n");
+    let (status, body) = import(&app, MANAGER, "dry_run=true", update_and_new.into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let errors = body["report"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["row"], 3);
+    app.stop().await;
+}

@@ -1652,7 +1652,13 @@ struct ImportPage {
     error: Option<String>,
     upload: Option<UploadView>,
     report: Option<ReportView>,
-    fields: Vec<Choice>,
+    fields: Vec<FieldOption>,
+}
+
+/// A field a column can be mapped to, labelled in the page's language.
+struct FieldOption {
+    code: String,
+    label: String,
 }
 
 struct UploadView {
@@ -1666,7 +1672,7 @@ struct ColumnView {
     index: usize,
     header: String,
     samples: String,
-    selected: &'static str,
+    selected: String,
 }
 
 struct ReportView {
@@ -1678,14 +1684,28 @@ struct ReportView {
     more_errors: usize,
 }
 
-fn field_choices() -> Vec<Choice> {
-    kefu_app::import::ImportField::ALL
+fn field_options(
+    context: &PageContext,
+    custom: &[kefu_store::custom_fields::CustomField],
+) -> Vec<FieldOption> {
+    let mut options: Vec<FieldOption> = kefu_app::import::ImportField::ALL
         .iter()
-        .map(|f| Choice {
-            code: f.as_str(),
-            key: format!("import.field_{}", f.as_str()),
+        .map(|f| FieldOption {
+            code: f.as_str().to_owned(),
+            label: context
+                .locale
+                .t(&format!("import.field_{}", f.as_str()))
+                .to_owned(),
         })
-        .collect()
+        .collect();
+    options.extend(custom.iter().filter(|f| f.active).map(|f| FieldOption {
+        code: format!("custom:{}", f.key),
+        label: match context.locale {
+            crate::i18n::Locale::ZhCn => f.label_zh.clone(),
+            crate::i18n::Locale::En => f.label_en.clone(),
+        },
+    }));
+    options
 }
 
 fn report_view(report: kefu_app::import::ImportReport) -> ReportView {
@@ -1708,6 +1728,7 @@ fn render_import(
     error: Option<String>,
     upload: Option<UploadView>,
     report: Option<ReportView>,
+    fields: Vec<FieldOption>,
     status: StatusCode,
 ) -> Response {
     let page = render(&ImportPage {
@@ -1715,14 +1736,14 @@ fn render_import(
         error,
         upload,
         report,
-        fields: field_choices(),
+        fields,
     });
     (status, page).into_response()
 }
 
 /// `GET /customers/import`: choose a file.
 pub async fn import_form(context: PageContext) -> Response {
-    render_import(&context, None, None, None, StatusCode::OK)
+    render_import(&context, None, None, None, Vec::new(), StatusCode::OK)
 }
 
 /// `POST /customers/import` (multipart): keep the file and go to mapping.
@@ -1751,6 +1772,7 @@ pub async fn import_upload(
                             Some(text),
                             None,
                             None,
+                            Vec::new(),
                             StatusCode::BAD_REQUEST,
                         );
                     }
@@ -1762,7 +1784,14 @@ pub async fn import_upload(
                 let text = context
                     .locale
                     .tf("import.unreadable", &[("reason", &e.to_string())]);
-                return render_import(&context, Some(text), None, None, StatusCode::BAD_REQUEST);
+                return render_import(
+                    &context,
+                    Some(text),
+                    None,
+                    None,
+                    Vec::new(),
+                    StatusCode::BAD_REQUEST,
+                );
             }
         }
     }
@@ -1773,6 +1802,7 @@ pub async fn import_upload(
             Some(text),
             None,
             None,
+            Vec::new(),
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     };
@@ -1783,6 +1813,7 @@ pub async fn import_upload(
             Some(context.locale.reason(&reason)),
             None,
             None,
+            Vec::new(),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         Err(e) => failure(&context, e),
@@ -1804,6 +1835,11 @@ async fn import_step(
         Ok(u) => u,
         Err(e) => return failure(context, e),
     };
+    let custom = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+        Ok(f) => f,
+        Err(e) => return failure(context, e),
+    };
+    let options = field_options(context, &custom);
     let mapping = mapping.unwrap_or_else(|| upload.guessed.clone());
     let report =
         match kefu_app::import::import_upload(&state.app, &caller, id, &mapping, !commit).await {
@@ -1816,6 +1852,7 @@ async fn import_step(
             None,
             None,
             Some(report_view(report)),
+            options,
             StatusCode::OK,
         );
     }
@@ -1844,9 +1881,9 @@ async fn import_step(
                 .join(" · "),
             selected: mapping
                 .get(index)
-                .copied()
+                .cloned()
                 .flatten()
-                .map_or("", kefu_app::import::ImportField::as_str),
+                .map_or_else(String::new, |t| t.code()),
         })
         .collect();
     let view = UploadView {
@@ -1855,7 +1892,14 @@ async fn import_step(
         rows: upload.table.rows.len(),
         columns,
     };
-    render_import(context, None, Some(view), Some(report_view(report)), status)
+    render_import(
+        context,
+        None,
+        Some(view),
+        Some(report_view(report)),
+        options,
+        status,
+    )
 }
 
 /// `GET /customers/import/{id}`: the guessed mapping and its dry run.
@@ -1889,7 +1933,14 @@ pub async fn import_run(
         list.resize(i, String::new());
         list.push(code);
     }
-    let mapping = match kefu_app::import::mapping_from_codes(&list) {
+    let Some(caller) = context.signed_in.as_ref().map(|s| s.caller.clone()) else {
+        return failure(&context, AppError::Unauthenticated);
+    };
+    let custom = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+        Ok(f) => f,
+        Err(e) => return failure(&context, e),
+    };
+    let mapping = match kefu_app::import::mapping_from_codes(&list, &custom) {
         Ok(m) => m,
         Err(e) => return failure(&context, e),
     };
