@@ -986,13 +986,7 @@ pub async fn list_customers(
     query: &CustomerQuery,
 ) -> Result<Page<CustomerSummary>, AppError> {
     let page = list_full(app, caller, query).await?;
-    let mut reader = app.store.read().await?;
-    let mut org_names: BTreeMap<i64, String> = BTreeMap::new();
-    for org in page.items.iter().filter_map(|(c, _, _)| c.organization_id) {
-        if let std::collections::btree_map::Entry::Vacant(slot) = org_names.entry(org) {
-            slot.insert(organizations::get(&mut reader.conn(), org).await?.name);
-        }
-    }
+    let org_names = organization_names(app, page.items.iter().map(|(c, _, _)| c)).await?;
     let items = page
         .items
         .into_iter()
@@ -1029,6 +1023,21 @@ pub async fn list_customers(
         items,
         next_cursor: page.next_cursor,
     })
+}
+
+/// The names of the organizations these customers belong to, in one query.
+pub(crate) async fn organization_names<'a>(
+    app: &App,
+    customers: impl Iterator<Item = &'a Customer>,
+) -> Result<BTreeMap<i64, String>, AppError> {
+    let mut ids: Vec<i64> = customers.filter_map(|c| c.organization_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut reader = app.store.read().await?;
+    Ok(organizations::names_of(&mut reader.conn(), &ids)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// A page of customers with their contact points (masked unless the

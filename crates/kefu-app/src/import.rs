@@ -879,7 +879,8 @@ pub async fn import_customers(
         match row.existing {
             None => new_rows.push(checked),
             Some(id) => {
-                update_from_import(&mut tx, caller, id, &row.input, checked).await?;
+                update_from_import(&mut tx, caller, &fields_defined, id, &row.input, checked)
+                    .await?;
             }
         }
     }
@@ -897,6 +898,7 @@ pub async fn import_customers(
 async fn update_from_import(
     tx: &mut kefu_store::Tx,
     caller: &Caller,
+    defined: &[CustomField],
     id: i64,
     input: &NewCustomer,
     checked: archive::CheckedCustomer,
@@ -961,9 +963,8 @@ async fn update_from_import(
             .into_iter()
             .map(|(_, field, value)| (field, value))
             .collect();
-    let defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
     let mut custom =
-        crate::custom_fields::check_values(&defined, &input.custom_fields, &old_custom)?;
+        crate::custom_fields::check_values(defined, &input.custom_fields, &old_custom)?;
     custom.sort();
     if custom != old_custom {
         kefu_store::custom_fields::set_values(&mut tx.conn(), id, &custom).await?;
@@ -1035,7 +1036,6 @@ pub async fn export_rows(
     let mut query = query.clone();
     query.limit = Some(crate::page::MAX_LIMIT);
     query.cursor = None;
-    let mut organization_names: BTreeMap<i64, String> = BTreeMap::new();
     loop {
         let page = archive::list_full(app, caller, &query).await?;
         let ids: Vec<i64> = page.items.iter().map(|(c, _, _)| c.id).collect();
@@ -1043,6 +1043,8 @@ pub async fn export_rows(
             let mut reader = app.store.read().await?;
             kefu_store::custom_fields::values_of(&mut reader.conn(), &ids).await?
         };
+        let organization_names =
+            archive::organization_names(app, page.items.iter().map(|(c, _, _)| c)).await?;
         for (customer, points, tags) in page.items {
             let joined = |kind: ContactKind| {
                 points
@@ -1052,18 +1054,10 @@ pub async fn export_rows(
                     .collect::<Vec<_>>()
                     .join("; ")
             };
-            let organization = match customer.organization_id {
-                Some(id) => match organization_names.get(&id) {
-                    Some(name) => name.clone(),
-                    None => {
-                        let mut reader = app.store.read().await?;
-                        let name = organizations::get(&mut reader.conn(), id).await?.name;
-                        organization_names.insert(id, name.clone());
-                        name
-                    }
-                },
-                None => String::new(),
-            };
+            let organization = customer
+                .organization_id
+                .and_then(|id| organization_names.get(&id).cloned())
+                .unwrap_or_default();
             out.push(vec![
                 customer.id.to_string(),
                 customer.name.clone(),

@@ -396,21 +396,6 @@ pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Customer, StoreError> {
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
-/// One customer by external id.
-pub async fn by_external_id(
-    conn: &mut Conn<'_>,
-    external_id: &str,
-) -> Result<Option<Customer>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM customers WHERE external_id = $1");
-    let row: Option<CustomerRow> = on_conn!(conn, |c| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(external_id)
-            .fetch_optional(c)
-            .await?
-    });
-    row.map(Customer::try_from).transpose()
-}
-
 /// The active customers holding these external ids, as (external id, customer id).
 pub async fn ids_by_external_id(
     conn: &mut Conn<'_>,
