@@ -1172,12 +1172,21 @@ pub enum TimelineEntry {
         /// The order.
         order: Order,
     },
+    /// A work order the customer opened or an agent logged.
+    Ticket {
+        /// When it was opened.
+        at: DateTime<Utc>,
+        /// The ticket.
+        ticket: crate::tickets::TicketSummary,
+    },
 }
 
 impl TimelineEntry {
     fn at(&self) -> DateTime<Utc> {
         match self {
-            TimelineEntry::Change { at, .. } | TimelineEntry::Order { at, .. } => *at,
+            TimelineEntry::Change { at, .. }
+            | TimelineEntry::Order { at, .. }
+            | TimelineEntry::Ticket { at, .. } => *at,
         }
     }
 }
@@ -1195,7 +1204,11 @@ pub struct CustomerProfile {
     pub recent_orders: Vec<Order>,
     /// Other customers sharing a phone or email: possible duplicates.
     pub possible_duplicates: Vec<i64>,
-    /// Changes and orders, newest first.
+    /// The newest tickets, open or not.
+    pub recent_tickets: Vec<crate::tickets::TicketSummary>,
+    /// How many tickets are still being worked on.
+    pub open_tickets: i64,
+    /// Changes, orders and tickets, newest first.
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -1248,6 +1261,14 @@ pub async fn profile(app: &App, caller: &Caller, id: i64) -> Result<CustomerProf
             order: order.clone(),
         });
     }
+    let recent_tickets = crate::tickets::recent_for_customer(&mut reader.conn(), id, 20).await?;
+    let open_tickets = crate::tickets::open_count_for_customer(&mut reader.conn(), id).await?;
+    for ticket in &recent_tickets {
+        timeline.push(TimelineEntry::Ticket {
+            at: ticket.created_at,
+            ticket: ticket.clone(),
+        });
+    }
     timeline.sort_by_key(|e| std::cmp::Reverse(e.at()));
     Ok(CustomerProfile {
         customer,
@@ -1255,6 +1276,8 @@ pub async fn profile(app: &App, caller: &Caller, id: i64) -> Result<CustomerProf
         orders_per_month,
         recent_orders,
         possible_duplicates,
+        recent_tickets,
+        open_tickets,
         timeline,
     })
 }
@@ -1491,6 +1514,20 @@ pub async fn merge_customers(
     customers::set_tags(&mut tx.conn(), duplicate.id, &[]).await?;
     customers::mark_merged(&mut tx.conn(), duplicate.id, survivor.id).await?;
     orders::move_to(&mut tx.conn(), duplicate.id, survivor.id).await?;
+    for ticket in
+        kefu_store::tickets::move_customer(&mut tx.conn(), duplicate.id, survivor.id).await?
+    {
+        record_change(
+            &mut tx,
+            caller,
+            "ticket",
+            ticket,
+            Action::Update,
+            &serde_json::json!({ "customer_id": duplicate.id }),
+            &serde_json::json!({ "customer_id": survivor.id }),
+        )
+        .await?;
+    }
     let values =
         kefu_store::custom_fields::values_of(&mut tx.conn(), &[survivor.id, duplicate.id]).await?;
     let survivor_custom: Vec<(i64, String)> = values

@@ -18,6 +18,7 @@ mod error;
 pub mod import;
 pub mod page;
 pub mod signin;
+pub mod tickets;
 
 pub use caller::Caller;
 pub use error::AppError;

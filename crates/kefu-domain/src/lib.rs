@@ -5,6 +5,9 @@
 //! not do I/O, be async, or know about SQL or HTTP types: everything here is
 //! tested without a database or a runtime.
 
+#[macro_use]
+mod macros;
+
 pub mod audit;
 pub mod custom_field;
 pub mod customer;
@@ -14,6 +17,7 @@ pub mod public_id;
 pub mod role;
 pub mod signin;
 pub mod team;
+pub mod ticket;
 pub mod totp;
 pub mod validate;
 

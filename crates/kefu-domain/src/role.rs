@@ -70,6 +70,11 @@ impl Role {
                 matches!(self, Role::Admin | Role::Manager)
             }
             ErasePersonalData => self == Role::Admin,
+            ViewTickets => true,
+            ManageTickets => matches!(
+                self,
+                Role::Admin | Role::Manager | Role::Agent | Role::TechSupport
+            ),
         }
     }
 
@@ -137,11 +142,15 @@ pub enum Permission {
     MergeCustomers,
     /// Import customers from CSV and XLSX files.
     ImportCustomers,
+    /// See work orders, their conversations and history, and the queues.
+    ViewTickets,
+    /// Open, edit, reply to and move work orders through their lifecycle.
+    ManageTickets,
 }
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -157,6 +166,8 @@ impl Permission {
         Permission::ErasePersonalData,
         Permission::MergeCustomers,
         Permission::ImportCustomers,
+        Permission::ViewTickets,
+        Permission::ManageTickets,
     ];
 }
 
@@ -193,6 +204,7 @@ mod tests {
             Permission::ManageApiTokens,
             Permission::ManageCustomers,
             Permission::ErasePersonalData,
+            Permission::ManageTickets,
         ];
         for p in changes {
             assert!(!Role::Analyst.allows(p), "{p:?}");

@@ -1,6 +1,7 @@
 //! Customers (客户) with their contact points and tags, and the one
 //! identity lookup every channel uses to find a customer.
 
+use crate::filter::{Param, Where, bind_params};
 use crate::{Conn, StoreError, on_conn};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade};
@@ -869,12 +870,6 @@ pub struct Filter {
     pub include_erased: bool,
 }
 
-enum Param {
-    Text(String),
-    Int(i64),
-    Time(DateTime<Utc>),
-}
-
 pub(crate) fn like_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
@@ -892,16 +887,8 @@ pub async fn search(
     after: &After,
     limit: i64,
 ) -> Result<Vec<Customer>, StoreError> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<Param> = Vec::new();
-    let mut add = |clause: &str, values: Vec<Param>| {
-        let mut text = clause.to_owned();
-        for value in values {
-            params.push(value);
-            text = text.replacen('?', &format!("${}", params.len()), 1);
-        }
-        clauses.push(text);
-    };
+    let mut w = Where::default();
+    let mut add = |clause: &str, values: Vec<Param>| w.add(clause, values);
     if !filter.include_erased {
         add("erased_at IS NULL AND merged_into_id IS NULL", vec![]);
     }
@@ -979,27 +966,15 @@ pub async fn search(
         Sort::Name => "name_key, id",
         Sort::Updated => "updated_at DESC, id DESC",
     };
-    params.push(Param::Int(limit));
-    let condition = if clauses.is_empty() {
-        "TRUE".to_owned()
-    } else {
-        clauses.join(" AND ")
-    };
+    let limit = w.bind(Param::Int(limit));
+    let condition = w.condition();
     // Only placeholders and fixed column names go into the text; every value is bound.
-    let sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE {condition} ORDER BY {order} LIMIT ${}",
-        params.len()
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM customers WHERE {condition} ORDER BY {order} LIMIT {limit}");
     let rows: Vec<CustomerRow> = on_conn!(conn, |c| {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for param in params {
-            query = match param {
-                Param::Text(v) => query.bind(v),
-                Param::Int(v) => query.bind(v),
-                Param::Time(v) => query.bind(v),
-            };
-        }
-        query.fetch_all(c).await?
+        bind_params!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), w.params)
+            .fetch_all(c)
+            .await?
     });
     rows.into_iter().map(Customer::try_from).collect()
 }

@@ -42,6 +42,19 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// Names `field` as the one in use when this is a unique violation, for
+    /// tables whose unique key is computed (a category's path, say).
+    pub fn on_unique(self, field: &str) -> StoreError {
+        match self {
+            StoreError::Duplicate { .. } => StoreError::Duplicate {
+                field: field.to_owned(),
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {

@@ -13,6 +13,7 @@ pub mod company;
 pub mod custom_fields;
 pub mod customers;
 mod error;
+mod filter;
 pub mod instance;
 mod location;
 mod migrate;
@@ -23,6 +24,7 @@ pub mod resets;
 pub mod sessions;
 pub mod teams;
 pub mod throttle;
+pub mod tickets;
 pub mod tokens;
 pub mod totp;
 pub mod uploads;
@@ -446,6 +448,61 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// Tables whose rows have a name people read, for [`names_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// Agents' display names.
+    Agents,
+    /// Team names.
+    Teams,
+    /// Customer names.
+    Customers,
+    /// Organization names.
+    Organizations,
+    /// Ticket categories' paths.
+    TicketCategories,
+}
+
+impl Named {
+    fn table_and_column(self) -> (&'static str, &'static str) {
+        match self {
+            Named::Agents => ("agents", "display_name"),
+            Named::Teams => ("teams", "name"),
+            Named::Customers => ("customers", "name"),
+            Named::Organizations => ("organizations", "name"),
+            Named::TicketCategories => ("ticket_categories", "path"),
+        }
+    }
+}
+
+/// The names of the rows with these ids, as (id, name), in one query; ids
+/// that do not exist are left out. List pages use it so a page of rows
+/// costs one query per kind of name, not one per row.
+pub async fn names_of(
+    conn: &mut Conn<'_>,
+    named: Named,
+    ids: &[i64],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (table, column) = named.table_and_column();
+    let sql = format!(
+        "SELECT id, {column} FROM {table} WHERE id IN ({})",
+        customers::placeholders(1, ids.len())
+    );
+    on_conn!(conn, |c| {
+        let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(c).await?)
+    })
 }
 
 /// Current time as stored: UTC, truncated to microseconds so a value read

@@ -210,20 +210,7 @@ pub async fn list(
 
 /// The names of these organizations, as (id, name), in one query.
 pub async fn names_of(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT id, name FROM organizations WHERE id IN ({})",
-        crate::customers::placeholders(1, ids.len())
-    );
-    on_conn!(conn, |c| {
-        let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(c).await?)
-    })
+    crate::names_of(conn, crate::Named::Organizations, ids).await
 }
 
 /// How many active customers each of these organizations has.

@@ -117,6 +117,16 @@ pub async fn members(conn: &mut Conn<'_>, team_id: i64) -> Result<Vec<i64>, Stor
     .await?))
 }
 
+/// The teams an agent belongs to, ascending.
+pub async fn of_member(conn: &mut Conn<'_>, agent_id: i64) -> Result<Vec<i64>, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT team_id FROM team_members WHERE agent_id = $1 ORDER BY team_id"
+    )
+    .bind(agent_id)
+    .fetch_all(c)
+    .await?))
+}
+
 /// Every (team id, agent id) membership pair for the given teams.
 pub async fn memberships(
     conn: &mut Conn<'_>,

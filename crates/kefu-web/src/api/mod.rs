@@ -8,6 +8,7 @@ mod custom_fields;
 pub(crate) mod customers;
 mod me;
 mod teams;
+mod tickets;
 mod tokens;
 
 use crate::access::{Access, Route};
@@ -242,6 +243,83 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ManageCustomers),
             "record an order for a customer",
             post(customers::add_order),
+        ),
+        route(
+            Method::GET,
+            "/tickets",
+            Access::Requires(ViewTickets),
+            "list tickets: queues (mine, team, unassigned), filters, sort, cursor",
+            get(tickets::list),
+        ),
+        route(
+            Method::POST,
+            "/tickets",
+            Access::Requires(ManageTickets),
+            "open a ticket (any channel; priority from the matrix unless overridden with a reason)",
+            post(tickets::create),
+        ),
+        route(
+            Method::GET,
+            "/tickets/{id}",
+            Access::Requires(ViewTickets),
+            "one ticket with its conversation and the timeline of changes",
+            get(tickets::show),
+        ),
+        route(
+            Method::PATCH,
+            "/tickets/{id}",
+            Access::Requires(ManageTickets),
+            "change a ticket's properties (optimistic locking)",
+            patch(tickets::update),
+        ),
+        route(
+            Method::POST,
+            "/tickets/{id}/status",
+            Access::Requires(ManageTickets),
+            "move a ticket along its lifecycle (reason; resolution to resolve or close)",
+            post(tickets::change_status),
+        ),
+        route(
+            Method::POST,
+            "/tickets/{id}/messages",
+            Access::Requires(ManageTickets),
+            "add a public reply or an internal note",
+            post(tickets::add_message),
+        ),
+        route(
+            Method::GET,
+            "/ticket-categories",
+            Access::Requires(ViewTickets),
+            "the ticket category tree",
+            get(tickets::categories),
+        ),
+        route(
+            Method::POST,
+            "/ticket-categories",
+            Access::Requires(ManageSettings),
+            "add a ticket category",
+            post(tickets::create_category),
+        ),
+        route(
+            Method::PATCH,
+            "/ticket-categories/{id}",
+            Access::Requires(ManageSettings),
+            "change a ticket category (optimistic locking; a rename moves its subtree)",
+            patch(tickets::update_category),
+        ),
+        route(
+            Method::GET,
+            "/ticket-settings",
+            Access::Requires(ViewTickets),
+            "the priority matrix and the reopen window",
+            get(tickets::settings),
+        ),
+        route(
+            Method::PUT,
+            "/ticket-settings",
+            Access::Requires(ManageSettings),
+            "save the priority matrix and the reopen window (optimistic locking)",
+            put(tickets::save_settings),
         ),
         route(
             Method::GET,

@@ -20,7 +20,7 @@ use kefu_app::{AppError, Caller};
 use kefu_domain::Permission;
 use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade, display_phone};
 
-fn allows(context: &PageContext, permission: Permission) -> bool {
+pub(super) fn allows(context: &PageContext, permission: Permission) -> bool {
     context
         .signed_in
         .as_ref()
@@ -35,7 +35,11 @@ pub struct Choice {
     pub key: String,
 }
 
-fn choices<T: Copy>(all: &[T], code: fn(T) -> &'static str, section: &str) -> Vec<Choice> {
+pub(super) fn choices<T: Copy>(
+    all: &[T],
+    code: fn(T) -> &'static str,
+    section: &str,
+) -> Vec<Choice> {
     all.iter()
         .map(|v| Choice {
             code: code(*v),
@@ -790,6 +794,9 @@ struct ProfilePage {
     can_export: bool,
     can_erase: bool,
     order_form: FormState,
+    tickets: Vec<super::tickets::QueueRow>,
+    open_tickets: i64,
+    can_log_ticket: bool,
 }
 
 struct ContactRow {
@@ -925,6 +932,21 @@ async fn profile_page(
                     ],
                 ),
             },
+            TimelineEntry::Ticket { at, ticket } => TimelineRow {
+                at: context.time(*at),
+                icon: "🎫",
+                text: locale.tf(
+                    "customers.timeline_ticket",
+                    &[
+                        ("number", &ticket.number),
+                        ("subject", &ticket.subject),
+                        (
+                            "status",
+                            locale.t(&format!("ticket_status.{}", ticket.status.as_str())),
+                        ),
+                    ],
+                ),
+            },
         })
         .collect();
     let classification = [
@@ -1037,6 +1059,15 @@ async fn profile_page(
         can_export: allows(context, Permission::ExportCustomers),
         can_erase: allows(context, Permission::ErasePersonalData) && c.erased_at.is_none(),
         order_form,
+        tickets: profile
+            .recent_tickets
+            .iter()
+            .map(|t| super::tickets::QueueRow::of(context, t))
+            .collect(),
+        open_tickets: profile.open_tickets,
+        can_log_ticket: allows(context, Permission::ManageTickets)
+            && c.erased_at.is_none()
+            && c.merged_into_id.is_none(),
     };
     (status, render(&page)).into_response()
 }

@@ -13,6 +13,7 @@ mod customers;
 pub mod form;
 mod pages;
 mod settings;
+mod tickets;
 
 use crate::access::{Access, Route};
 use crate::i18n::Locale;
@@ -181,7 +182,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 5] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 6] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -196,6 +197,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 5] = [
     (
         "/settings/custom-fields",
         "settings.custom_fields",
+        Permission::ManageSettings,
+    ),
+    (
+        "/settings/tickets",
+        "settings.tickets",
         Permission::ManageSettings,
     ),
     (
@@ -223,6 +229,14 @@ pub fn nav_items(role: Role, active: &str) -> Vec<NavItem> {
         label_key: "nav.workspace",
         active: active == "workspace",
     }];
+    if role.allows(Permission::ViewTickets) {
+        items.push(NavItem {
+            key: "tickets",
+            href: "/tickets",
+            label_key: "nav.tickets",
+            active: active == "tickets",
+        });
+    }
     if role.allows(Permission::ViewCustomers) {
         items.push(NavItem {
             key: "customers",
@@ -577,6 +591,55 @@ pub fn routes() -> Vec<Route> {
         ),
         page(
             Method::GET,
+            "/tickets",
+            Requires(ViewTickets),
+            "ticket queues: mine, my teams', unassigned, all; filters and sort",
+            get(tickets::list),
+        ),
+        page(
+            Method::POST,
+            "/tickets",
+            Requires(ManageTickets),
+            "open a ticket",
+            post(tickets::create),
+        ),
+        page(
+            Method::GET,
+            "/tickets/new",
+            Requires(ManageTickets),
+            "new ticket form (also logs a call or a walk-in from the customer page)",
+            get(tickets::new_form),
+        ),
+        page(
+            Method::GET,
+            "/tickets/{id}",
+            Requires(ViewTickets),
+            "the ticket: conversation, timeline, properties, the customer's 360° panel",
+            get(tickets::show),
+        ),
+        page(
+            Method::POST,
+            "/tickets/{id}",
+            Requires(ManageTickets),
+            "save a ticket's properties (optimistic locking)",
+            post(tickets::save),
+        ),
+        page(
+            Method::POST,
+            "/tickets/{id}/status",
+            Requires(ManageTickets),
+            "move a ticket along its lifecycle",
+            post(tickets::change_status),
+        ),
+        page(
+            Method::POST,
+            "/tickets/{id}/messages",
+            Requires(ManageTickets),
+            "reply to the customer or add an internal note",
+            post(tickets::add_message),
+        ),
+        page(
+            Method::GET,
             "/organizations",
             Requires(ViewCustomers),
             "organizations",
@@ -728,6 +791,34 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageSettings),
             "save a custom field (optimistic locking)",
             post(settings::save_custom_field),
+        ),
+        page(
+            Method::GET,
+            "/settings/tickets",
+            Requires(ManageSettings),
+            "ticket categories, priority matrix, reopen window",
+            get(tickets::settings),
+        ),
+        page(
+            Method::POST,
+            "/settings/tickets",
+            Requires(ManageSettings),
+            "save the priority matrix and reopen window (optimistic locking)",
+            post(tickets::save_settings),
+        ),
+        page(
+            Method::POST,
+            "/settings/tickets/categories",
+            Requires(ManageSettings),
+            "add a ticket category",
+            post(tickets::create_category),
+        ),
+        page(
+            Method::POST,
+            "/settings/tickets/categories/{id}",
+            Requires(ManageSettings),
+            "rename, move or switch off a ticket category",
+            post(tickets::save_category),
         ),
         page(
             Method::GET,

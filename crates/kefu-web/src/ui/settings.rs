@@ -15,7 +15,7 @@ use kefu_app::{AppError, Caller, audit, auth};
 use kefu_domain::Role;
 use std::collections::BTreeMap;
 
-fn settings_nav(context: &PageContext, active: &str) -> Vec<NavItem> {
+pub(super) fn settings_nav(context: &PageContext, active: &str) -> Vec<NavItem> {
     let Some(signed_in) = &context.signed_in else {
         return Vec::new();
     };

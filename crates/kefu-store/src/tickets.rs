@@ -1,0 +1,1177 @@
+//! Work orders (工单): tickets, their tags and watchers, the conversation,
+//! the category tree and the ticket settings.
+
+use crate::filter::{Param, Where, bind_params};
+use crate::{Conn, StoreError, on_conn};
+use chrono::{DateTime, NaiveDate, Utc};
+use kefu_domain::ticket::{
+    Channel, Direction, Level, MessageKind, Priority, PriorityMatrix, ResolutionCategory,
+    ServiceKind, Status, TicketType,
+};
+use serde::Serialize;
+
+/// A stored ticket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticket {
+    /// Id, also the number people quote (`#id`).
+    pub id: i64,
+    /// Subject line.
+    pub subject: String,
+    /// What the customer described.
+    pub description: String,
+    /// Type.
+    pub ticket_type: TicketType,
+    /// For service requests: activate, change, cancel.
+    pub service_kind: Option<ServiceKind>,
+    /// Category in the tree.
+    pub category_id: Option<i64>,
+    /// Urgency.
+    pub urgency: Level,
+    /// Impact.
+    pub impact: Level,
+    /// Priority (from the matrix unless overridden).
+    pub priority: Priority,
+    /// Why the priority differs from the matrix; empty when it does not.
+    pub priority_reason: String,
+    /// Where it came in.
+    pub channel: Channel,
+    /// The customer.
+    pub customer_id: Option<i64>,
+    /// The customer's organization when the ticket was made.
+    pub organization_id: Option<i64>,
+    /// What the customer expects (客户期望).
+    pub expectation: String,
+    /// The date by which the customer wants it.
+    pub wanted_by: Option<NaiveDate>,
+    /// For logged calls and visits: in or out.
+    pub call_direction: Option<Direction>,
+    /// For logged calls and visits: how long, in seconds.
+    pub call_seconds: Option<i64>,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Team responsible.
+    pub team_id: Option<i64>,
+    /// Agent responsible.
+    pub assignee_id: Option<i64>,
+    /// How it ended.
+    pub resolution_category: Option<ResolutionCategory>,
+    /// The resolution text.
+    pub resolution: String,
+    /// The ticket this one was merged into.
+    pub merged_into_id: Option<i64>,
+    /// First public reply.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Last resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Optimistic-locking version.
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, subject, description, ticket_type, service_kind, category_id, urgency, impact, priority, \
+     priority_reason, channel, customer_id, organization_id, expectation, wanted_by, call_direction, call_seconds, \
+     status, team_id, assignee_id, resolution_category, resolution, merged_into_id, first_response_at, resolved_at, \
+     closed_at, version, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    id: i64,
+    subject: String,
+    description: String,
+    ticket_type: String,
+    service_kind: Option<String>,
+    category_id: Option<i64>,
+    urgency: String,
+    impact: String,
+    priority: String,
+    priority_reason: String,
+    channel: String,
+    customer_id: Option<i64>,
+    organization_id: Option<i64>,
+    expectation: String,
+    wanted_by: Option<NaiveDate>,
+    call_direction: Option<String>,
+    call_seconds: Option<i64>,
+    status: String,
+    team_id: Option<i64>,
+    assignee_id: Option<i64>,
+    resolution_category: Option<String>,
+    resolution: String,
+    merged_into_id: Option<i64>,
+    first_response_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn code<T: std::str::FromStr>(id: i64, column: &str, value: &str) -> Result<T, StoreError> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Other(format!("ticket {id}: unknown {column} {value:?}")))
+}
+
+fn optional_code<T: std::str::FromStr>(
+    id: i64,
+    column: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, StoreError> {
+    value.map(|v| code(id, column, v)).transpose()
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = StoreError;
+    fn try_from(r: TicketRow) -> Result<Self, StoreError> {
+        let id = r.id;
+        Ok(Ticket {
+            ticket_type: code(id, "ticket_type", &r.ticket_type)?,
+            service_kind: optional_code(id, "service_kind", r.service_kind.as_deref())?,
+            urgency: code(id, "urgency", &r.urgency)?,
+            impact: code(id, "impact", &r.impact)?,
+            priority: code(id, "priority", &r.priority)?,
+            channel: code(id, "channel", &r.channel)?,
+            call_direction: optional_code(id, "call_direction", r.call_direction.as_deref())?,
+            status: code(id, "status", &r.status)?,
+            resolution_category: optional_code(
+                id,
+                "resolution_category",
+                r.resolution_category.as_deref(),
+            )?,
+            id,
+            subject: r.subject,
+            description: r.description,
+            category_id: r.category_id,
+            priority_reason: r.priority_reason,
+            customer_id: r.customer_id,
+            organization_id: r.organization_id,
+            expectation: r.expectation,
+            wanted_by: r.wanted_by,
+            call_seconds: r.call_seconds,
+            team_id: r.team_id,
+            assignee_id: r.assignee_id,
+            resolution: r.resolution,
+            merged_into_id: r.merged_into_id,
+            first_response_at: r.first_response_at,
+            resolved_at: r.resolved_at,
+            closed_at: r.closed_at,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Everything about a ticket that is written, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketFields {
+    /// Subject.
+    pub subject: String,
+    /// Description.
+    pub description: String,
+    /// Type.
+    pub ticket_type: TicketType,
+    /// Service kind.
+    pub service_kind: Option<ServiceKind>,
+    /// Category.
+    pub category_id: Option<i64>,
+    /// Urgency.
+    pub urgency: Level,
+    /// Impact.
+    pub impact: Level,
+    /// Priority.
+    pub priority: Priority,
+    /// Reason for an overridden priority.
+    pub priority_reason: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Customer.
+    pub customer_id: Option<i64>,
+    /// Organization.
+    pub organization_id: Option<i64>,
+    /// Expectation.
+    pub expectation: String,
+    /// Wanted by.
+    pub wanted_by: Option<NaiveDate>,
+    /// Call direction.
+    pub call_direction: Option<Direction>,
+    /// Call length in seconds.
+    pub call_seconds: Option<i64>,
+    /// Status.
+    pub status: Status,
+    /// Team.
+    pub team_id: Option<i64>,
+    /// Assignee.
+    pub assignee_id: Option<i64>,
+    /// Resolution category.
+    pub resolution_category: Option<ResolutionCategory>,
+    /// Resolution text.
+    pub resolution: String,
+    /// Merged into.
+    pub merged_into_id: Option<i64>,
+    /// First public reply.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Last resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl TicketFields {
+    /// The fields of a stored ticket, as the starting point of a change.
+    pub fn of(t: &Ticket) -> TicketFields {
+        TicketFields {
+            subject: t.subject.clone(),
+            description: t.description.clone(),
+            ticket_type: t.ticket_type,
+            service_kind: t.service_kind,
+            category_id: t.category_id,
+            urgency: t.urgency,
+            impact: t.impact,
+            priority: t.priority,
+            priority_reason: t.priority_reason.clone(),
+            channel: t.channel,
+            customer_id: t.customer_id,
+            organization_id: t.organization_id,
+            expectation: t.expectation.clone(),
+            wanted_by: t.wanted_by,
+            call_direction: t.call_direction,
+            call_seconds: t.call_seconds,
+            status: t.status,
+            team_id: t.team_id,
+            assignee_id: t.assignee_id,
+            resolution_category: t.resolution_category,
+            resolution: t.resolution.clone(),
+            merged_into_id: t.merged_into_id,
+            first_response_at: t.first_response_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+        }
+    }
+
+    fn into_ticket(self, id: i64, at: DateTime<Utc>) -> Ticket {
+        Ticket {
+            id,
+            subject: self.subject,
+            description: self.description,
+            ticket_type: self.ticket_type,
+            service_kind: self.service_kind,
+            category_id: self.category_id,
+            urgency: self.urgency,
+            impact: self.impact,
+            priority: self.priority,
+            priority_reason: self.priority_reason,
+            channel: self.channel,
+            customer_id: self.customer_id,
+            organization_id: self.organization_id,
+            expectation: self.expectation,
+            wanted_by: self.wanted_by,
+            call_direction: self.call_direction,
+            call_seconds: self.call_seconds,
+            status: self.status,
+            team_id: self.team_id,
+            assignee_id: self.assignee_id,
+            resolution_category: self.resolution_category,
+            resolution: self.resolution,
+            merged_into_id: self.merged_into_id,
+            first_response_at: self.first_response_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+/// The 25 written columns, in [`bind_fields`] order.
+const FIELD_COLUMNS: &str = "subject, description, ticket_type, service_kind, category_id, urgency, impact, priority, \
+     priority_reason, channel, customer_id, organization_id, expectation, wanted_by, call_direction, call_seconds, \
+     status, team_id, assignee_id, resolution_category, resolution, merged_into_id, first_response_at, resolved_at, \
+     closed_at";
+const FIELD_COUNT: usize = 25;
+
+macro_rules! bind_fields {
+    ($query:expr, $f:expr) => {{
+        let f = $f;
+        $query
+            .bind(&f.subject)
+            .bind(&f.description)
+            .bind(f.ticket_type.as_str())
+            .bind(f.service_kind.map(|k| k.as_str()))
+            .bind(f.category_id)
+            .bind(f.urgency.as_str())
+            .bind(f.impact.as_str())
+            .bind(f.priority.as_str())
+            .bind(&f.priority_reason)
+            .bind(f.channel.as_str())
+            .bind(f.customer_id)
+            .bind(f.organization_id)
+            .bind(&f.expectation)
+            .bind(f.wanted_by)
+            .bind(f.call_direction.map(|d| d.as_str()))
+            .bind(f.call_seconds)
+            .bind(f.status.as_str())
+            .bind(f.team_id)
+            .bind(f.assignee_id)
+            .bind(f.resolution_category.map(|c| c.as_str()))
+            .bind(&f.resolution)
+            .bind(f.merged_into_id)
+            .bind(f.first_response_at)
+            .bind(f.resolved_at)
+            .bind(f.closed_at)
+    }};
+}
+
+/// Creates a ticket at `at` (now for live work; the past for demo data).
+pub async fn insert(
+    conn: &mut Conn<'_>,
+    f: &TicketFields,
+    at: DateTime<Utc>,
+) -> Result<Ticket, StoreError> {
+    Ok(insert_many(conn, &[(f.clone(), at)])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Other("the ticket insert returned no row".into()))?)
+}
+
+/// Rows per multi-row INSERT (27 values a row, far below both limits).
+const BULK_ROWS: usize = 50;
+
+/// Creates many tickets with one statement per [`BULK_ROWS`], each at its
+/// own time; returns them in the order given (ids follow VALUES order on
+/// both backends).
+pub async fn insert_many(
+    conn: &mut Conn<'_>,
+    all: &[(TicketFields, DateTime<Utc>)],
+) -> Result<Vec<Ticket>, StoreError> {
+    let mut out = Vec::with_capacity(all.len());
+    let width = FIELD_COUNT + 1;
+    for chunk in all.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let base = 1 + r * width;
+                let cells: Vec<String> = (base..base + width).map(|n| format!("${n}")).collect();
+                let at = &cells[FIELD_COUNT];
+                format!("({}, 1, {at}, {at})", cells[..FIELD_COUNT].join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO tickets ({FIELD_COLUMNS}, version, created_at, updated_at) VALUES {values} RETURNING id"
+        );
+        let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for (f, at) in chunk {
+                query = bind_fields!(query, f).bind(*at);
+            }
+            query.fetch_all(c).await?
+        });
+        if ids.len() != chunk.len() {
+            return Err(StoreError::Other(format!(
+                "inserted {} tickets, expected {}",
+                ids.len(),
+                chunk.len()
+            )));
+        }
+        ids.sort_unstable();
+        for (id, (f, at)) in ids.into_iter().zip(chunk) {
+            out.push(f.clone().into_ticket(id, *at));
+        }
+    }
+    Ok(out)
+}
+
+/// One ticket by id.
+pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Ticket, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM tickets WHERE id = $1");
+    let row: Option<TicketRow> = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+    });
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+/// Several tickets by id, in id order; missing ids are left out.
+pub async fn get_many(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<Ticket>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tickets WHERE id IN ({}) ORDER BY id",
+        crate::customers::placeholders(1, ids.len())
+    );
+    let rows: Vec<TicketRow> = on_conn!(conn, |c| {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(c).await?
+    });
+    rows.into_iter().map(Ticket::try_from).collect()
+}
+
+/// Saves new field values if the ticket is still at `expected_version`;
+/// otherwise `Conflict` with the version now stored.
+pub async fn update(
+    conn: &mut Conn<'_>,
+    id: i64,
+    expected_version: i64,
+    f: &TicketFields,
+) -> Result<Ticket, StoreError> {
+    let now = crate::now();
+    let sets = FIELD_COLUMNS
+        .split(',')
+        .enumerate()
+        .map(|(i, column)| format!("{} = ${}", column.trim(), i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = FIELD_COUNT;
+    let sql = format!(
+        "UPDATE tickets SET {sets}, version = version + 1, updated_at = ${} WHERE id = ${} AND version = ${} RETURNING {COLUMNS}",
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let row: Option<TicketRow> = on_conn!(&mut *conn, |c| {
+        bind_fields!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
+            .bind(now)
+            .bind(id)
+            .bind(expected_version)
+            .fetch_optional(c)
+            .await?
+    });
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(StoreError::Conflict {
+            current_version: get(conn, id).await?.version,
+        }),
+    }
+}
+
+/// Moves every ticket of one customer to another (merging duplicates);
+/// returns the ids of the tickets moved.
+pub async fn move_customer(
+    conn: &mut Conn<'_>,
+    from: i64,
+    to: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let now = crate::now();
+    on_conn!(conn, |c| {
+        Ok(sqlx::query_scalar(
+        "UPDATE tickets SET customer_id = $1, version = version + 1, updated_at = $2 WHERE customer_id = $3 RETURNING id"
+    )
+    .bind(to)
+    .bind(now)
+    .bind(from)
+    .fetch_all(c)
+    .await?)
+    })
+}
+
+/// A ticket's tags, sorted.
+pub async fn tags(conn: &mut Conn<'_>, id: i64) -> Result<Vec<String>, StoreError> {
+    Ok(tags_of(conn, &[id])
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect())
+}
+
+/// The tags of several tickets, as (ticket id, tag), sorted.
+pub async fn tags_of(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT ticket_id, tag FROM ticket_tags WHERE ticket_id IN ({}) ORDER BY ticket_id, tag",
+        crate::customers::placeholders(1, ids.len())
+    );
+    on_conn!(conn, |c| {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(c).await?)
+    })
+}
+
+/// Replaces a ticket's tags.
+pub async fn set_tags(conn: &mut Conn<'_>, id: i64, tags: &[String]) -> Result<(), StoreError> {
+    on_conn!(&mut *conn, |c| {
+        sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+    });
+    let pairs: Vec<(i64, String)> = tags.iter().map(|t| (id, t.clone())).collect();
+    add_tags_many(conn, &pairs).await
+}
+
+/// Adds tags to tickets that do not carry them yet: (ticket id, tag).
+pub async fn add_tags_many(conn: &mut Conn<'_>, pairs: &[(i64, String)]) -> Result<(), StoreError> {
+    for chunk in pairs.chunks(BULK_ROWS * 4) {
+        let values = (0..chunk.len())
+            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO ticket_tags (ticket_id, tag) VALUES {values}");
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, tag) in chunk {
+                query = query.bind(*id).bind(tag);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
+/// The agents watching a ticket.
+pub async fn watchers(conn: &mut Conn<'_>, id: i64) -> Result<Vec<i64>, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT agent_id FROM ticket_watchers WHERE ticket_id = $1 ORDER BY agent_id"
+    )
+    .bind(id)
+    .fetch_all(c)
+    .await?))
+}
+
+/// Replaces a ticket's watchers.
+pub async fn set_watchers(
+    conn: &mut Conn<'_>,
+    id: i64,
+    agent_ids: &[i64],
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| {
+        sqlx::query("DELETE FROM ticket_watchers WHERE ticket_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        for agent in agent_ids {
+            sqlx::query("INSERT INTO ticket_watchers (ticket_id, agent_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(*agent)
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Author {
+    /// An agent.
+    Agent(i64),
+    /// The customer.
+    Customer(i64),
+    /// Kefu itself (a rule, an integration without an agent).
+    System,
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// Id.
+    pub id: i64,
+    /// Ticket.
+    pub ticket_id: i64,
+    /// Public reply or internal note.
+    pub kind: MessageKind,
+    /// Who wrote it.
+    pub author: Author,
+    /// Text.
+    pub body: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    ticket_id: i64,
+    kind: String,
+    author_kind: String,
+    author_agent_id: Option<i64>,
+    author_customer_id: Option<i64>,
+    body: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+    fn try_from(r: MessageRow) -> Result<Self, StoreError> {
+        let author = match (
+            r.author_kind.as_str(),
+            r.author_agent_id,
+            r.author_customer_id,
+        ) {
+            ("agent", Some(id), _) => Author::Agent(id),
+            ("customer", _, Some(id)) => Author::Customer(id),
+            ("system", _, _) => Author::System,
+            (other, _, _) => {
+                return Err(StoreError::Other(format!(
+                    "message {}: unknown author {other:?}",
+                    r.id
+                )));
+            }
+        };
+        Ok(Message {
+            kind: code(r.ticket_id, "message kind", &r.kind)?,
+            id: r.id,
+            ticket_id: r.ticket_id,
+            author,
+            body: r.body,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// A message to add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Ticket.
+    pub ticket_id: i64,
+    /// Reply or note.
+    pub kind: MessageKind,
+    /// Author.
+    pub author: Author,
+    /// Text.
+    pub body: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Appends messages, several per statement; returns their ids in order.
+pub async fn add_messages(
+    conn: &mut Conn<'_>,
+    messages: &[NewMessage],
+) -> Result<Vec<i64>, StoreError> {
+    let mut out = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(BULK_ROWS * 2) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let b = 1 + r * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO ticket_messages (ticket_id, kind, author_kind, author_agent_id, author_customer_id, body, created_at) \
+             VALUES {values} RETURNING id"
+        );
+        let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for m in chunk {
+                let (kind, agent, customer) = match m.author {
+                    Author::Agent(id) => ("agent", Some(id), None),
+                    Author::Customer(id) => ("customer", None, Some(id)),
+                    Author::System => ("system", None, None),
+                };
+                query = query
+                    .bind(m.ticket_id)
+                    .bind(m.kind.as_str())
+                    .bind(kind)
+                    .bind(agent)
+                    .bind(customer)
+                    .bind(&m.body)
+                    .bind(m.at);
+            }
+            query.fetch_all(c).await?
+        });
+        ids.sort_unstable();
+        out.extend(ids);
+    }
+    Ok(out)
+}
+
+/// A ticket's conversation, oldest first.
+pub async fn messages(conn: &mut Conn<'_>, ticket_id: i64) -> Result<Vec<Message>, StoreError> {
+    let rows: Vec<MessageRow> = on_conn!(conn, |c| {
+        sqlx::query_as(
+            "SELECT id, ticket_id, kind, author_kind, author_agent_id, author_customer_id, body, created_at \
+             FROM ticket_messages WHERE ticket_id = $1 ORDER BY id",
+        )
+        .bind(ticket_id)
+        .fetch_all(c)
+        .await?
+    });
+    rows.into_iter().map(Message::try_from).collect()
+}
+
+/// The order of a ticket list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Oldest first (first come, first served).
+    Oldest,
+    /// Most recently changed first.
+    Updated,
+    /// Most urgent first (P1 before P4), then newest.
+    Priority,
+}
+
+/// Where a page starts: after this row in the list's order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum After {
+    /// The first page.
+    Start,
+    /// After the ticket with this id (newest or oldest first).
+    Id(i64),
+    /// After this change time and id.
+    Updated(DateTime<Utc>, i64),
+    /// After this priority code and id.
+    Priority(String, i64),
+}
+
+/// What to narrow a ticket list to; every part optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only the ticket with this id (a number typed into search).
+    pub id: Option<i64>,
+    /// One of these statuses.
+    pub statuses: Vec<Status>,
+    /// One of these types.
+    pub types: Vec<TicketType>,
+    /// One of these priorities.
+    pub priorities: Vec<Priority>,
+    /// One of these channels.
+    pub channels: Vec<Channel>,
+    /// In this category or below it.
+    pub category_ids: Vec<i64>,
+    /// Carries this tag.
+    pub tag: Option<String>,
+    /// Assigned to this agent.
+    pub assignee_id: Option<i64>,
+    /// Assigned to nobody.
+    pub unassigned: bool,
+    /// Belongs to one of these teams.
+    pub team_ids: Option<Vec<i64>>,
+    /// Of this customer.
+    pub customer_id: Option<i64>,
+    /// Of this organization.
+    pub organization_id: Option<i64>,
+    /// Of customers of this grade.
+    pub grade: Option<String>,
+    /// Subject contains (already lower-cased for ASCII).
+    pub subject: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_until: Option<DateTime<Utc>>,
+    /// Changed at or after.
+    pub updated_from: Option<DateTime<Utc>>,
+    /// Changed before.
+    pub updated_until: Option<DateTime<Utc>>,
+    /// Wanted by at or before this date (due).
+    pub due_by: Option<NaiveDate>,
+}
+
+fn any_of(w: &mut Where, column: &str, values: Vec<String>) {
+    if values.is_empty() {
+        return;
+    }
+    let marks = vec!["?"; values.len()].join(", ");
+    w.add(
+        &format!("{column} IN ({marks})"),
+        values.into_iter().map(Param::Text).collect(),
+    );
+}
+
+fn conditions(filter: &Filter) -> Where {
+    let mut w = Where::default();
+    if let Some(id) = filter.id {
+        w.add("id = ?", vec![Param::Int(id)]);
+    }
+    any_of(
+        &mut w,
+        "status",
+        filter
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+    );
+    any_of(
+        &mut w,
+        "ticket_type",
+        filter.types.iter().map(|s| s.as_str().to_owned()).collect(),
+    );
+    any_of(
+        &mut w,
+        "priority",
+        filter
+            .priorities
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+    );
+    any_of(
+        &mut w,
+        "channel",
+        filter
+            .channels
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+    );
+    if !filter.category_ids.is_empty() {
+        let marks = vec!["?"; filter.category_ids.len()].join(", ");
+        w.add(
+            &format!("category_id IN ({marks})"),
+            filter
+                .category_ids
+                .iter()
+                .map(|id| Param::Int(*id))
+                .collect(),
+        );
+    }
+    if let Some(tag) = &filter.tag {
+        w.add(
+            "id IN (SELECT g.ticket_id FROM ticket_tags g WHERE g.tag = ?)",
+            vec![Param::Text(tag.clone())],
+        );
+    }
+    if let Some(agent) = filter.assignee_id {
+        w.add("assignee_id = ?", vec![Param::Int(agent)]);
+    }
+    if filter.unassigned {
+        w.add("assignee_id IS NULL", vec![]);
+    }
+    if let Some(teams) = &filter.team_ids {
+        if teams.is_empty() {
+            w.add("FALSE", vec![]);
+        } else {
+            let marks = vec!["?"; teams.len()].join(", ");
+            w.add(
+                &format!("team_id IN ({marks})"),
+                teams.iter().map(|id| Param::Int(*id)).collect(),
+            );
+        }
+    }
+    if let Some(id) = filter.customer_id {
+        w.add("customer_id = ?", vec![Param::Int(id)]);
+    }
+    if let Some(id) = filter.organization_id {
+        w.add("organization_id = ?", vec![Param::Int(id)]);
+    }
+    if let Some(grade) = &filter.grade {
+        w.add(
+            "customer_id IN (SELECT k.id FROM customers k WHERE k.grade = ?)",
+            vec![Param::Text(grade.clone())],
+        );
+    }
+    if let Some(text) = &filter.subject {
+        w.add(
+            "lower(subject) LIKE ? ESCAPE '\\'",
+            vec![Param::Text(crate::customers::like_pattern(text))],
+        );
+    }
+    let times = [
+        ("created_at >= ?", filter.created_from),
+        ("created_at < ?", filter.created_until),
+        ("updated_at >= ?", filter.updated_from),
+        ("updated_at < ?", filter.updated_until),
+    ];
+    for (clause, value) in times {
+        if let Some(at) = value {
+            w.add(clause, vec![Param::Time(at)]);
+        }
+    }
+    if let Some(date) = filter.due_by {
+        w.add("wanted_by <= ?", vec![Param::Date(date)]);
+    }
+    w
+}
+
+/// One page of tickets matching `filter`, in `sort` order, after `after`.
+pub async fn search(
+    conn: &mut Conn<'_>,
+    filter: &Filter,
+    sort: Sort,
+    after: &After,
+    limit: i64,
+) -> Result<Vec<Ticket>, StoreError> {
+    let mut w = conditions(filter);
+    match (sort, after) {
+        (_, After::Start) => {}
+        (Sort::Oldest, After::Id(id)) => w.add("id > ?", vec![Param::Int(*id)]),
+        (_, After::Id(id)) => w.add("id < ?", vec![Param::Int(*id)]),
+        (_, After::Updated(at, id)) => w.add(
+            "(updated_at < ? OR (updated_at = ? AND id < ?))",
+            vec![Param::Time(*at), Param::Time(*at), Param::Int(*id)],
+        ),
+        (_, After::Priority(p, id)) => w.add(
+            "(priority > ? OR (priority = ? AND id < ?))",
+            vec![
+                Param::Text(p.clone()),
+                Param::Text(p.clone()),
+                Param::Int(*id),
+            ],
+        ),
+    }
+    let order = match sort {
+        Sort::Newest => "id DESC",
+        Sort::Oldest => "id",
+        Sort::Updated => "updated_at DESC, id DESC",
+        Sort::Priority => "priority, id DESC",
+    };
+    let limit = w.bind(Param::Int(limit));
+    let condition = w.condition();
+    // Only placeholders and fixed column names go into the text; every value is bound.
+    let sql =
+        format!("SELECT {COLUMNS} FROM tickets WHERE {condition} ORDER BY {order} LIMIT {limit}");
+    let rows: Vec<TicketRow> = on_conn!(conn, |c| {
+        bind_params!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), w.params)
+            .fetch_all(c)
+            .await?
+    });
+    rows.into_iter().map(Ticket::try_from).collect()
+}
+
+/// How many tickets match `filter` (queue counts).
+pub async fn count(conn: &mut Conn<'_>, filter: &Filter) -> Result<i64, StoreError> {
+    let w = conditions(filter);
+    let sql = format!("SELECT count(*) FROM tickets WHERE {}", w.condition());
+    on_conn!(conn, |c| Ok(bind_params!(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)),
+        w.params
+    )
+    .fetch_one(c)
+    .await?))
+}
+
+/// A node of the category tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Category {
+    /// Id.
+    pub id: i64,
+    /// Parent, none for a root.
+    pub parent_id: Option<i64>,
+    /// Name (usually Chinese).
+    pub name: String,
+    /// English name; empty to show `name` in English too.
+    pub name_en: String,
+    /// Names from the root, joined by " / ".
+    pub path: String,
+    /// Offered for new tickets.
+    pub active: bool,
+    /// Optimistic-locking version.
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const CATEGORY_COLUMNS: &str =
+    "id, parent_id, name, name_en, path, active, version, created_at, updated_at";
+
+/// A category's editable fields, validated, with its computed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryFields {
+    /// Parent.
+    pub parent_id: Option<i64>,
+    /// Name.
+    pub name: String,
+    /// English name.
+    pub name_en: String,
+    /// Path from the root.
+    pub path: String,
+    /// Offered.
+    pub active: bool,
+}
+
+/// Adds a category; `Duplicate("name")` when a sibling has the name.
+pub async fn insert_category(
+    conn: &mut Conn<'_>,
+    f: &CategoryFields,
+) -> Result<Category, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "INSERT INTO ticket_categories (parent_id, name, name_en, path, active, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $6) RETURNING {CATEGORY_COLUMNS}"
+    );
+    let result = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(f.parent_id)
+            .bind(&f.name)
+            .bind(&f.name_en)
+            .bind(&f.path)
+            .bind(f.active)
+            .bind(now)
+            .fetch_one(c)
+            .await
+    });
+    result.map_err(|e| StoreError::from(e).on_unique("name"))
+}
+
+/// Every category, by path.
+pub async fn categories(conn: &mut Conn<'_>) -> Result<Vec<Category>, StoreError> {
+    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM ticket_categories ORDER BY path");
+    on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(c)
+        .await?))
+}
+
+/// Saves a category if it is still at `expected_version`, and rewrites the
+/// paths of its descendants when its name moved.
+pub async fn update_category(
+    conn: &mut Conn<'_>,
+    id: i64,
+    expected_version: i64,
+    f: &CategoryFields,
+    old_path: &str,
+) -> Result<Category, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "UPDATE ticket_categories SET parent_id = $1, name = $2, name_en = $3, path = $4, active = $5, \
+         version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8 RETURNING {CATEGORY_COLUMNS}"
+    );
+    let result: Result<Option<Category>, sqlx::Error> = on_conn!(&mut *conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(f.parent_id)
+            .bind(&f.name)
+            .bind(&f.name_en)
+            .bind(&f.path)
+            .bind(f.active)
+            .bind(now)
+            .bind(id)
+            .bind(expected_version)
+            .fetch_optional(c)
+            .await
+    });
+    let Some(category) = result.map_err(|e| StoreError::from(e).on_unique("name"))? else {
+        let current: Option<i64> = on_conn!(&mut *conn, |c| {
+            sqlx::query_scalar("SELECT version FROM ticket_categories WHERE id = $1")
+                .bind(id)
+                .fetch_optional(c)
+                .await?
+        });
+        return Err(match current {
+            Some(current_version) => StoreError::Conflict { current_version },
+            None => StoreError::NotFound,
+        });
+    };
+    if old_path != f.path {
+        let prefix = format!("{old_path} / ");
+        let sql = "UPDATE ticket_categories SET path = $1 || substr(path, $2), version = version + 1, updated_at = $3 \
+                   WHERE substr(path, 1, $4) = $5";
+        on_conn!(&mut *conn, |c| {
+            sqlx::query(sql)
+                .bind(format!("{} / ", f.path))
+                .bind(i64::try_from(prefix.chars().count() + 1).unwrap_or(i64::MAX))
+                .bind(now)
+                .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+                .bind(&prefix)
+                .execute(c)
+                .await?;
+        });
+    }
+    Ok(category)
+}
+
+/// The ticket settings: priority matrix and reopen window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Urgency × impact → priority.
+    pub priority_matrix: PriorityMatrix,
+    /// Days a resolved ticket may be reopened.
+    pub reopen_days: i64,
+    /// Optimistic-locking version (0 before the first save).
+    pub version: i64,
+}
+
+/// The settings, or the defaults before an administrator saved any.
+pub async fn settings(conn: &mut Conn<'_>) -> Result<Settings, StoreError> {
+    let row: Option<(String, i64, i64)> = on_conn!(conn, |c| {
+        sqlx::query_as(
+            "SELECT priority_matrix, reopen_days, version FROM ticket_settings WHERE id = 1",
+        )
+        .fetch_optional(c)
+        .await?
+    });
+    Ok(match row {
+        None => Settings {
+            priority_matrix: PriorityMatrix::default(),
+            reopen_days: kefu_domain::ticket::DEFAULT_REOPEN_DAYS,
+            version: 0,
+        },
+        Some((matrix, reopen_days, version)) => Settings {
+            priority_matrix: PriorityMatrix::from_codes("priority_matrix", &matrix)
+                .map_err(|e| StoreError::Other(format!("stored priority matrix: {e}")))?,
+            reopen_days,
+            version,
+        },
+    })
+}
+
+/// Saves the settings if they are still at `expected_version` (0: never saved).
+pub async fn save_settings(
+    conn: &mut Conn<'_>,
+    expected_version: i64,
+    matrix: &PriorityMatrix,
+    reopen_days: i64,
+) -> Result<Settings, StoreError> {
+    let now = crate::now();
+    let current = settings(conn).await?;
+    if current.version != expected_version {
+        return Err(StoreError::Conflict {
+            current_version: current.version,
+        });
+    }
+    let changed = on_conn!(conn, |c| {
+        if expected_version == 0 {
+            sqlx::query(
+                "INSERT INTO ticket_settings (id, priority_matrix, reopen_days, version, updated_at) \
+                 VALUES (1, $1, $2, 1, $3)",
+            )
+            .bind(matrix.to_codes())
+            .bind(reopen_days)
+            .bind(now)
+            .execute(c)
+            .await
+            .map_err(|e| StoreError::from(e).on_unique("version"))?
+            .rows_affected()
+        } else {
+            sqlx::query(
+                "UPDATE ticket_settings SET priority_matrix = $1, reopen_days = $2, version = version + 1, \
+                 updated_at = $3 WHERE id = 1 AND version = $4",
+            )
+            .bind(matrix.to_codes())
+            .bind(reopen_days)
+            .bind(now)
+            .bind(expected_version)
+            .execute(c)
+            .await?
+            .rows_affected()
+        }
+    });
+    if changed != 1 {
+        return Err(StoreError::Conflict {
+            current_version: settings(conn).await?.version,
+        });
+    }
+    settings(conn).await
+}

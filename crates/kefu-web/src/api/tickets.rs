@@ -1,0 +1,134 @@
+//! `/api/v1/tickets`, `/api/v1/ticket-categories`, `/api/v1/ticket-settings`:
+//! work orders.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiCaller, ApiJson, ApiQuery, PathId};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use kefu_app::tickets::{
+    self, CategoryInput, MessageInput, MessageView, NewTicket, SettingsInput, StatusChange,
+    TicketChanges, TicketDetail, TicketPage, TicketQuery, TicketView,
+};
+use kefu_store::tickets::Category;
+
+/// Lists tickets: queue, filters, sort, cursor.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(query): ApiQuery<TicketQuery>,
+) -> Result<Json<TicketPage>, ApiError> {
+    Ok(Json(
+        tickets::list_tickets(&state.app, &caller, &query).await?,
+    ))
+}
+
+/// Opens a ticket.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<NewTicket>,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets::create_ticket(&state.app, &caller, input).await?),
+    ))
+}
+
+/// One ticket with its conversation and history.
+pub async fn show(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<TicketDetail>, ApiError> {
+    Ok(Json(tickets::ticket_detail(&state.app, &caller, id).await?))
+}
+
+/// Changes a ticket's properties; the body carries the `version` read.
+pub async fn update(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(changes): ApiJson<TicketChanges>,
+) -> Result<Json<TicketView>, ApiError> {
+    Ok(Json(
+        tickets::update_ticket(&state.app, &caller, id, changes).await?,
+    ))
+}
+
+/// Moves a ticket along its lifecycle.
+pub async fn change_status(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(change): ApiJson<StatusChange>,
+) -> Result<Json<TicketView>, ApiError> {
+    Ok(Json(
+        tickets::change_status(&state.app, &caller, id, change).await?,
+    ))
+}
+
+/// Adds a public reply or an internal note.
+pub async fn add_message(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<MessageInput>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets::add_message(&state.app, &caller, id, input).await?),
+    ))
+}
+
+/// The category tree, by path.
+pub async fn categories(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(tickets::list_categories(&state.app, &caller).await?))
+}
+
+/// Adds a category.
+pub async fn create_category(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<CategoryInput>,
+) -> Result<(StatusCode, Json<Category>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets::create_category(&state.app, &caller, input).await?),
+    ))
+}
+
+/// Changes a category.
+pub async fn update_category(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<CategoryInput>,
+) -> Result<Json<Category>, ApiError> {
+    Ok(Json(
+        tickets::update_category(&state.app, &caller, id, input).await?,
+    ))
+}
+
+/// The priority matrix and reopen window.
+pub async fn settings(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<SettingsInput>, ApiError> {
+    Ok(Json(tickets::get_settings(&state.app, &caller).await?))
+}
+
+/// Saves the priority matrix and reopen window.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<SettingsInput>,
+) -> Result<Json<SettingsInput>, ApiError> {
+    Ok(Json(
+        tickets::save_settings(&state.app, &caller, input).await?,
+    ))
+}

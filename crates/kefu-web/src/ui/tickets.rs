@@ -1,0 +1,1151 @@
+//! Work order pages: the queues, a new ticket (also a logged call or
+//! visit), the ticket page with its conversation, properties and
+//! lifecycle, and the ticket settings.
+
+use super::customers::{Choice, allows, choices};
+use super::form::FormState;
+use super::{Fields, PageContext, Shell, caller, failure, field, render, url_escape};
+use crate::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use kefu_app::AppError;
+use kefu_app::tickets::{
+    self, CategoryInput, MessageInput, NewTicket, SettingsInput, StatusChange, TicketChanges,
+    TicketDetail, TicketQuery, TicketSummary, TimelineItem,
+};
+use kefu_domain::Permission;
+use kefu_domain::ticket::{
+    Channel, Direction, Level, Priority, ResolutionCategory, ServiceKind, Status, TicketType,
+};
+
+/// One row of a ticket table.
+pub struct QueueRow {
+    /// Id.
+    pub id: i64,
+    /// `#id`.
+    pub number: String,
+    /// Subject.
+    pub subject: String,
+    /// Status code.
+    pub status: &'static str,
+    /// Catalogue key of the status.
+    pub status_key: String,
+    /// Priority code.
+    pub priority: &'static str,
+    /// Catalogue key of the type.
+    pub type_key: String,
+    /// Catalogue key of the channel.
+    pub channel_key: String,
+    /// Customer name.
+    pub customer: String,
+    /// Assignee name.
+    pub assignee: String,
+    /// Last change, in the viewer's zone.
+    pub updated: String,
+    /// Wanted by.
+    pub wanted_by: String,
+}
+
+impl QueueRow {
+    /// The row of a ticket summary.
+    pub fn of(context: &PageContext, t: &TicketSummary) -> QueueRow {
+        QueueRow {
+            id: t.id,
+            number: t.number.clone(),
+            subject: t.subject.clone(),
+            status: t.status.as_str(),
+            status_key: format!("ticket_status.{}", t.status.as_str()),
+            priority: t.priority.as_str(),
+            type_key: format!("ticket_types.{}", t.ticket_type.as_str()),
+            channel_key: format!("channels.{}", t.channel.as_str()),
+            customer: t
+                .customer
+                .as_ref()
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            assignee: t
+                .assignee
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
+            updated: context.time(t.updated_at),
+            wanted_by: t.wanted_by.map(|d| d.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+fn status_choices() -> Vec<Choice> {
+    choices(Status::ALL, Status::as_str, "ticket_status")
+}
+fn type_choices() -> Vec<Choice> {
+    choices(TicketType::ALL, TicketType::as_str, "ticket_types")
+}
+fn channel_choices() -> Vec<Choice> {
+    choices(Channel::ALL, Channel::as_str, "channels")
+}
+fn level_choices() -> Vec<Choice> {
+    choices(Level::ALL, Level::as_str, "levels")
+}
+fn priority_choices() -> Vec<Choice> {
+    choices(Priority::ALL, Priority::as_str, "priorities")
+}
+fn service_kind_choices() -> Vec<Choice> {
+    choices(ServiceKind::ALL, ServiceKind::as_str, "service_kinds")
+}
+fn resolution_choices() -> Vec<Choice> {
+    choices(
+        ResolutionCategory::ALL,
+        ResolutionCategory::as_str,
+        "resolutions",
+    )
+}
+fn direction_choices() -> Vec<Choice> {
+    choices(Direction::ALL, Direction::as_str, "directions")
+}
+
+/// A queue tab.
+struct Tab {
+    view: &'static str,
+    key: &'static str,
+    count: i64,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "tickets.html")]
+struct QueuePage {
+    shell: Shell,
+    tabs: Vec<Tab>,
+    view: String,
+    filter: FormState,
+    statuses: Vec<Choice>,
+    types: Vec<Choice>,
+    priorities: Vec<Choice>,
+    channels: Vec<Choice>,
+    categories: Vec<(i64, String)>,
+    tickets: Vec<QueueRow>,
+    next_link: Option<String>,
+    error: Option<String>,
+    can_create: bool,
+}
+
+fn filled(params: &Fields, name: &str) -> Option<String> {
+    Some(field(params, name).trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn query_of(params: &Fields) -> TicketQuery {
+    let number = |name: &str| filled(params, name).and_then(|v| v.parse::<i64>().ok());
+    TicketQuery {
+        view: filled(params, "view"),
+        status: filled(params, "status"),
+        ticket_type: filled(params, "type"),
+        priority: filled(params, "priority"),
+        channel: filled(params, "channel"),
+        category_id: number("category_id"),
+        tag: filled(params, "tag"),
+        assignee_id: number("assignee_id"),
+        team_id: number("team_id"),
+        customer_id: number("customer_id"),
+        organization_id: number("organization_id"),
+        grade: filled(params, "grade"),
+        q: filled(params, "q"),
+        due_by: filled(params, "due_by"),
+        sort: filled(params, "sort"),
+        cursor: filled(params, "cursor"),
+        ..TicketQuery::default()
+    }
+}
+
+/// `GET /tickets`: the queues with filters.
+pub async fn list(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let view = filled(&params, "view").unwrap_or_else(|| "mine".to_owned());
+    let mut query = query_of(&params);
+    query.view = Some(view.clone());
+    let mut tabs = Vec::new();
+    for (code, key) in [
+        ("mine", "tickets.view_mine"),
+        ("team", "tickets.view_team"),
+        ("unassigned", "tickets.view_unassigned"),
+        ("all", "tickets.view_all"),
+    ] {
+        let count_query = TicketQuery {
+            view: Some(code.to_owned()),
+            ..TicketQuery::default()
+        };
+        let count = tickets::count_tickets(&state.app, &caller, &count_query)
+            .await
+            .unwrap_or(0);
+        tabs.push(Tab {
+            view: code,
+            key,
+            count,
+            active: code == view,
+        });
+    }
+    let (rows, next, error, status) = match tickets::list_tickets(&state.app, &caller, &query).await
+    {
+        Ok(page) => (page.items, page.next_cursor, None, StatusCode::OK),
+        Err(AppError::Validation { field, reason }) => (
+            Vec::new(),
+            None,
+            Some(format!("{field}: {}", context.locale.reason(&reason))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => return failure(&context, e),
+    };
+    let categories = tickets::list_categories(&state.app, &caller)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (c.id, c.path))
+        .collect();
+    let next_link = next.map(|cursor| {
+        let mut pairs: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| k.as_str() != "cursor")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        pairs.sort();
+        pairs.push(("cursor".into(), cursor));
+        if !pairs.iter().any(|(k, _)| k == "view") {
+            pairs.push(("view".into(), view.clone()));
+        }
+        format!(
+            "/tickets?{}",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", url_escape(v)))
+                .collect::<Vec<_>>()
+                .join("&")
+        )
+    });
+    let mut filter = FormState::from_submitted(&params);
+    filter.set_value("view", &view);
+    let page = QueuePage {
+        shell: context.shell("tickets"),
+        tabs,
+        view,
+        filter,
+        statuses: status_choices(),
+        types: type_choices(),
+        priorities: priority_choices(),
+        channels: channel_choices(),
+        categories,
+        tickets: rows.iter().map(|t| QueueRow::of(&context, t)).collect(),
+        next_link,
+        error,
+        can_create: allows(&context, Permission::ManageTickets),
+    };
+    (status, render(&page)).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "ticket_new.html")]
+struct NewPage {
+    shell: Shell,
+    form: FormState,
+    customer_name: Option<String>,
+    types: Vec<Choice>,
+    service_kinds: Vec<Choice>,
+    levels: Vec<Choice>,
+    priorities: Vec<Choice>,
+    channels: Vec<Choice>,
+    directions: Vec<Choice>,
+    categories: Vec<(i64, String)>,
+    teams: Vec<(i64, String)>,
+    agents: Vec<(i64, String)>,
+}
+
+async fn people(
+    state: &AppState,
+    caller: &kefu_app::Caller,
+) -> Result<(Vec<(i64, String)>, Vec<(i64, String)>), AppError> {
+    let agents = super::settings::agent_names(state, caller)
+        .await?
+        .into_iter()
+        .collect();
+    let teams = super::settings::all_teams(state, caller)
+        .await?
+        .into_iter()
+        .map(|t| (t.team.id, t.team.name))
+        .collect();
+    Ok((teams, agents))
+}
+
+async fn active_categories(
+    state: &AppState,
+    caller: &kefu_app::Caller,
+) -> Result<Vec<(i64, String)>, AppError> {
+    Ok(tickets::list_categories(&state.app, caller)
+        .await?
+        .into_iter()
+        .filter(|c| c.active)
+        .map(|c| (c.id, c.path))
+        .collect())
+}
+
+async fn new_page(
+    state: &AppState,
+    context: &PageContext,
+    form: FormState,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let (teams, agents) = match people(state, &caller).await {
+        Ok(p) => p,
+        Err(e) => return failure(context, e),
+    };
+    let categories = match active_categories(state, &caller).await {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let customer_name = match form.value("customer_id").parse::<i64>() {
+        Ok(id) => kefu_app::customers::get_customer(&state.app, &caller, id)
+            .await
+            .ok()
+            .map(|c| c.customer.name),
+        Err(_) => None,
+    };
+    let page = NewPage {
+        shell: context.shell("tickets"),
+        form,
+        customer_name,
+        types: type_choices(),
+        service_kinds: service_kind_choices(),
+        levels: level_choices(),
+        priorities: priority_choices(),
+        channels: channel_choices(),
+        directions: direction_choices(),
+        categories,
+        teams,
+        agents,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// `GET /tickets/new`: a new ticket; `?customer_id=…&channel=phone` logs a call.
+pub async fn new_form(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let mut form = FormState::with_values(&[
+        ("type", "inquiry"),
+        ("urgency", "medium"),
+        ("impact", "medium"),
+        ("channel", "phone"),
+        ("call_direction", "inbound"),
+    ]);
+    for name in ["customer_id", "channel", "type"] {
+        if let Some(v) = filled(&params, name) {
+            form.set_value(name, &v);
+        }
+    }
+    if let Some(agent) = context.signed_in.as_ref().map(|s| s.agent.id) {
+        form.set_value("assignee_id", &agent.to_string());
+    }
+    new_page(&state, &context, form, StatusCode::OK).await
+}
+
+fn optional_id(fields: &Fields, name: &str) -> Result<Option<i64>, &'static str> {
+    match filled(fields, name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| "reasons.not_a_number"),
+    }
+}
+
+fn tag_list(text: &str) -> Vec<String> {
+    text.split([',', '，', '、'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `POST /tickets`: opens a ticket and shows it.
+pub async fn create(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let mut form = FormState::from_submitted(&fields);
+    let mut ids = [None; 4];
+    for (slot, name) in ["customer_id", "category_id", "team_id", "assignee_id"]
+        .iter()
+        .enumerate()
+    {
+        match optional_id(&fields, name) {
+            Ok(v) => ids[slot] = v,
+            Err(key) => form.set_error(name, context.locale.t(key).to_owned()),
+        }
+    }
+    let call_seconds = match filled(&fields, "call_minutes").map(|m| m.parse::<f64>()) {
+        None => None,
+        Some(Ok(m)) if m.is_finite() && m >= 0.0 => Some((m * 60.0).round() as i64),
+        Some(_) => {
+            form.set_error(
+                "call_minutes",
+                context.locale.t("reasons.not_a_number").to_owned(),
+            );
+            None
+        }
+    };
+    if form.has_errors() {
+        return new_page(&state, &context, form, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let logged_call = matches!(field(&fields, "channel"), "phone" | "counter");
+    let input = NewTicket {
+        subject: field(&fields, "subject").to_owned(),
+        description: filled(&fields, "description"),
+        ticket_type: filled(&fields, "type"),
+        service_kind: filled(&fields, "service_kind"),
+        category_id: ids[1],
+        urgency: filled(&fields, "urgency"),
+        impact: filled(&fields, "impact"),
+        priority: filled(&fields, "priority"),
+        priority_reason: filled(&fields, "priority_reason"),
+        channel: filled(&fields, "channel"),
+        customer_id: ids[0],
+        expectation: filled(&fields, "expectation"),
+        wanted_by: filled(&fields, "wanted_by"),
+        call_direction: if logged_call {
+            filled(&fields, "call_direction")
+        } else {
+            None
+        },
+        call_seconds: if logged_call { call_seconds } else { None },
+        tags: tag_list(field(&fields, "tags")),
+        team_id: ids[2],
+        assignee_id: ids[3],
+        watchers: Vec::new(),
+    };
+    match tickets::create_ticket(&state.app, &caller, input).await {
+        Ok(view) => Redirect::to(&format!("/tickets/{}?created=1", view.ticket.id)).into_response(),
+        Err(error) => match form.absorb(context.locale, error) {
+            Ok(()) => new_page(&state, &context, form, StatusCode::UNPROCESSABLE_ENTITY).await,
+            Err(other) => failure(&context, other),
+        },
+    }
+}
+
+/// One entry of the ticket page's timeline.
+struct TimelineRow {
+    at: String,
+    kind: &'static str,
+    author: String,
+    body: String,
+    changes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ticket.html")]
+struct TicketPage {
+    shell: Shell,
+    notice: Option<&'static str>,
+    detail: TicketDetail,
+    status_key: String,
+    type_key: String,
+    channel_key: String,
+    created: String,
+    updated: String,
+    timeline: Vec<TimelineRow>,
+    form: FormState,
+    reply: FormState,
+    status_form: FormState,
+    next_statuses: Vec<Choice>,
+    types: Vec<Choice>,
+    service_kinds: Vec<Choice>,
+    levels: Vec<Choice>,
+    priorities: Vec<Choice>,
+    channels: Vec<Choice>,
+    resolutions: Vec<Choice>,
+    categories: Vec<(i64, String)>,
+    teams: Vec<(i64, String)>,
+    agents: Vec<(i64, String)>,
+    customer: Option<CustomerPanel>,
+    can_edit: bool,
+}
+
+/// The customer's 360° panel beside the conversation.
+struct CustomerPanel {
+    id: i64,
+    name: String,
+    grade: &'static str,
+    grade_key: String,
+    organization: String,
+    contacts: Vec<(String, String)>,
+    open_tickets: i64,
+    recent: Vec<QueueRow>,
+    orders: Vec<String>,
+}
+
+fn change_line(
+    context: &PageContext,
+    field: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> String {
+    let locale = context.locale;
+    let label = locale
+        .try_t(&format!("tickets.field_{field}"))
+        .map_or_else(|| field.to_owned(), str::to_owned);
+    let shown = |v: &serde_json::Value| -> String {
+        let text = match v {
+            serde_json::Value::Null => return locale.t("common.none").to_owned(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let section = match field {
+            "status" => Some("ticket_status"),
+            "ticket_type" => Some("ticket_types"),
+            "channel" => Some("channels"),
+            "priority" => Some("priorities"),
+            "urgency" | "impact" => Some("levels"),
+            "resolution_category" => Some("resolutions"),
+            _ => None,
+        };
+        section
+            .and_then(|s| locale.try_t(&format!("{s}.{text}")))
+            .map_or(text, str::to_owned)
+    };
+    format!("{label}: {} → {}", shown(old), shown(new))
+}
+
+async fn ticket_page(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    forms: (Option<FormState>, Option<FormState>, Option<FormState>),
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let detail = match tickets::ticket_detail(&state.app, &caller, id).await {
+        Ok(d) => d,
+        Err(e) => return failure(context, e),
+    };
+    let (teams, agents) = match people(state, &caller).await {
+        Ok(p) => p,
+        Err(e) => return failure(context, e),
+    };
+    let categories = match active_categories(state, &caller).await {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let t = &detail.view.ticket;
+    let id_text = |v: Option<i64>| v.map(|i| i.to_string()).unwrap_or_default();
+    let props = forms.0.unwrap_or_else(|| {
+        FormState::with_values(&[
+            ("version", &t.version.to_string()),
+            ("subject", &t.subject),
+            ("type", t.ticket_type.as_str()),
+            ("service_kind", t.service_kind.map_or("", |k| k.as_str())),
+            ("category_id", &id_text(t.category_id)),
+            ("urgency", t.urgency.as_str()),
+            ("impact", t.impact.as_str()),
+            (
+                "priority",
+                if t.priority_reason.is_empty() {
+                    ""
+                } else {
+                    t.priority.as_str()
+                },
+            ),
+            ("priority_reason", &t.priority_reason),
+            ("channel", t.channel.as_str()),
+            ("customer_id", &id_text(t.customer_id)),
+            ("expectation", &t.expectation),
+            (
+                "wanted_by",
+                &t.wanted_by.map(|d| d.to_string()).unwrap_or_default(),
+            ),
+            ("tags", &detail.view.tags.join(", ")),
+            ("team_id", &id_text(t.team_id)),
+            ("assignee_id", &id_text(t.assignee_id)),
+        ])
+    });
+    let reply = forms
+        .1
+        .unwrap_or_else(|| FormState::with_values(&[("kind", "reply")]));
+    let status_form = forms.2.unwrap_or_else(|| {
+        FormState::with_values(&[
+            ("version", &t.version.to_string()),
+            (
+                "resolution_category",
+                t.resolution_category.map_or("", |c| c.as_str()),
+            ),
+            ("resolution", &t.resolution),
+        ])
+    });
+    let timeline = detail
+        .timeline
+        .iter()
+        .filter_map(|item| match item {
+            TimelineItem::Message(m) => Some(TimelineRow {
+                at: context.time(m.message.created_at),
+                kind: m.message.kind.as_str(),
+                author: m.author_name.clone(),
+                body: m.message.body.clone(),
+                changes: Vec::new(),
+            }),
+            TimelineItem::Change {
+                at,
+                actor,
+                action,
+                changes,
+            } => {
+                let lines: Vec<String> = changes
+                    .iter()
+                    .filter(|(f, _, _)| {
+                        !matches!(
+                            f.as_str(),
+                            "id" | "first_response_at"
+                                | "resolved_at"
+                                | "closed_at"
+                                | "description"
+                        )
+                    })
+                    .map(|(f, old, new)| change_line(context, f, old, new))
+                    .collect();
+                if action == "create" {
+                    return Some(TimelineRow {
+                        at: context.time(*at),
+                        kind: "created",
+                        author: actor.clone(),
+                        body: String::new(),
+                        changes: Vec::new(),
+                    });
+                }
+                (!lines.is_empty()).then(|| TimelineRow {
+                    at: context.time(*at),
+                    kind: "change",
+                    author: actor.clone(),
+                    body: String::new(),
+                    changes: lines,
+                })
+            }
+        })
+        .collect();
+    let customer = match t.customer_id {
+        Some(cid) => match kefu_app::customers::profile(&state.app, &caller, cid).await {
+            Ok(p) => Some(CustomerPanel {
+                id: cid,
+                name: p.customer.customer.name.clone(),
+                grade: p.customer.customer.grade.as_str(),
+                grade_key: format!("grades.{}", p.customer.customer.grade.as_str()),
+                organization: p
+                    .customer
+                    .organization
+                    .as_ref()
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default(),
+                contacts: p
+                    .customer
+                    .contact_points
+                    .iter()
+                    .map(|c| {
+                        (
+                            format!("contact_kinds.{}", c.kind.as_str()),
+                            c.value.clone(),
+                        )
+                    })
+                    .collect(),
+                open_tickets: p.open_tickets,
+                recent: p
+                    .recent_tickets
+                    .iter()
+                    .filter(|r| r.id != id)
+                    .take(5)
+                    .map(|r| QueueRow::of(context, r))
+                    .collect(),
+                orders: p
+                    .totals
+                    .iter()
+                    .map(|o| format!("{} × {}", o.orders, o.currency))
+                    .collect(),
+            }),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let next_statuses = detail
+        .view
+        .next_statuses
+        .iter()
+        .map(|s| Choice {
+            code: s.as_str(),
+            key: format!("ticket_status.{}", s.as_str()),
+        })
+        .collect();
+    let page = TicketPage {
+        shell: context.shell("tickets"),
+        notice,
+        status_key: format!("ticket_status.{}", t.status.as_str()),
+        type_key: format!("ticket_types.{}", t.ticket_type.as_str()),
+        channel_key: format!("channels.{}", t.channel.as_str()),
+        created: context.time(t.created_at),
+        updated: context.time(t.updated_at),
+        timeline,
+        form: props,
+        reply,
+        status_form,
+        next_statuses,
+        types: type_choices(),
+        service_kinds: service_kind_choices(),
+        levels: level_choices(),
+        priorities: priority_choices(),
+        channels: channel_choices(),
+        resolutions: resolution_choices(),
+        categories,
+        teams,
+        agents,
+        customer,
+        can_edit: allows(context, Permission::ManageTickets) && t.status != Status::Merged,
+        detail,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// `GET /tickets/{id}`: the ticket page.
+pub async fn show(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Query(params): Query<Fields>,
+) -> Response {
+    let notice = if params.contains_key("created") {
+        Some(context.locale.t("tickets.created"))
+    } else if params.contains_key("saved") {
+        Some(context.locale.t("tickets.saved"))
+    } else {
+        None
+    };
+    ticket_page(
+        &state,
+        &context,
+        id,
+        (None, None, None),
+        notice,
+        StatusCode::OK,
+    )
+    .await
+}
+
+fn error_status(error: &AppError) -> StatusCode {
+    if matches!(error, AppError::Conflict { .. }) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// `POST /tickets/{id}`: saves the properties (optimistic locking; a
+/// refused save keeps what the agent typed).
+pub async fn save(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let mut form = FormState::from_submitted(&fields);
+    let version = field(&fields, "version").parse::<i64>().unwrap_or(-1);
+    let mut ids = [None; 4];
+    for (slot, name) in ["customer_id", "category_id", "team_id", "assignee_id"]
+        .iter()
+        .enumerate()
+    {
+        match optional_id(&fields, name) {
+            Ok(v) => ids[slot] = v,
+            Err(key) => form.set_error(name, context.locale.t(key).to_owned()),
+        }
+    }
+    if form.has_errors() {
+        return ticket_page(
+            &state,
+            &context,
+            id,
+            (Some(form), None, None),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let text = |name: &str| Some(field(&fields, name).to_owned());
+    let changes = TicketChanges {
+        version,
+        subject: text("subject"),
+        description: None,
+        ticket_type: filled(&fields, "type"),
+        service_kind: Some(filled(&fields, "service_kind")),
+        category_id: Some(ids[1]),
+        urgency: filled(&fields, "urgency"),
+        impact: filled(&fields, "impact"),
+        priority: Some(filled(&fields, "priority")),
+        priority_reason: text("priority_reason"),
+        channel: filled(&fields, "channel"),
+        customer_id: Some(ids[0]),
+        expectation: text("expectation"),
+        wanted_by: Some(filled(&fields, "wanted_by")),
+        tags: Some(tag_list(field(&fields, "tags"))),
+        team_id: Some(ids[2]),
+        assignee_id: Some(ids[3]),
+        watchers: None,
+    };
+    match tickets::update_ticket(&state.app, &caller, id, changes).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1")).into_response(),
+        Err(error) => {
+            let status = error_status(&error);
+            match form.absorb(context.locale, error) {
+                Ok(()) => {
+                    ticket_page(&state, &context, id, (Some(form), None, None), None, status).await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+/// `POST /tickets/{id}/status`: moves the ticket along its lifecycle.
+pub async fn change_status(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let change = StatusChange {
+        version: field(&fields, "version").parse::<i64>().unwrap_or(-1),
+        status: field(&fields, "status").to_owned(),
+        reason: filled(&fields, "reason"),
+        resolution_category: filled(&fields, "resolution_category"),
+        resolution: Some(field(&fields, "resolution").to_owned()),
+    };
+    match tickets::change_status(&state.app, &caller, id, change).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1")).into_response(),
+        Err(error) => {
+            let status = error_status(&error);
+            let mut form = FormState::from_submitted(&fields);
+            match form.absorb(context.locale, error) {
+                Ok(()) => {
+                    ticket_page(&state, &context, id, (None, None, Some(form)), None, status).await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+/// `POST /tickets/{id}/messages`: adds a reply or note, then optionally
+/// moves the ticket (reply and set pending, say) in the same step.
+pub async fn add_message(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let input = MessageInput {
+        kind: field(&fields, "kind").to_owned(),
+        body: field(&fields, "body").to_owned(),
+    };
+    let mut form = FormState::from_submitted(&fields);
+    if let Err(error) = tickets::add_message(&state.app, &caller, id, input).await {
+        let status = error_status(&error);
+        return match form.absorb(context.locale, error) {
+            Ok(()) => {
+                ticket_page(&state, &context, id, (None, Some(form), None), None, status).await
+            }
+            Err(other) => failure(&context, other),
+        };
+    }
+    if let Some(next) = filled(&fields, "then_status") {
+        let version = match tickets::get_ticket(&state.app, &caller, id).await {
+            Ok(v) => v.ticket.version,
+            Err(e) => return failure(&context, e),
+        };
+        let change = StatusChange {
+            version,
+            status: next,
+            ..StatusChange::default()
+        };
+        if let Err(error) = tickets::change_status(&state.app, &caller, id, change).await {
+            let status = error_status(&error);
+            let mut status_form = FormState::default();
+            return match status_form.absorb(context.locale, error) {
+                Ok(()) => {
+                    ticket_page(
+                        &state,
+                        &context,
+                        id,
+                        (None, None, Some(status_form)),
+                        None,
+                        status,
+                    )
+                    .await
+                }
+                Err(other) => failure(&context, other),
+            };
+        }
+    }
+    Redirect::to(&format!("/tickets/{id}?saved=1#conversation")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "settings_tickets.html")]
+struct SettingsPage {
+    shell: Shell,
+    settings_nav: Vec<super::NavItem>,
+    notice: Option<&'static str>,
+    categories: Vec<kefu_store::tickets::Category>,
+    category_form: FormState,
+    matrix: Vec<(&'static str, Vec<(String, String)>)>,
+    matrix_form: FormState,
+    priorities: Vec<Choice>,
+}
+
+async fn settings_page(
+    state: &AppState,
+    context: &PageContext,
+    category_form: FormState,
+    matrix_form: Option<FormState>,
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let categories = match tickets::list_categories(&state.app, &caller).await {
+        Ok(c) => c,
+        Err(e) => return failure(context, e),
+    };
+    let current = match tickets::get_settings(&state.app, &caller).await {
+        Ok(s) => s,
+        Err(e) => return failure(context, e),
+    };
+    let matrix_form = matrix_form.unwrap_or_else(|| {
+        let mut form = FormState::with_values(&[
+            ("version", &current.version.to_string()),
+            ("reopen_days", &current.reopen_days.to_string()),
+        ]);
+        for (r, row) in current.priority_matrix.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                form.set_value(&format!("m{r}{c}"), cell);
+            }
+        }
+        form
+    });
+    let matrix = ["high", "medium", "low"]
+        .iter()
+        .enumerate()
+        .map(|(r, level)| {
+            (
+                *level,
+                (0..3)
+                    .map(|c| {
+                        let name = format!("m{r}{c}");
+                        let value = matrix_form.value(&name).to_owned();
+                        (name, value)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let page = SettingsPage {
+        shell: context.shell("settings"),
+        settings_nav: super::settings::settings_nav(context, "/settings/tickets"),
+        notice,
+        categories,
+        category_form,
+        matrix,
+        matrix_form,
+        priorities: priority_choices(),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// `GET /settings/tickets`: categories, priority matrix, reopen window.
+pub async fn settings(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let notice = params
+        .contains_key("saved")
+        .then(|| context.locale.t("tickets.settings_saved"));
+    settings_page(
+        &state,
+        &context,
+        FormState::default(),
+        None,
+        notice,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /settings/tickets`: saves the matrix and the reopen window.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let mut form = FormState::from_submitted(&fields);
+    let input = SettingsInput {
+        version: field(&fields, "version").parse().unwrap_or(-1),
+        priority_matrix: (0..3)
+            .map(|r| {
+                (0..3)
+                    .map(|c| field(&fields, &format!("m{r}{c}")).to_owned())
+                    .collect()
+            })
+            .collect(),
+        reopen_days: match field(&fields, "reopen_days").trim().parse() {
+            Ok(n) => n,
+            Err(_) => {
+                form.set_error(
+                    "reopen_days",
+                    context.locale.t("reasons.not_a_number").to_owned(),
+                );
+                return settings_page(
+                    &state,
+                    &context,
+                    FormState::default(),
+                    Some(form),
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
+            }
+        },
+    };
+    match tickets::save_settings(&state.app, &caller, input).await {
+        Ok(_) => Redirect::to("/settings/tickets?saved=1").into_response(),
+        Err(error) => {
+            let status = error_status(&error);
+            match form.absorb(context.locale, error) {
+                Ok(()) => {
+                    settings_page(
+                        &state,
+                        &context,
+                        FormState::default(),
+                        Some(form),
+                        None,
+                        status,
+                    )
+                    .await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+fn category_input(fields: &Fields) -> Result<CategoryInput, &'static str> {
+    Ok(CategoryInput {
+        version: field(fields, "version").parse().ok(),
+        parent_id: optional_id(fields, "parent_id")?,
+        name: field(fields, "name").to_owned(),
+        name_en: filled(fields, "name_en"),
+        active: Some(fields.get("active").is_some() || fields.get("version").is_none()),
+    })
+}
+
+/// `POST /settings/tickets/categories`: adds a category.
+pub async fn create_category(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    category_step(&state, &context, None, &fields).await
+}
+
+/// `POST /settings/tickets/categories/{id}`: renames, moves or switches off a category.
+pub async fn save_category(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    category_step(&state, &context, Some(id), &fields).await
+}
+
+async fn category_step(
+    state: &AppState,
+    context: &PageContext,
+    id: Option<i64>,
+    fields: &Fields,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let mut form = FormState::from_submitted(fields);
+    let input = match category_input(fields) {
+        Ok(i) => i,
+        Err(key) => {
+            form.set_error("parent_id", context.locale.t(key).to_owned());
+            return settings_page(
+                state,
+                context,
+                form,
+                None,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let result = match id {
+        None => tickets::create_category(&state.app, &caller, input).await,
+        Some(id) => tickets::update_category(&state.app, &caller, id, input).await,
+    };
+    match result {
+        Ok(_) => Redirect::to("/settings/tickets?saved=1").into_response(),
+        Err(error) => {
+            let status = error_status(&error);
+            match form.absorb(context.locale, error) {
+                Ok(()) => settings_page(state, context, form, None, None, status).await,
+                Err(other) => failure(context, other),
+            }
+        }
+    }
+}
