@@ -46,6 +46,8 @@ pub struct DemoSummary {
     pub customers: usize,
     /// Orders recorded.
     pub orders: usize,
+    /// Work orders created.
+    pub tickets: usize,
     /// The sign-ins to try, one per role.
     pub logins: Vec<DemoLogin>,
 }
@@ -142,6 +144,7 @@ pub async fn load(app: &App, seed: u64) -> Result<DemoSummary, AppError> {
             organizations: 0,
             customers: 0,
             orders: 0,
+            tickets: 0,
             logins: logins(),
         });
     }
@@ -315,21 +318,29 @@ async fn load_into(
         ),
     ];
     let team_count = teams.len();
+    let mut floor = crate::demo_tickets::Floor { agents: Vec::new() };
     for (name, description, members) in teams {
         let lead = members.choose(&mut rng).copied();
-        directory::create_team_in(
+        let working = !name.starts_with("质检");
+        let team = directory::create_team_in(
             tx,
             caller,
             NewTeam {
                 name: name.into(),
                 description: description.into(),
                 lead_agent_id: lead,
-                member_ids: members,
+                member_ids: members.clone(),
             },
         )
         .await?;
+        if working {
+            floor
+                .agents
+                .extend(members.iter().map(|agent| (*agent, team.team.id)));
+        }
     }
     let (organizations, customers, orders) = load_customers(tx, caller, &mut rng).await?;
+    let tickets = crate::demo_tickets::load(tx, caller, &mut rng, &floor).await?;
     Ok(DemoSummary {
         loaded: true,
         agents: created,
@@ -337,6 +348,7 @@ async fn load_into(
         organizations,
         customers,
         orders,
+        tickets,
         logins: logins(),
     })
 }

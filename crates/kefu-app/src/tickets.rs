@@ -233,8 +233,8 @@ pub enum TimelineItem {
         actor: String,
         /// `create` or `update`.
         action: String,
-        /// Field, old value, new value.
-        changes: Vec<(String, serde_json::Value, serde_json::Value)>,
+        /// Each field's old and new value.
+        changes: Vec<kefu_domain::audit::FieldChange>,
     },
 }
 
@@ -728,15 +728,18 @@ pub async fn ticket_detail(app: &App, caller: &Caller, id: i64) -> Result<Ticket
                 .unwrap_or_else(|| format!("agent:{}", record.actor_ref)),
             other => format!("{other}:{}", record.actor_ref),
         };
+        // The record of creation is written with the ticket; a ticket made
+        // with an earlier time (imported, demo) is shown when it was made.
+        let at = if record.action == "create" {
+            view.ticket.created_at.min(record.at)
+        } else {
+            record.at
+        };
         timeline.push(TimelineItem::Change {
-            at: record.at,
+            at,
             actor,
             action: record.action,
-            changes: record
-                .changes
-                .into_iter()
-                .map(|c| (c.field, c.old, c.new))
-                .collect(),
+            changes: record.changes,
         });
     }
     timeline.sort_by_key(TimelineItem::at);

@@ -334,32 +334,37 @@ pub async fn insert(
     f: &TicketFields,
     at: DateTime<Utc>,
 ) -> Result<Ticket, StoreError> {
-    Ok(insert_many(conn, &[(f.clone(), at)])
+    insert_many(conn, &[(f.clone(), at, at)])
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| StoreError::Other("the ticket insert returned no row".into()))?)
+        .ok_or_else(|| StoreError::Other("the ticket insert returned no row".into()))
 }
 
 /// Rows per multi-row INSERT (27 values a row, far below both limits).
 const BULK_ROWS: usize = 50;
 
-/// Creates many tickets with one statement per [`BULK_ROWS`], each at its
-/// own time; returns them in the order given (ids follow VALUES order on
-/// both backends).
+/// Creates many tickets with one statement per [`BULK_ROWS`], each with
+/// its own creation and last-change time (the past, for demo data);
+/// returns them in the order given (ids follow VALUES order on both
+/// backends).
 pub async fn insert_many(
     conn: &mut Conn<'_>,
-    all: &[(TicketFields, DateTime<Utc>)],
+    all: &[(TicketFields, DateTime<Utc>, DateTime<Utc>)],
 ) -> Result<Vec<Ticket>, StoreError> {
     let mut out = Vec::with_capacity(all.len());
-    let width = FIELD_COUNT + 1;
+    let width = FIELD_COUNT + 2;
     for chunk in all.chunks(BULK_ROWS) {
         let values = (0..chunk.len())
             .map(|r| {
                 let base = 1 + r * width;
                 let cells: Vec<String> = (base..base + width).map(|n| format!("${n}")).collect();
-                let at = &cells[FIELD_COUNT];
-                format!("({}, 1, {at}, {at})", cells[..FIELD_COUNT].join(", "))
+                format!(
+                    "({}, 1, {}, {})",
+                    cells[..FIELD_COUNT].join(", "),
+                    cells[FIELD_COUNT],
+                    cells[FIELD_COUNT + 1]
+                )
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -368,8 +373,8 @@ pub async fn insert_many(
         );
         let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-            for (f, at) in chunk {
-                query = bind_fields!(query, f).bind(*at);
+            for (f, created, updated) in chunk {
+                query = bind_fields!(query, f).bind(*created).bind(*updated);
             }
             query.fetch_all(c).await?
         });
@@ -381,8 +386,10 @@ pub async fn insert_many(
             )));
         }
         ids.sort_unstable();
-        for (id, (f, at)) in ids.into_iter().zip(chunk) {
-            out.push(f.clone().into_ticket(id, *at));
+        for (id, (f, created, updated)) in ids.into_iter().zip(chunk) {
+            let mut ticket = f.clone().into_ticket(id, *created);
+            ticket.updated_at = *updated;
+            out.push(ticket);
         }
     }
     Ok(out)
@@ -495,13 +502,16 @@ pub async fn tags_of(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<(i64, Strin
         "SELECT ticket_id, tag FROM ticket_tags WHERE ticket_id IN ({}) ORDER BY ticket_id, tag",
         crate::customers::placeholders(1, ids.len())
     );
-    on_conn!(conn, |c| {
+    let mut rows: Vec<(i64, String)> = on_conn!(conn, |c| {
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for id in ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(c).await?)
-    })
+        query.fetch_all(c).await?
+    });
+    // By code point on both backends, whatever the database's collation.
+    rows.sort();
+    Ok(rows)
 }
 
 /// Replaces a ticket's tags.
@@ -1076,8 +1086,8 @@ pub async fn update_category(
     };
     if old_path != f.path {
         let prefix = format!("{old_path} / ");
-        let sql = "UPDATE ticket_categories SET path = $1 || substr(path, $2), version = version + 1, updated_at = $3 \
-                   WHERE substr(path, 1, $4) = $5";
+        let sql = "UPDATE ticket_categories SET path = $1 || substr(path, CAST($2 AS INTEGER)), version = version + 1, \
+                   updated_at = $3 WHERE substr(path, 1, CAST($4 AS INTEGER)) = $5";
         on_conn!(&mut *conn, |c| {
             sqlx::query(sql)
                 .bind(format!("{} / ", f.path))

@@ -361,8 +361,13 @@ async fn start_app(settings: &Settings) -> anyhow::Result<App> {
 fn print_demo(summary: &kefu_app::demo::DemoSummary) {
     if summary.loaded {
         println!(
-            "demo data loaded: {} agents, {} teams, {} organizations, {} customers, {} orders (星河宽带 StarRiver Broadband)",
-            summary.agents, summary.teams, summary.organizations, summary.customers, summary.orders
+            "demo data loaded: {} agents, {} teams, {} organizations, {} customers, {} orders, {} tickets (星河宽带 StarRiver Broadband)",
+            summary.agents,
+            summary.teams,
+            summary.organizations,
+            summary.customers,
+            summary.orders,
+            summary.tickets
         );
     } else {
         println!("the database already holds data; demo data was not loaded");

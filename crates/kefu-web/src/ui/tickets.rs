@@ -620,16 +620,16 @@ async fn ticket_page(
             } => {
                 let lines: Vec<String> = changes
                     .iter()
-                    .filter(|(f, _, _)| {
+                    .filter(|c| {
                         !matches!(
-                            f.as_str(),
+                            c.field.as_str(),
                             "id" | "first_response_at"
                                 | "resolved_at"
                                 | "closed_at"
                                 | "description"
                         )
                     })
-                    .map(|(f, old, new)| change_line(context, f, old, new))
+                    .map(|c| change_line(context, &c.field, &c.old, &c.new))
                     .collect();
                 if action == "create" {
                     return Some(TimelineRow {

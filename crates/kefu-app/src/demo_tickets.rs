@@ -1,0 +1,526 @@
+//! The demo's work orders: a category tree and about a thousand bilingual
+//! tickets over the last 90 days with their conversations, spread over
+//! types, channels, priorities and states the way a broadband and mobile
+//! service floor sees them.
+
+use crate::{AppError, Caller};
+use chrono::{DateTime, Duration, Utc};
+use kefu_domain::audit::Action;
+use kefu_domain::ticket::{
+    Channel, Direction, Level, MessageKind, PriorityMatrix, ResolutionCategory, ServiceKind,
+    Status, TicketType,
+};
+use kefu_store::tickets::{self, Author, CategoryFields, NewMessage, TicketFields};
+use kefu_store::{Tx, audit as audit_log, customers};
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// How many demo tickets are made.
+pub const DEMO_TICKETS: usize = 1000;
+
+/// A category's (name, English name).
+type Names = (&'static str, &'static str);
+
+/// (parent, children) of the category tree.
+const CATEGORIES: [(Names, [Names; 3]); 5] = [
+    (
+        ("宽带", "Broadband"),
+        [
+            ("无法上网", "No connection"),
+            ("网速慢", "Slow speed"),
+            ("安装移机", "Installation and moves"),
+        ],
+    ),
+    (
+        ("移动业务", "Mobile"),
+        [
+            ("套餐变更", "Plan changes"),
+            ("流量", "Data"),
+            ("信号", "Signal"),
+        ],
+    ),
+    (
+        ("账单", "Billing"),
+        [
+            ("扣费异议", "Disputed charges"),
+            ("发票", "Invoices"),
+            ("缴费", "Payments"),
+        ],
+    ),
+    (
+        ("IPTV", "IPTV"),
+        [
+            ("卡顿", "Stuttering"),
+            ("无信号", "No signal"),
+            ("节目点播", "On demand"),
+        ],
+    ),
+    (
+        ("服务", "Service"),
+        [
+            ("营业厅服务", "Counter service"),
+            ("上门服务", "Home visits"),
+            ("客服态度", "Agent conduct"),
+        ],
+    ),
+];
+
+/// Subjects by category child index (row-major over [`CATEGORIES`]): (type, zh, en).
+const SUBJECTS: [(TicketType, &str, &str); 15] = [
+    (
+        TicketType::Fault,
+        "宽带无法上网，光猫LOS灯闪红",
+        "Broadband down, the modem's LOS light blinks red",
+    ),
+    (
+        TicketType::Fault,
+        "晚上网速很慢，测速只有10M",
+        "Evening speeds drop to 10 Mbps",
+    ),
+    (
+        TicketType::ServiceRequest,
+        "搬家申请宽带移机",
+        "Moving house: please move my broadband",
+    ),
+    (
+        TicketType::ServiceRequest,
+        "想把套餐改成5G尊享套餐",
+        "I want to switch to the 5G Premium plan",
+    ),
+    (
+        TicketType::Inquiry,
+        "流量用完了怎么加油包",
+        "How do I buy a data top-up?",
+    ),
+    (
+        TicketType::Fault,
+        "家里手机信号差，经常掉线",
+        "Weak mobile signal at home, calls drop",
+    ),
+    (
+        TicketType::Complaint,
+        "本月多扣了30元增值业务费",
+        "Charged 30 yuan for a service I never ordered",
+    ),
+    (
+        TicketType::Inquiry,
+        "如何开具电子发票",
+        "How do I get an electronic invoice?",
+    ),
+    (
+        TicketType::Inquiry,
+        "缴费后仍显示欠费停机",
+        "Paid the bill but the line is still suspended",
+    ),
+    (
+        TicketType::Fault,
+        "IPTV看直播一直卡顿",
+        "IPTV live channels keep stuttering",
+    ),
+    (
+        TicketType::Fault,
+        "机顶盒显示无信号",
+        "Set-top box shows no signal",
+    ),
+    (
+        TicketType::Inquiry,
+        "点播的电影为什么要另外收费",
+        "Why is the on-demand film charged extra?",
+    ),
+    (
+        TicketType::Suggestion,
+        "建议营业厅周末延长营业时间",
+        "Please open the service counter longer at weekends",
+    ),
+    (
+        TicketType::Complaint,
+        "上门安装师傅迟到两小时",
+        "The installer came two hours late",
+    ),
+    (
+        TicketType::Complaint,
+        "客服电话里态度不好",
+        "The agent on the phone was rude",
+    ),
+];
+
+const CUSTOMER_REPLIES: [(&str, &str); 4] = [
+    (
+        "按你们说的重启了，还是不行。",
+        "I restarted it as you said; still not working.",
+    ),
+    (
+        "好的，明天上午在家，可以上门。",
+        "OK, I am home tomorrow morning for the visit.",
+    ),
+    ("已经恢复了，谢谢！", "It works again, thank you!"),
+    (
+        "请尽快处理，已经影响工作了。",
+        "Please hurry, this is affecting my work.",
+    ),
+];
+
+const AGENT_REPLIES: [(&str, &str); 4] = [
+    (
+        "您好，已为您登记，请先重启光猫和路由器，稍后我们回电确认。",
+        "Hello, we have logged this. Please restart the modem and router; we will call you back.",
+    ),
+    (
+        "您好，已安排技术人员明天上午上门检修，请保持电话畅通。",
+        "Hello, a technician will visit tomorrow morning; please keep your phone on.",
+    ),
+    (
+        "您好，经核实该费用确属误扣，已为您办理退费，3个工作日内到账。",
+        "Hello, we checked and the charge was a mistake; the refund reaches you within 3 working days.",
+    ),
+    (
+        "您好，业务已办理完成，次月1日生效。",
+        "Hello, the change is done and takes effect on the 1st of next month.",
+    ),
+];
+
+const NOTES: [&str; 4] = [
+    "已联系网络部核查，OLT端口告警。",
+    "客户为老用户，建议赠送一个月提速。",
+    "转技术支持组处理，附测速截图。",
+    "Customer prefers email; callback after 18:00.",
+];
+
+const RESOLUTIONS: [(ResolutionCategory, &str, &str); 4] = [
+    (
+        ResolutionCategory::Solved,
+        "已远程重置端口，客户确认恢复。",
+        "Port reset remotely; the customer confirmed it works.",
+    ),
+    (
+        ResolutionCategory::Answered,
+        "已告知办理方式并发送操作指引短信。",
+        "Explained the steps and sent a how-to SMS.",
+    ),
+    (
+        ResolutionCategory::Solved,
+        "已退费并致歉，客户表示满意。",
+        "Refunded with an apology; the customer is satisfied.",
+    ),
+    (
+        ResolutionCategory::Workaround,
+        "临时更换机顶盒，待厂家返修。",
+        "Set-top box swapped while the faulty one is repaired.",
+    ),
+];
+
+const TAGS: [&str; 6] = ["回访", "VIP", "重复来电", "夜间", "升级", "refund"];
+
+fn weighted<T: Copy>(rng: &mut ChaCha8Rng, choices: &[(T, u32)]) -> T {
+    let total: u32 = choices.iter().map(|(_, w)| w).sum();
+    let mut pick = rng.random_range(0..total.max(1));
+    for (value, weight) in choices {
+        if pick < *weight {
+            return *value;
+        }
+        pick -= weight;
+    }
+    choices[0].0
+}
+
+/// The people tickets are spread over.
+pub(crate) struct Floor {
+    /// Agents who work tickets, with the team they sit in.
+    pub(crate) agents: Vec<(i64, i64)>,
+}
+
+/// Creates the category tree and the demo tickets; returns how many tickets.
+pub(crate) async fn load(
+    tx: &mut Tx,
+    caller: &Caller,
+    rng: &mut ChaCha8Rng,
+    floor: &Floor,
+) -> Result<usize, AppError> {
+    let mut leaf_ids = Vec::new();
+    for ((name, name_en), children) in CATEGORIES {
+        let parent = tickets::insert_category(
+            &mut tx.conn(),
+            &CategoryFields {
+                parent_id: None,
+                name: name.into(),
+                name_en: name_en.into(),
+                path: name.into(),
+                active: true,
+            },
+        )
+        .await?;
+        for (child, child_en) in children {
+            let leaf = tickets::insert_category(
+                &mut tx.conn(),
+                &CategoryFields {
+                    parent_id: Some(parent.id),
+                    name: child.into(),
+                    name_en: child_en.into(),
+                    path: format!("{name} / {child}"),
+                    active: true,
+                },
+            )
+            .await?;
+            leaf_ids.push(leaf.id);
+        }
+    }
+    let everyone = customers::search(
+        &mut tx.conn(),
+        &customers::Filter::default(),
+        customers::Sort::Newest,
+        &customers::After::Start,
+        10_000,
+    )
+    .await?;
+    if everyone.is_empty() || floor.agents.is_empty() {
+        return Ok(0);
+    }
+    let matrix = PriorityMatrix::default();
+    let now = kefu_store::now();
+    let mut rows: Vec<(TicketFields, DateTime<Utc>, DateTime<Utc>)> =
+        Vec::with_capacity(DEMO_TICKETS);
+    let mut plans: Vec<(Vec<NewMessage>, Vec<String>)> = Vec::with_capacity(DEMO_TICKETS);
+    for index in 0..DEMO_TICKETS {
+        let customer = &everyone[rng.random_range(0..everyone.len())];
+        let english = customer.language == "en";
+        let topic = rng.random_range(0..SUBJECTS.len());
+        let (ticket_type, subject_zh, subject_en) = SUBJECTS[topic];
+        // Newer tickets are more frequent: the floor grew over the quarter.
+        let age_minutes = {
+            let x: f64 = rng.random_range(0.0..1.0);
+            (x * x * 90.0 * 24.0 * 60.0) as i64
+        };
+        let created = now - Duration::minutes(age_minutes.max(5));
+        let channel = weighted(
+            rng,
+            &[
+                (Channel::Phone, 35),
+                (Channel::Email, 15),
+                (Channel::Chat, 15),
+                (Channel::Counter, 10),
+                (Channel::WebForm, 10),
+                (Channel::Portal, 5),
+                (Channel::Social, 5),
+                (Channel::Sms, 3),
+                (Channel::Api, 2),
+            ],
+        );
+        let urgency = weighted(
+            rng,
+            &[(Level::High, 15), (Level::Medium, 55), (Level::Low, 30)],
+        );
+        let impact = weighted(
+            rng,
+            &[(Level::High, 10), (Level::Medium, 50), (Level::Low, 40)],
+        );
+        let age_days = age_minutes / (24 * 60);
+        let status = if age_days > 10 {
+            weighted(
+                rng,
+                &[
+                    (Status::Closed, 85),
+                    (Status::Resolved, 12),
+                    (Status::Spam, 3),
+                ],
+            )
+        } else if age_days > 2 {
+            weighted(
+                rng,
+                &[
+                    (Status::Resolved, 45),
+                    (Status::Closed, 20),
+                    (Status::Open, 15),
+                    (Status::Pending, 12),
+                    (Status::OnHold, 8),
+                ],
+            )
+        } else {
+            weighted(
+                rng,
+                &[
+                    (Status::New, 30),
+                    (Status::Open, 40),
+                    (Status::Pending, 20),
+                    (Status::OnHold, 10),
+                ],
+            )
+        };
+        let (assignee, team) = if status == Status::New && rng.random_bool(0.6) {
+            (None, None)
+        } else {
+            let (a, t) = floor.agents[rng.random_range(0..floor.agents.len())];
+            (Some(a), Some(t))
+        };
+        let answered = status != Status::New;
+        let first_response =
+            answered.then(|| created + Duration::minutes(rng.random_range(3..240)));
+        let finished = matches!(status, Status::Resolved | Status::Closed);
+        let resolved_at = finished.then(|| {
+            let span = (now - created).num_minutes().max(10);
+            created
+                + Duration::minutes(
+                    rng.random_range(span / 10..span.max(span / 10 + 1))
+                        .min(span),
+                )
+        });
+        let resolution = finished.then(|| RESOLUTIONS[index % RESOLUTIONS.len()]);
+        let subject = if english { subject_en } else { subject_zh };
+        let fields = TicketFields {
+            subject: subject.into(),
+            description: if english {
+                format!("{subject}. Customer account {}.", customer.id)
+            } else {
+                format!("{subject}。客户编号 {}，请尽快处理。", customer.id)
+            },
+            ticket_type,
+            service_kind: (ticket_type == TicketType::ServiceRequest).then(|| {
+                if topic == 2 {
+                    ServiceKind::Change
+                } else {
+                    *[
+                        ServiceKind::Activate,
+                        ServiceKind::Change,
+                        ServiceKind::Cancel,
+                    ]
+                    .choose(rng)
+                    .unwrap_or(&ServiceKind::Change)
+                }
+            }),
+            category_id: leaf_ids.get(topic).copied(),
+            urgency,
+            impact,
+            priority: matrix.priority(urgency, impact),
+            priority_reason: String::new(),
+            channel,
+            customer_id: Some(customer.id),
+            organization_id: customer.organization_id,
+            expectation: if ticket_type == TicketType::Complaint {
+                if english {
+                    "Refund and an apology".into()
+                } else {
+                    "退费并道歉".into()
+                }
+            } else {
+                String::new()
+            },
+            wanted_by: (ticket_type == TicketType::ServiceRequest)
+                .then(|| (created + Duration::days(3)).date_naive()),
+            call_direction: matches!(channel, Channel::Phone | Channel::Counter)
+                .then_some(Direction::Inbound),
+            call_seconds: matches!(channel, Channel::Phone).then(|| rng.random_range(60..900)),
+            status,
+            team_id: team,
+            assignee_id: assignee,
+            resolution_category: resolution.map(|r| r.0),
+            resolution: resolution
+                .map(|r| if english { r.2 } else { r.1 }.to_owned())
+                .unwrap_or_default(),
+            merged_into_id: None,
+            first_response_at: first_response,
+            resolved_at,
+            closed_at: (status == Status::Closed).then_some(resolved_at).flatten(),
+        };
+        let mut messages = Vec::new();
+        if let (Some(at), Some(agent)) = (first_response, assignee) {
+            let (zh, en) = AGENT_REPLIES[topic % AGENT_REPLIES.len()];
+            messages.push((
+                at,
+                MessageKind::Reply,
+                Author::Agent(agent),
+                if english { en } else { zh }.to_owned(),
+            ));
+            let later = at + Duration::minutes(rng.random_range(20..600));
+            if later < now && rng.random_bool(0.7) {
+                let (zh, en) = CUSTOMER_REPLIES[rng.random_range(0..CUSTOMER_REPLIES.len())];
+                messages.push((
+                    later,
+                    MessageKind::Reply,
+                    Author::Customer(customer.id),
+                    if english { en } else { zh }.to_owned(),
+                ));
+            }
+            if rng.random_bool(0.4) {
+                let note = NOTES[rng.random_range(0..NOTES.len())];
+                messages.push((
+                    at + Duration::minutes(5),
+                    MessageKind::Note,
+                    Author::Agent(agent),
+                    note.to_owned(),
+                ));
+            }
+        }
+        messages.sort_by_key(|m| m.0);
+        let updated = [
+            Some(created),
+            fields.first_response_at,
+            fields.resolved_at,
+            fields.closed_at,
+            messages.last().map(|m| m.0),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(created)
+        .min(now);
+        let tags = if rng.random_bool(0.25) {
+            vec![TAGS[rng.random_range(0..TAGS.len())].to_owned()]
+        } else {
+            Vec::new()
+        };
+        plans.push((
+            messages
+                .into_iter()
+                .map(|(at, kind, author, body)| NewMessage {
+                    ticket_id: 0,
+                    kind,
+                    author,
+                    body,
+                    at,
+                })
+                .collect(),
+            tags,
+        ));
+        rows.push((fields, created, updated));
+    }
+    // Oldest first, so ticket numbers rise with time as on a real floor.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|i| rows[*i].1);
+    let rows: Vec<(TicketFields, DateTime<Utc>, DateTime<Utc>)> =
+        order.iter().map(|i| rows[*i].clone()).collect();
+    let plans: Vec<(Vec<NewMessage>, Vec<String>)> =
+        order.iter().map(|i| plans[*i].clone()).collect();
+    let stored = tickets::insert_many(&mut tx.conn(), &rows).await?;
+    let mut messages = Vec::new();
+    let mut tags = Vec::new();
+    for (ticket, (plan, ticket_tags)) in stored.iter().zip(plans) {
+        for mut m in plan {
+            m.ticket_id = ticket.id;
+            messages.push(m);
+        }
+        tags.extend(ticket_tags.into_iter().map(|t| (ticket.id, t)));
+    }
+    tickets::add_messages(&mut tx.conn(), &messages).await?;
+    tickets::add_tags_many(&mut tx.conn(), &tags).await?;
+    let snapshots: Vec<serde_json::Value> = stored
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or_default())
+        .collect();
+    let entries: Vec<audit_log::Entry<'_>> = stored
+        .iter()
+        .zip(&snapshots)
+        .map(|(t, snapshot)| audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: "ticket",
+            entity_id: t.id,
+            action: Action::Create,
+            changes: kefu_domain::audit::creation(
+                snapshot,
+                &["version", "created_at", "updated_at"],
+            ),
+        })
+        .collect();
+    audit_log::append_many(&mut tx.conn(), &entries).await?;
+    Ok(stored.len())
+}

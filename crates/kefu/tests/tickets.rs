@@ -1,0 +1,1052 @@
+//! Work orders over real HTTP, on SQLite or (with `KEFU_TEST_DATABASE_URL`)
+//! PostgreSQL: opening tickets from any channel, the priority matrix, the
+//! lifecycle and its refusals, the conversation, optimistic locking, the
+//! queues and their filters, categories — through the API and the pages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin@xinghe.example";
+const MANAGER: &str = "manager@xinghe.example";
+const AGENT: &str = "agent@xinghe.example";
+const SUPPORT: &str = "support@xinghe.example";
+const QA: &str = "qa@xinghe.example";
+const ANALYST: &str = "analyst@xinghe.example";
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    user: &str,
+    input: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.as_user(method, path, user);
+    if let Some(input) = input {
+        request = request.json(&input);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn open(app: &TestApp, user: &str, input: Value) -> Value {
+    let (status, body) = call(app, Method::POST, "/api/v1/tickets", user, Some(input)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn error_field(body: &Value) -> &str {
+    body["error"]["field"].as_str().unwrap_or("")
+}
+
+fn error_message(body: &Value) -> String {
+    body["error"]["message"].as_str().unwrap_or("").to_owned()
+}
+
+async fn me(app: &TestApp, user: &str) -> i64 {
+    let (_, body) = call(app, Method::GET, "/api/v1/me", user, None).await;
+    body["agent_id"].as_i64().unwrap()
+}
+
+async fn a_customer(app: &TestApp) -> i64 {
+    let (_, list) = call(app, Method::GET, "/api/v1/customers?limit=1", ADMIN, None).await;
+    list["items"][0]["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_ticket_is_opened_with_priority_from_the_matrix_and_its_customer() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let (_, profile) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{customer}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let ticket = open(
+        &app,
+        AGENT,
+        json!({
+            "subject": "宽带无法上网，光猫红灯",
+            "description": "昨晚开始断网，重启无效。",
+            "type": "fault",
+            "urgency": "high",
+            "impact": "high",
+            "customer_id": customer,
+            "expectation": "今天恢复",
+            "wanted_by": "2026-12-31",
+            "tags": ["宽带", "夜间", "宽带"]
+        }),
+    )
+    .await;
+    assert_eq!(ticket["status"], "new");
+    assert_eq!(ticket["priority"], "p1", "high × high is P1");
+    assert_eq!(ticket["channel"], "api", "an API caller's default channel");
+    assert_eq!(ticket["customer"]["id"], customer);
+    assert_eq!(
+        ticket["organization_id"], profile["organization_id"],
+        "the customer's organization is recorded"
+    );
+    assert_eq!(
+        ticket["tags"],
+        json!(["夜间", "宽带"]),
+        "no repeats, by code point"
+    );
+    let id = ticket["id"].as_i64().unwrap();
+    assert_eq!(ticket["number"], format!("#{id}"));
+
+    // An override needs a reason; with one it sticks and is shown.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(json!({"subject": "套餐咨询", "priority": "p1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_field(&body), "priority_reason");
+    let vip = open(
+        &app,
+        AGENT,
+        json!({"subject": "VIP 套餐咨询", "priority": "p2", "priority_reason": "VIP 客户", "channel": "phone"}),
+    )
+    .await;
+    assert_eq!(vip["priority"], "p2");
+    assert_eq!(vip["matrix_priority"], "p3");
+    assert_eq!(vip["priority_reason"], "VIP 客户");
+
+    // The customer's 360° view lists the ticket and counts it as open.
+    let (_, profile) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{customer}/profile"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert!(
+        profile["recent_tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id),
+        "{profile}"
+    );
+    assert!(profile["open_tickets"].as_i64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_lists_the_valid_values() {
+    let app = spawn_demo_app().await;
+    let cases = [
+        (json!({"subject": "  "}), "subject", ""),
+        (
+            json!({"subject": "x", "type": "question"}),
+            "type",
+            "inquiry, complaint, fault, service_request, suggestion, other",
+        ),
+        (
+            json!({"subject": "x", "channel": "fax"}),
+            "channel",
+            "web_form, portal, email, phone",
+        ),
+        (
+            json!({"subject": "x", "urgency": "extreme"}),
+            "urgency",
+            "high, medium, low",
+        ),
+        (
+            json!({"subject": "x", "category_id": 99999}),
+            "category_id",
+            "valid: ",
+        ),
+        (
+            json!({"subject": "x", "customer_id": 99999}),
+            "customer_id",
+            "does not exist",
+        ),
+        (
+            json!({"subject": "x", "assignee_id": 99999}),
+            "assignee_id",
+            "does not exist",
+        ),
+        (
+            json!({"subject": "x", "team_id": 99999}),
+            "team_id",
+            "does not exist",
+        ),
+        (
+            json!({"subject": "x", "wanted_by": "31/12/2026"}),
+            "wanted_by",
+            "YYYY-MM-DD",
+        ),
+        (
+            json!({"subject": "x", "service_kind": "cancel"}),
+            "service_kind",
+            "only service requests",
+        ),
+        (
+            json!({"subject": "x", "call_seconds": -5}),
+            "call_seconds",
+            "between",
+        ),
+        (json!({"subject": "x", "colour": "red"}), "", ""),
+    ];
+    let (_, before) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?status=any&limit=1",
+        ADMIN,
+        None,
+    )
+    .await;
+    for (input, field, hint) in cases {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/v1/tickets",
+            AGENT,
+            Some(input.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{input}: {body}");
+        if !field.is_empty() {
+            assert_eq!(error_field(&body), field, "{input}: {body}");
+            assert!(error_message(&body).contains(hint), "{input}: {body}");
+        }
+    }
+    let (_, after) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?status=any&limit=1",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        before["items"][0]["id"], after["items"][0]["id"],
+        "nothing was saved"
+    );
+
+    // Unknown filters in a queue are refused with the valid values too.
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?status=done",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "status");
+    assert!(error_message(&body).contains("pending"), "{body}");
+}
+
+#[tokio::test]
+async fn the_lifecycle_refuses_illegal_moves_and_needs_a_resolution_to_close() {
+    let app = spawn_demo_app().await;
+    let ticket = open(&app, AGENT, json!({"subject": "IPTV 卡顿"})).await;
+    let id = ticket["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tickets/{id}/status");
+    let mut version = ticket["version"].as_i64().unwrap();
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "merged"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "status");
+    assert!(
+        error_message(&body).contains("allowed from new: open, pending"),
+        "{body}"
+    );
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "finished"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        error_message(&body).contains("on_hold"),
+        "lists valid: {body}"
+    );
+
+    for next in ["open", "pending", "on_hold", "open"] {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            &path,
+            AGENT,
+            Some(json!({"version": version, "status": next, "reason": "跟进"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{next}: {body}");
+        assert_eq!(body["status"], next);
+        version = body["version"].as_i64().unwrap();
+    }
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "closed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "resolution");
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "resolved", "resolution_category": "workaround", "resolution": "更换机顶盒"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["resolved_at"].is_string());
+    version = body["version"].as_i64().unwrap();
+
+    // Reopening needs a reason, then works inside the window.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "open"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "reason");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "open", "reason": "客户反馈又卡了"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["resolved_at"].is_null());
+    version = body["version"].as_i64().unwrap();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "status": "closed"})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the stored resolution is enough: {body}"
+    );
+
+    // With a reopen window of 0 days an administrator can shut reopening off.
+    let (_, settings) = call(&app, Method::GET, "/api/v1/ticket-settings", AGENT, None).await;
+    let mut changed = settings.clone();
+    changed["reopen_days"] = json!(0);
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/ticket-settings",
+        AGENT,
+        Some(changed.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/ticket-settings",
+        ADMIN,
+        Some(changed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Every move is in the ticket's history, with who and why.
+    let (_, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    let reasons: Vec<String> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["changes"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["field"] == "reason")
+        .map(|c| c["new"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(reasons.contains(&"客户反馈又卡了".to_owned()), "{detail}");
+    let actors: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entry"] == "change")
+        .map(|e| e["actor"].as_str().unwrap_or(""))
+        .collect();
+    assert!(actors.iter().all(|a| *a == "王芳"), "{actors:?}");
+}
+
+#[tokio::test]
+async fn replies_and_notes_make_the_conversation_and_the_first_reply_opens_the_ticket() {
+    let app = spawn_demo_app().await;
+    let ticket = open(&app, AGENT, json!({"subject": "发票怎么开"})).await;
+    let id = ticket["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tickets/{id}/messages");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"kind": "note", "body": "先查一下开票资料"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, after_note) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(after_note["status"], "new", "a note is not a response");
+    assert!(after_note["first_response_at"].is_null());
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &path,
+        AGENT,
+        Some(json!({"kind": "reply", "body": "您好，电子发票可在App“账单”中下载。"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["author_name"], "王芳");
+    let (_, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(detail["status"], "open");
+    assert!(detail["first_response_at"].is_string());
+    let kinds: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entry"] == "message")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["note", "reply"]);
+
+    for (input, field) in [
+        (json!({"kind": "reply", "body": "   "}), "body"),
+        (json!({"kind": "shout", "body": "hi"}), "kind"),
+    ] {
+        let (status, body) = call(&app, Method::POST, &path, AGENT, Some(input)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_field(&body), field);
+    }
+    // Quality inspectors read conversations but do not write in them.
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        QA,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &path,
+        QA,
+        Some(json!({"kind": "note", "body": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&app, Method::GET, "/api/v1/tickets/999999", AGENT, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn two_agents_saving_one_ticket_never_overwrite_each_other() {
+    let app = spawn_demo_app().await;
+    let ticket = open(
+        &app,
+        AGENT,
+        json!({"subject": "网速慢", "urgency": "low", "impact": "low"}),
+    )
+    .await;
+    let id = ticket["id"].as_i64().unwrap();
+    let version = ticket["version"].as_i64().unwrap();
+    assert_eq!(ticket["priority"], "p4");
+    let path = format!("/api/v1/tickets/{id}");
+    let support = me(&app, SUPPORT).await;
+    let (status, first) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        AGENT,
+        Some(json!({"version": version, "urgency": "high", "assignee_id": support})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["priority"], "p3", "priority follows the matrix");
+    assert_eq!(first["assignee"]["id"], support);
+    let (status, second) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        MANAGER,
+        Some(json!({"version": version, "subject": "网速慢（旧）"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{second}");
+    assert_eq!(second["error"]["current_version"], version + 1);
+    let (_, now) = call(&app, Method::GET, &path, AGENT, None).await;
+    assert_eq!(now["subject"], "网速慢");
+    assert_eq!(now["urgency"], "high");
+
+    // The support engineer now finds it in their own queue.
+    let (_, mine) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?view=mine",
+        SUPPORT,
+        None,
+    )
+    .await;
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id),
+        "{mine}"
+    );
+}
+
+#[tokio::test]
+async fn queues_filter_sort_and_page_through_the_demo_floor() {
+    let app = spawn_demo_app().await;
+    // The demo floor has about a thousand tickets in every state.
+    let (_, any) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?status=any&limit=200",
+        ADMIN,
+        None,
+    )
+    .await;
+    let mut seen = any["items"].as_array().unwrap().len();
+    let mut cursor = any["next_cursor"].as_str().map(str::to_owned);
+    let mut ids: Vec<i64> = any["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    while let Some(c) = cursor {
+        let (_, page) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets?status=any&limit=200&cursor={c}"),
+            ADMIN,
+            None,
+        )
+        .await;
+        seen += page["items"].as_array().unwrap().len();
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, 1000);
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first, no repeats across pages");
+
+    // The default queue holds open work only.
+    let (_, active) = call(&app, Method::GET, "/api/v1/tickets?limit=200", ADMIN, None).await;
+    for t in active["items"].as_array().unwrap() {
+        assert!(
+            ["new", "open", "pending", "on_hold"].contains(&t["status"].as_str().unwrap()),
+            "{t}"
+        );
+    }
+    // Filters combine.
+    let (_, complaints) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?status=any&type=complaint&priority=p3,p4&channel=phone,email&limit=200",
+        ADMIN,
+        None,
+    )
+    .await;
+    let items = complaints["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for t in items {
+        assert_eq!(t["type"], "complaint");
+        assert!(["p3", "p4"].contains(&t["priority"].as_str().unwrap()));
+        assert!(["phone", "email"].contains(&t["channel"].as_str().unwrap()));
+    }
+    // Priority sort pages by (priority, id) without gaps.
+    let (_, first) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?sort=priority&limit=5",
+        ADMIN,
+        None,
+    )
+    .await;
+    let (_, second) = call(
+        &app,
+        Method::GET,
+        &format!(
+            "/api/v1/tickets?sort=priority&limit=5&cursor={}",
+            first["next_cursor"].as_str().unwrap()
+        ),
+        ADMIN,
+        None,
+    )
+    .await;
+    let order: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|t| t["priority"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected = order.clone();
+    expected.sort();
+    assert_eq!(order, expected);
+
+    // Unassigned, a category with its children, a number, words.
+    let (_, unassigned) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?view=unassigned&limit=50",
+        ADMIN,
+        None,
+    )
+    .await;
+    for t in unassigned["items"].as_array().unwrap() {
+        assert!(t["assignee"].is_null());
+    }
+    let (_, categories) = call(&app, Method::GET, "/api/v1/ticket-categories", AGENT, None).await;
+    let broadband = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "宽带")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (_, in_broadband) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets?status=any&category_id={broadband}&limit=20"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert!(
+        !in_broadband["items"].as_array().unwrap().is_empty(),
+        "children count"
+    );
+    let (_, by_number) = call(&app, Method::GET, "/api/v1/tickets?q=%23500", ADMIN, None).await;
+    assert_eq!(by_number["items"][0]["id"], 500);
+    assert_eq!(by_number["items"].as_array().unwrap().len(), 1);
+    let (_, by_word) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets?status=any&q={}", "%E5%AE%BD%E5%B8%A6"),
+        ADMIN,
+        None,
+    )
+    .await;
+    for t in by_word["items"].as_array().unwrap() {
+        assert!(t["subject"].as_str().unwrap().contains("宽带"));
+    }
+    let (_, english) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?status=any&q=MODEM",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert!(
+        !english["items"].as_array().unwrap().is_empty(),
+        "case-insensitive for English"
+    );
+}
+
+#[tokio::test]
+async fn admins_grow_the_category_tree_and_renames_move_the_subtree() {
+    let app = spawn_demo_app().await;
+    let (status, root) = call(
+        &app,
+        Method::POST,
+        "/api/v1/ticket-categories",
+        ADMIN,
+        Some(json!({"name": "企业专线", "name_en": "Business lines"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{root}");
+    let root_id = root["id"].as_i64().unwrap();
+    let (_, child) = call(
+        &app,
+        Method::POST,
+        "/api/v1/ticket-categories",
+        ADMIN,
+        Some(json!({"name": "专线中断", "parent_id": root_id})),
+    )
+    .await;
+    assert_eq!(child["path"], "企业专线 / 专线中断");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/ticket-categories",
+        ADMIN,
+        Some(json!({"name": "专线中断", "parent_id": root_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_field(&body), "name");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/ticket-categories",
+        AGENT,
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/ticket-categories/{root_id}"),
+        ADMIN,
+        Some(json!({"version": root["version"], "name": "政企专线", "parent_id": child["id"]})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not under its own child: {body}"
+    );
+    let (status, renamed) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/ticket-categories/{root_id}"),
+        ADMIN,
+        Some(json!({"version": root["version"], "name": "政企专线", "name_en": "Business lines"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    let (_, all) = call(&app, Method::GET, "/api/v1/ticket-categories", AGENT, None).await;
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "政企专线 / 专线中断"),
+        "{all}"
+    );
+    // A switched-off category is refused for new tickets.
+    let (_, off) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/ticket-categories/{}", child["id"]),
+        ADMIN,
+        Some(json!({"version": child["version"].as_i64().unwrap() + 1, "name": "专线中断", "parent_id": root_id, "active": false})),
+    )
+    .await;
+    assert_eq!(off["active"], false, "{off}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(json!({"subject": "专线断了", "category_id": child["id"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "category_id");
+}
+
+#[tokio::test]
+async fn roles_work_tickets_as_their_permissions_allow() {
+    let app = spawn_demo_app().await;
+    for (user, may_open) in [
+        (ADMIN, true),
+        (MANAGER, true),
+        (AGENT, true),
+        (SUPPORT, true),
+        (QA, false),
+        (ANALYST, false),
+    ] {
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            "/api/v1/tickets",
+            user,
+            Some(json!({"subject": "角色测试"})),
+        )
+        .await;
+        assert_eq!(
+            status,
+            if may_open {
+                StatusCode::CREATED
+            } else {
+                StatusCode::FORBIDDEN
+            },
+            "{user}"
+        );
+        let (status, _) = call(&app, Method::GET, "/api/v1/tickets", user, None).await;
+        assert_eq!(status, StatusCode::OK, "{user} reads the queues");
+    }
+}
+
+#[tokio::test]
+async fn agents_log_a_call_reply_and_resolve_in_the_pages() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let profile = agent.get(&format!("/customers/{customer}")).await;
+    assert!(profile.body.contains("id=\"log-call\""), "{}", profile.body);
+    let new_path = format!("/tickets/new?customer_id={customer}&channel=phone");
+    let form = agent.get(&new_path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("id=\"for-customer\""));
+    let fields = [
+        ("subject", "来电：宽带断网"),
+        ("type", "fault"),
+        ("urgency", "high"),
+        ("impact", "medium"),
+        ("channel", "phone"),
+        ("customer_id", &customer.to_string()),
+        ("call_direction", "inbound"),
+        ("call_minutes", "abc"),
+        ("description", "客户来电称光猫红灯。"),
+    ];
+    let refused = agent.post_from(&new_path, "/tickets", &fields).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("data-field=\"call_minutes\""));
+    assert!(refused.body.contains("来电：宽带断网"), "input kept");
+    let mut fixed = fields.to_vec();
+    fixed[7] = ("call_minutes", "4.5");
+    let created = agent.post_from(&new_path, "/tickets", &fixed).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.location.unwrap();
+    let path = location.split('?').next().unwrap().to_owned();
+    let page = agent.get(&location).await;
+    assert!(page.body.contains("工单已创建"), "{}", page.body);
+    assert!(page.body.contains("P2"), "high × medium is P2");
+    assert!(
+        page.body.contains("id=\"customer-panel\""),
+        "the 360° panel"
+    );
+    assert!(
+        page.body.contains("呼入") && page.body.contains("4:30"),
+        "call logged"
+    );
+
+    // Reply and set pending in one step.
+    let sent = agent
+        .post_from(
+            &path,
+            &format!("{path}/messages"),
+            &[
+                ("kind", "reply"),
+                ("body", "已安排师傅上门"),
+                ("then_status", "pending"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let page = agent.get(&path).await;
+    assert!(page.body.contains("已安排师傅上门"));
+    assert!(
+        page.body.contains("data-status=\"pending\""),
+        "{}",
+        page.body
+    );
+
+    // Resolving without a resolution keeps the form with the error.
+    let version = page
+        .body
+        .split("id=\"status-form\"")
+        .nth(1)
+        .and_then(|rest| rest.split("name=\"version\" value=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let refused = agent
+        .post_from(
+            &path,
+            &format!("{path}/status"),
+            &[
+                ("version", &version),
+                ("status", "resolved"),
+                ("resolution", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("data-field=\"resolution\""),
+        "{}",
+        refused.body
+    );
+    let done = agent
+        .post_from(
+            &path,
+            &format!("{path}/status"),
+            &[
+                ("version", &version),
+                ("status", "resolved"),
+                ("resolution_category", "solved"),
+                ("resolution", "更换光猫后恢复"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = agent.get(&path).await;
+    assert!(page.body.contains("更换光猫后恢复"));
+    assert!(page.body.contains("data-status=\"resolved\""));
+
+    // The queue pages: tabs, filters, the English interface.
+    let queue = agent.get("/tickets?view=all&status=any&type=fault").await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(
+        queue.body.contains(&format!("href=\"{path}\"")),
+        "{}",
+        queue.body
+    );
+    assert!(queue.body.contains("我的工单"));
+    let bad = agent.get("/tickets?status=done").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn two_agents_saving_the_ticket_page_keep_the_second_agents_input() {
+    let app = spawn_demo_app().await;
+    let ticket = open(&app, AGENT, json!({"subject": "账单疑问"})).await;
+    let path = format!("/tickets/{}", ticket["id"]);
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let version = ticket["version"].to_string();
+    let base = [
+        ("version", version.as_str()),
+        ("type", "inquiry"),
+        ("urgency", "medium"),
+        ("impact", "medium"),
+        ("channel", "api"),
+    ];
+    let mut first = base.to_vec();
+    first.push(("subject", "账单疑问（已核实）"));
+    let saved = agent.post_from(&path, &path, &first).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let mut second = base.to_vec();
+    second.push(("subject", "账单疑问-经理版"));
+    let conflict = manager.post_from(&path, &path, &second).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert!(conflict.body.contains("账单疑问-经理版"), "kept");
+    assert!(conflict.body.contains("data-field=\"version\""));
+    let now = manager.get(&path).await;
+    assert!(now.body.contains("账单疑问（已核实）"));
+}
+
+#[tokio::test]
+async fn admins_set_the_priority_matrix_and_categories_in_settings() {
+    let app = spawn_demo_app().await;
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let page = admin.get("/settings/tickets").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("宽带 / 无法上网"));
+    let added = admin
+        .post_from(
+            "/settings/tickets",
+            "/settings/tickets/categories",
+            &[("name", "5G 专区"), ("name_en", "5G")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for r in 0..3 {
+        for c in 0..3 {
+            cells.push((format!("m{r}{c}"), "p1".into()));
+        }
+    }
+    // An inverted table is refused: low urgency above high.
+    cells[8].1 = "p1".into();
+    cells[0].1 = "p4".into();
+    let mut form: Vec<(&str, &str)> = cells
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    form.push(("version", "0"));
+    form.push(("reopen_days", "14"));
+    let refused = admin
+        .post_from("/settings/tickets", "/settings/tickets", &form)
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("data-field=\"priority_matrix\""));
+    form[0].1 = "p1";
+    let saved = admin
+        .post_from("/settings/tickets", "/settings/tickets", &form)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (_, ticket) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(json!({"subject": "都是P1", "urgency": "low", "impact": "low"})),
+    )
+    .await;
+    assert_eq!(ticket["priority"], "p1", "{ticket}");
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let denied = agent.get("/settings/tickets").await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+}
