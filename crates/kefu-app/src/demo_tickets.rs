@@ -501,6 +501,24 @@ pub(crate) async fn load(
         tags.extend(ticket_tags.into_iter().map(|t| (ticket.id, t)));
     }
     tickets::add_messages(&mut tx.conn(), &messages).await?;
+    let mut texts: std::collections::HashMap<i64, String> = stored
+        .iter()
+        .map(|t| (t.id, format!("{}\n{}", t.subject, t.description)))
+        .collect();
+    for m in &messages {
+        if let Some(text) = texts.get_mut(&m.ticket_id) {
+            text.push('\n');
+            text.push_str(&m.body);
+        }
+    }
+    let documents: Vec<(i64, String)> = stored
+        .iter()
+        .map(|t| {
+            let text = texts.remove(&t.id).unwrap_or_default();
+            (t.id, crate::search::document(&text))
+        })
+        .collect();
+    tickets::index(&mut tx.conn(), &documents).await?;
     tickets::add_tags_many(&mut tx.conn(), &tags).await?;
     let snapshots: Vec<serde_json::Value> = stored
         .iter()

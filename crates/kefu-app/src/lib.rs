@@ -18,6 +18,7 @@ pub mod directory;
 mod error;
 pub mod import;
 pub mod page;
+pub mod search;
 pub mod signin;
 pub mod tickets;
 
@@ -40,6 +41,8 @@ impl App {
     /// Prepares an opened, migrated store for use: makes the installation
     /// secret on first start and builds the codecs that depend on it.
     pub async fn start(store: Store) -> Result<App, AppError> {
+        // The word dictionary loads in the background, before the first search needs it.
+        std::thread::spawn(search::warm_up);
         let mut tx = store.write().await?;
         let secret = kefu_store::instance::ensure_secret(&mut tx.conn()).await?;
         tx.commit().await?;

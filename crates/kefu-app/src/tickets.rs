@@ -514,6 +514,18 @@ pub(crate) async fn check_new_ticket(
     })
 }
 
+/// Rewrites a ticket's search document from its subject, description and
+/// conversation, in the transaction that changed one of them.
+pub(crate) async fn reindex(conn: &mut Conn<'_>, ticket: &Ticket) -> Result<(), AppError> {
+    let mut text = format!("{}\n{}", ticket.subject, ticket.description);
+    for message in tickets::messages(conn, ticket.id).await? {
+        text.push('\n');
+        text.push_str(&message.body);
+    }
+    tickets::index(conn, &[(ticket.id, crate::search::document(&text))]).await?;
+    Ok(())
+}
+
 /// What the audit log keeps of a ticket: its fields, tags and watchers.
 #[derive(Serialize)]
 struct AuditSnapshot<'a> {
@@ -545,6 +557,12 @@ pub async fn create_ticket(
     let checked =
         check_new_ticket(&mut tx.conn(), &input, default_channel(caller), &settings).await?;
     let ticket = tickets::insert(&mut tx.conn(), &checked.fields, kefu_store::now()).await?;
+    let text = format!("{}\n{}", ticket.subject, ticket.description);
+    tickets::index(
+        &mut tx.conn(),
+        &[(ticket.id, crate::search::document(&text))],
+    )
+    .await?;
     if !checked.tags.is_empty() {
         tickets::set_tags(&mut tx.conn(), ticket.id, &checked.tags).await?;
     }
@@ -861,6 +879,9 @@ pub async fn update_ticket(
         None => old_watchers.clone(),
     };
     let after = tickets::update(&mut tx.conn(), id, changes.version, &f).await?;
+    if after.subject != before.subject || after.description != before.description {
+        reindex(&mut tx.conn(), &after).await?;
+    }
     if tags != old_tags {
         tickets::set_tags(&mut tx.conn(), id, &tags).await?;
     }
@@ -1065,6 +1086,7 @@ pub(crate) async fn append_message(
         &serde_json::json!({ "ticket_id": id, "kind": kind }),
     )
     .await?;
+    reindex(&mut tx.conn(), &before).await?;
     let by_agent = matches!(author, Author::Agent(_) | Author::System);
     let mut f = TicketFields::of(&before);
     if kind == MessageKind::Reply && by_agent {
@@ -1137,7 +1159,8 @@ pub struct TicketQuery {
     pub organization_id: Option<i64>,
     /// Customer grade (`vip`, `a`, `b`, `c`).
     pub grade: Option<String>,
-    /// Words in the subject, or a ticket number (`#1024`).
+    /// Words in the subject, description or conversation (Chinese is cut
+    /// into words, English stemmed), or a ticket number (`#1024`).
     pub q: Option<String>,
     /// RFC 3339: created at or after.
     pub created_from: Option<DateTime<Utc>>,
@@ -1373,7 +1396,12 @@ async fn filter_of(
                     ..Filter::default()
                 });
             }
-            _ => filter.subject = Some(q.to_lowercase()),
+            _ => {
+                filter.terms = crate::search::query(q);
+                if filter.terms.is_empty() {
+                    filter.subject = Some(q.to_lowercase());
+                }
+            }
         }
     }
     match query.view.as_deref().map(str::trim).unwrap_or("all") {
@@ -1665,4 +1693,67 @@ pub(crate) async fn open_count_for_customer(
         ..Filter::default()
     };
     Ok(tickets::count(conn, &filter).await?)
+}
+
+/// What a search across the floor finds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResults {
+    /// The words searched for, as the index holds them (a phrase's words together).
+    pub terms: Vec<String>,
+    /// Tickets whose subject, description or conversation hold every word, best first.
+    pub tickets: Vec<TicketSummary>,
+    /// Customers whose name or contact details match.
+    pub customers: Vec<crate::customers::CustomerSummary>,
+}
+
+/// Searches tickets (ranked, Chinese segmented, English stemmed) and
+/// customers (name and contact details) at once.
+pub async fn search(
+    app: &App,
+    caller: &Caller,
+    text: &str,
+    limit: i64,
+) -> Result<SearchResults, AppError> {
+    caller.require(Permission::ViewTickets)?;
+    if !(1..=crate::page::MAX_LIMIT).contains(&limit) {
+        return Err(AppError::invalid(
+            "limit",
+            format!("must be between 1 and {}", crate::page::MAX_LIMIT),
+        ));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AppError::invalid("q", "must not be empty"));
+    }
+    let phrases = crate::search::query(text);
+    let terms = phrases.iter().map(|p| p.join("")).collect();
+    let mut reader = app.store.read().await?;
+    let ids = match rules::parse_number(text) {
+        Some(number) if text.starts_with(['#', '＃']) => vec![number],
+        _ => tickets::search_ranked(&mut reader.conn(), &phrases, limit).await?,
+    };
+    let mut found = tickets::get_many(&mut reader.conn(), &ids).await?;
+    found.sort_by_key(|t| ids.iter().position(|id| *id == t.id));
+    let tickets = summaries(&mut reader.conn(), found).await?;
+    drop(reader);
+    let customers = if caller.role.allows(Permission::ViewCustomers) {
+        crate::customers::list_customers(
+            app,
+            caller,
+            &crate::customers::CustomerQuery {
+                q: Some(text.to_owned()),
+                limit: Some(limit.min(20)),
+                ..crate::customers::CustomerQuery::default()
+            },
+        )
+        .await?
+        .items
+    } else {
+        Vec::new()
+    };
+    Ok(SearchResults {
+        terms,
+        tickets,
+        customers,
+    })
 }

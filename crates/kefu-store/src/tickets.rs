@@ -786,6 +786,10 @@ pub struct Filter {
     pub grade: Option<String>,
     /// Subject contains (already lower-cased for ASCII).
     pub subject: Option<String>,
+    /// Every one of these search terms is in the subject, description or
+    /// conversation (terms as [`index`] stored them); a term of several
+    /// words is a phrase, its words in sequence.
+    pub terms: Vec<Vec<String>>,
     /// Created at or after.
     pub created_from: Option<DateTime<Utc>>,
     /// Created before.
@@ -809,8 +813,53 @@ fn any_of(w: &mut Where, column: &str, values: Vec<String>) {
     );
 }
 
-fn conditions(filter: &Filter) -> Where {
+/// The full-text condition on ticket ids for `terms`, in each engine's
+/// dialect, with its one bound value.
+fn terms_condition(backend: crate::Backend, terms: &[Vec<String>]) -> (&'static str, String) {
+    match backend {
+        // FTS5: each term a quoted string (a phrase when it holds several
+        // words), so nothing is read as an operator; all required.
+        crate::Backend::Sqlite => (
+            "id IN (SELECT rowid FROM fts_tickets WHERE fts_tickets MATCH ?)",
+            terms
+                .iter()
+                .map(|t| format!("\"{}\"", t.join(" ").replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        // tsquery: quoted lexemes, phrases with <->, all joined by &.
+        crate::Backend::Postgres => (
+            "id IN (SELECT ticket_id FROM fts_tickets WHERE terms @@ to_tsquery('simple', ?))",
+            postgres_query(terms),
+        ),
+    }
+}
+
+fn postgres_query(terms: &[Vec<String>]) -> String {
+    let quote = |w: &String| format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''"));
+    terms
+        .iter()
+        .map(|t| {
+            let words: Vec<String> = t.iter().map(quote).collect();
+            format!("({})", words.join(" <-> "))
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+fn backend_of(conn: &Conn<'_>) -> crate::Backend {
+    match conn {
+        Conn::Sqlite(_) => crate::Backend::Sqlite,
+        Conn::Postgres(_) => crate::Backend::Postgres,
+    }
+}
+
+fn conditions(backend: crate::Backend, filter: &Filter) -> Where {
     let mut w = Where::default();
+    if !filter.terms.is_empty() {
+        let (clause, value) = terms_condition(backend, &filter.terms);
+        w.add(clause, vec![Param::Text(value)]);
+    }
     if let Some(id) = filter.id {
         w.add("id = ?", vec![Param::Int(id)]);
     }
@@ -923,7 +972,7 @@ pub async fn search(
     after: &After,
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
-    let mut w = conditions(filter);
+    let mut w = conditions(backend_of(conn), filter);
     match (sort, after) {
         (_, After::Start) => {}
         (Sort::Oldest, After::Id(id)) => w.add("id > ?", vec![Param::Int(*id)]),
@@ -962,7 +1011,7 @@ pub async fn search(
 
 /// How many tickets match `filter` (queue counts).
 pub async fn count(conn: &mut Conn<'_>, filter: &Filter) -> Result<i64, StoreError> {
-    let w = conditions(filter);
+    let w = conditions(backend_of(conn), filter);
     let sql = format!("SELECT count(*) FROM tickets WHERE {}", w.condition());
     on_conn!(conn, |c| Ok(bind_params!(
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)),
@@ -970,6 +1019,77 @@ pub async fn count(conn: &mut Conn<'_>, filter: &Filter) -> Result<i64, StoreErr
     )
     .fetch_one(c)
     .await?))
+}
+
+/// Stores the search document of tickets (space-separated terms), replacing
+/// what was indexed for them before; call it in the transaction that
+/// changes the text.
+pub async fn index(conn: &mut Conn<'_>, documents: &[(i64, String)]) -> Result<(), StoreError> {
+    for chunk in documents.chunks(BULK_ROWS * 2) {
+        let ids = crate::customers::placeholders(1, chunk.len());
+        let values = (0..chunk.len())
+            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match &mut *conn {
+            Conn::Sqlite(c) => {
+                let delete = format!("DELETE FROM fts_tickets WHERE rowid IN ({ids})");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
+                for (id, _) in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut **c).await?;
+                let insert = format!("INSERT INTO fts_tickets (rowid, document) VALUES {values}");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+                for (id, document) in chunk {
+                    query = query.bind(*id).bind(document);
+                }
+                query.execute(&mut **c).await?;
+            }
+            Conn::Postgres(c) => {
+                let upsert = format!(
+                    "INSERT INTO fts_tickets (ticket_id, document) VALUES {values} \
+                     ON CONFLICT (ticket_id) DO UPDATE SET document = EXCLUDED.document"
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(upsert));
+                for (id, document) in chunk {
+                    query = query.bind(*id).bind(document);
+                }
+                query.execute(&mut **c).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ids of tickets matching every term, best match first (BM25 on
+/// SQLite, `ts_rank` on PostgreSQL), at most `limit`.
+pub async fn search_ranked(
+    conn: &mut Conn<'_>,
+    terms: &[Vec<String>],
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (_, value) = terms_condition(backend_of(conn), terms);
+    match conn {
+        Conn::Sqlite(c) => Ok(sqlx::query_scalar(
+            "SELECT rowid FROM fts_tickets WHERE fts_tickets MATCH $1 ORDER BY rank, rowid DESC LIMIT $2",
+        )
+        .bind(value)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await?),
+        Conn::Postgres(c) => Ok(sqlx::query_scalar(
+            "SELECT ticket_id FROM fts_tickets, to_tsquery('simple', $1) q WHERE terms @@ q \
+             ORDER BY ts_rank(terms, q) DESC, ticket_id DESC LIMIT $2",
+        )
+        .bind(value)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await?),
+    }
 }
 
 /// A node of the category tree.

@@ -28,7 +28,9 @@ fn both_backends_have_the_same_migration_ids() {
 }
 
 /// Every table with its columns (name, nullability) and every named index
-/// with its uniqueness and columns, read from the database itself.
+/// with its uniqueness and columns, read from the database itself. Tables
+/// named `fts_*` are left out: they are each engine's own full-text index
+/// (an FTS5 virtual table on SQLite, a tsvector table on PostgreSQL).
 #[derive(Debug, PartialEq, Eq)]
 struct Schema {
     columns: BTreeSet<(String, String, bool)>,
@@ -41,7 +43,8 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
         .await
         .unwrap();
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' \
+         AND name NOT LIKE 'fts\\_%' ESCAPE '\\'",
     )
     .fetch_all(&mut conn)
     .await
@@ -82,7 +85,7 @@ async fn postgres_schema(url: &str) -> Schema {
     let mut conn = PgConnection::connect(url).await.unwrap();
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns \
-         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' AND table_name NOT LIKE 'fts\\_%'",
     )
     .fetch_all(&mut conn)
     .await
@@ -101,6 +104,7 @@ async fn postgres_schema(url: &str) -> Schema {
          CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord) \
          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
          WHERE n.nspname = 'public' AND NOT ix.indisprimary AND t.relname <> '_sqlx_migrations' \
+         AND t.relname NOT LIKE 'fts\\_%' \
          GROUP BY t.relname, i.relname, ix.indisunique",
     )
     .fetch_all(&mut conn)

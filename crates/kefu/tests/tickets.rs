@@ -1050,3 +1050,142 @@ async fn admins_set_the_priority_matrix_and_categories_in_settings() {
     let denied = agent.get("/settings/tickets").await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
 }
+
+fn urlencode(text: &str) -> String {
+    url_escape(text)
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn search_ids(app: &TestApp, q: &str) -> Vec<i64> {
+    let (status, body) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/search?q={}&limit=200", urlencode(q)),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_finds_chinese_words_not_characters_and_english_word_forms() {
+    let app = spawn_demo_app().await;
+    let broadband = open(
+        &app,
+        AGENT,
+        json!({"subject": "宽带无法上网", "description": "光猫红灯"}),
+    )
+    .await;
+    let width = open(&app, AGENT, json!({"subject": "屏幕宽度显示不全"})).await;
+    let english = open(
+        &app,
+        AGENT,
+        json!({"subject": "Modem keeps disconnecting at night"}),
+    )
+    .await;
+    let (b, w, e) = (
+        broadband["id"].as_i64().unwrap(),
+        width["id"].as_i64().unwrap(),
+        english["id"].as_i64().unwrap(),
+    );
+    let found = search_ids(&app, "宽带").await;
+    assert!(found.contains(&b), "{found:?}");
+    assert!(!found.contains(&w), "宽带 must not find 宽度");
+    assert!(search_ids(&app, "宽度").await.contains(&w));
+    assert!(search_ids(&app, "宽带 上网").await.contains(&b));
+    assert!(
+        !search_ids(&app, "宽带 发票").await.contains(&b),
+        "every word must match"
+    );
+    assert!(
+        search_ids(&app, "disconnected").await.contains(&e),
+        "stemmed"
+    );
+    assert!(search_ids(&app, "MODEM").await.contains(&e));
+
+    // The conversation is searchable as soon as it is written.
+    assert!(!search_ids(&app, "工程师").await.contains(&b));
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{b}/messages"),
+        AGENT,
+        Some(json!({"kind": "note", "body": "已派工程师上门"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(search_ids(&app, "工程师").await.contains(&b));
+
+    // A changed subject leaves the old words behind.
+    let (_, changed) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/tickets/{w}"),
+        AGENT,
+        Some(json!({"version": width["version"], "subject": "发票抬头错误"})),
+    )
+    .await;
+    assert_eq!(changed["subject"], "发票抬头错误");
+    assert!(!search_ids(&app, "宽度").await.contains(&w));
+    assert!(search_ids(&app, "发票抬头").await.contains(&w));
+
+    // Every hit of a demo word holds the word; the queue filter agrees.
+    let (_, queue) = call(
+        &app,
+        Method::GET,
+        &format!(
+            "/api/v1/tickets?status=any&limit=200&q={}",
+            urlencode("光猫")
+        ),
+        AGENT,
+        None,
+    )
+    .await;
+    let queue_ids: Vec<i64> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert!(queue_ids.contains(&b), "{queue}");
+    for id in queue_ids.iter().take(20) {
+        let (_, detail) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets/{id}"),
+            AGENT,
+            None,
+        )
+        .await;
+        assert!(detail.to_string().contains("光猫"), "{id}");
+    }
+    // Numbers find their ticket; customers are searched too.
+    assert_eq!(search_ids(&app, &format!("#{b}")).await, vec![b]);
+    let (_, results) = call(&app, Method::GET, "/api/v1/search?q=%20", AGENT, None).await;
+    assert_eq!(error_field(&results), "q");
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let page = agent
+        .get(&format!("/search?q={}", urlencode("宽带 光猫红灯")))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&format!("href=\"/tickets/{b}\"")),
+        "{}",
+        page.body
+    );
+}

@@ -288,6 +288,13 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             Method::GET,
+            "/search",
+            Access::Requires(ViewTickets),
+            "search tickets (subject, description, conversation; Chinese segmented, English stemmed; ranked) and customers",
+            get(tickets::search),
+        ),
+        route(
+            Method::GET,
             "/ticket-categories",
             Access::Requires(ViewTickets),
             "the ticket category tree",

@@ -12,6 +12,28 @@ use kefu_app::tickets::{
     TicketChanges, TicketDetail, TicketPage, TicketQuery, TicketView,
 };
 use kefu_store::tickets::Category;
+use serde::Deserialize;
+
+/// `?q=…&limit=…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Words (Chinese or English), or `#number`.
+    pub q: String,
+    /// Most results per kind (default 20).
+    pub limit: Option<i64>,
+}
+
+/// Searches tickets and customers at once.
+pub async fn search(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<tickets::SearchResults>, ApiError> {
+    Ok(Json(
+        tickets::search(&state.app, &caller, &params.q, params.limit.unwrap_or(20)).await?,
+    ))
+}
 
 /// Lists tickets: queue, filters, sort, cursor.
 pub async fn list(

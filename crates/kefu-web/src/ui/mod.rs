@@ -88,6 +88,10 @@ impl PageContext {
             csrf: self.csrf.clone(),
             path: self.path.clone(),
             css_path: crate::assets::css_path(),
+            can_search: self
+                .signed_in
+                .as_ref()
+                .is_some_and(|s| s.agent.role.allows(Permission::ViewTickets)),
             user,
             nav,
         }
@@ -141,6 +145,8 @@ pub struct Shell {
     pub user: Option<ShellUser>,
     /// Main navigation for the agent's role.
     pub nav: Vec<NavItem>,
+    /// Whether the top bar offers the search box.
+    pub can_search: bool,
 }
 
 impl Shell {
@@ -602,6 +608,13 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageTickets),
             "open a ticket",
             post(tickets::create),
+        ),
+        page(
+            Method::GET,
+            "/search",
+            Requires(ViewTickets),
+            "search tickets and customers",
+            get(tickets::search),
         ),
         page(
             Method::GET,

@@ -1149,3 +1149,65 @@ async fn category_step(
         }
     }
 }
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    shell: Shell,
+    q: String,
+    terms: String,
+    tickets: Vec<QueueRow>,
+    customers: Vec<(i64, String, String)>,
+    error: Option<String>,
+}
+
+/// `GET /search?q=…`: tickets and customers matching the words.
+pub async fn search(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let q = field(&params, "q").trim().to_owned();
+    let mut page = SearchPage {
+        shell: context.shell(""),
+        q: q.clone(),
+        terms: String::new(),
+        tickets: Vec::new(),
+        customers: Vec::new(),
+        error: None,
+    };
+    if q.is_empty() {
+        return render(&page);
+    }
+    match tickets::search(&state.app, &caller, &q, 50).await {
+        Ok(found) => {
+            page.terms = found.terms.join(" · ");
+            page.tickets = found
+                .tickets
+                .iter()
+                .map(|t| QueueRow::of(&context, t))
+                .collect();
+            page.customers = found
+                .customers
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.id,
+                        c.name,
+                        c.organization.map(|o| o.name).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            render(&page)
+        }
+        Err(AppError::Validation { field, reason }) => {
+            page.error = Some(format!("{field}: {}", context.locale.reason(&reason)));
+            (StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response()
+        }
+        Err(e) => failure(&context, e),
+    }
+}
