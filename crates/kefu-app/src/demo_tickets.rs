@@ -417,6 +417,7 @@ pub(crate) async fn load(
                 .map(|r| if english { r.2 } else { r.1 }.to_owned())
                 .unwrap_or_default(),
             merged_into_id: None,
+            parent_id: None,
             first_response_at: first_response,
             resolved_at,
             closed_at: (status == Status::Closed).then_some(resolved_at).flatten(),

@@ -14,8 +14,8 @@ use kefu_domain::ticket::{
 };
 use kefu_domain::{customer as customer_rules, validate};
 use kefu_store::tickets::{
-    self, After, Author, Category, CategoryFields, Filter, Message, NewMessage, Settings, Sort,
-    Ticket, TicketFields,
+    self, After, Author, Category, CategoryFields, Filter, Message, NewMessage, PlanStep,
+    PlanStepFields, Settings, Sort, Ticket, TicketFields,
 };
 use kefu_store::{Conn, Named, Tx, audit as audit_log, customers, teams};
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,10 @@ pub struct NewTicket {
     /// Agents to keep informed.
     #[serde(default)]
     pub watchers: Vec<i64>,
+    /// The ticket this one is escalated or split out of; the child takes
+    /// the parent's customer when none is given.
+    #[serde(default)]
+    pub parent_id: Option<i64>,
 }
 
 /// Input to change a ticket's properties: the version read, and only the
@@ -207,6 +211,24 @@ pub struct TicketView {
     pub assignee: Option<NameRef>,
     /// The statuses the ticket may move to now.
     pub next_statuses: Vec<Status>,
+    /// The ticket this one was escalated or split out of.
+    pub parent: Option<NameRef>,
+    /// Tickets escalated or split out of this one, with their state.
+    pub children: Vec<TicketSummary>,
+    /// Related tickets.
+    pub related: Vec<TicketSummary>,
+    /// The service plan.
+    pub plan: Vec<PlanStepView>,
+}
+
+/// A plan step with its owner's name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanStepView {
+    /// The step.
+    #[serde(flatten)]
+    pub step: PlanStep,
+    /// Owner's name.
+    pub owner_name: Option<String>,
 }
 
 /// One message as shown, with its author's name.
@@ -476,7 +498,29 @@ pub(crate) async fn check_new_ticket(
             "must be between 0 and 86400 (one day)",
         ));
     }
-    let (customer_id, organization_id) = customer_and_organization(conn, input.customer_id).await?;
+    let parent = match input.parent_id {
+        None => None,
+        Some(id) => match tickets::get(conn, id).await {
+            Ok(p) if p.status == Status::Merged => {
+                return Err(AppError::invalid(
+                    "parent_id",
+                    format!("ticket {id} was merged into another"),
+                ));
+            }
+            Ok(p) => Some(p),
+            Err(kefu_store::StoreError::NotFound) => {
+                return Err(AppError::invalid(
+                    "parent_id",
+                    format!("ticket {id} does not exist"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let customer = input
+        .customer_id
+        .or(parent.as_ref().and_then(|p| p.customer_id));
+    let (customer_id, organization_id) = customer_and_organization(conn, customer).await?;
     let fields = TicketFields {
         subject,
         description: text(input.description.as_ref(), "description", rules::BODY_MAX)?,
@@ -500,6 +544,7 @@ pub(crate) async fn check_new_ticket(
         resolution_category: None,
         resolution: String::new(),
         merged_into_id: None,
+        parent_id: parent.map(|p| p.id),
         first_response_at: None,
         resolved_at: None,
         closed_at: None,
@@ -657,7 +702,49 @@ async fn view_of(
                 .unwrap_or_default(),
         })
         .collect();
+    let parent = match ticket.parent_id {
+        Some(id) => Some(NameRef {
+            id,
+            name: tickets::get(conn, id).await?.subject,
+        }),
+        None => None,
+    };
+    let child_rows = tickets::search(
+        conn,
+        &Filter {
+            parent_id: Some(ticket.id),
+            ..Filter::default()
+        },
+        Sort::Oldest,
+        &After::Start,
+        100,
+    )
+    .await?;
+    let children = summaries(conn, child_rows).await?;
+    let related_ids = tickets::links(conn, ticket.id).await?;
+    let related_rows = tickets::get_many(conn, &related_ids).await?;
+    let related = summaries(conn, related_rows).await?;
+    let steps = tickets::steps(conn, ticket.id).await?;
+    let owners: HashMap<i64, String> = kefu_store::names_of(
+        conn,
+        Named::Agents,
+        &steps.iter().filter_map(|s| s.owner_id).collect::<Vec<_>>(),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let plan = steps
+        .into_iter()
+        .map(|step| PlanStepView {
+            owner_name: step.owner_id.and_then(|o| owners.get(&o).cloned()),
+            step,
+        })
+        .collect();
     Ok(TicketView {
+        parent,
+        children,
+        related,
+        plan,
         number: rules::display_number(ticket.id),
         matrix_priority: settings
             .priority_matrix
@@ -955,6 +1042,32 @@ pub async fn change_status(
                     .join(", ")
             ),
         ));
+    }
+    if closing {
+        let open_children: Vec<String> = tickets::search(
+            &mut tx.conn(),
+            &Filter {
+                parent_id: Some(id),
+                statuses: Status::ACTIVE.to_vec(),
+                ..Filter::default()
+            },
+            Sort::Oldest,
+            &After::Start,
+            20,
+        )
+        .await?
+        .iter()
+        .map(|c| rules::display_number(c.id))
+        .collect();
+        if !open_children.is_empty() {
+            return Err(AppError::invalid(
+                "status",
+                format!(
+                    "child tickets are still open: {}; resolve them first",
+                    open_children.join(", ")
+                ),
+            ));
+        }
     }
     let now = kefu_store::now();
     rules::check_transition(
@@ -1756,4 +1869,200 @@ pub async fn search(
         tickets,
         customers,
     })
+}
+
+/// Input to add a step to a ticket's service plan.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanStepInput {
+    /// What will be done.
+    pub title: String,
+    /// Who does it.
+    #[serde(default)]
+    pub owner_id: Option<i64>,
+    /// `YYYY-MM-DD` by when.
+    #[serde(default)]
+    pub due_on: Option<String>,
+}
+
+/// Input to change a plan step: the version read and the fields to change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanStepChanges {
+    /// The version read.
+    pub version: i64,
+    /// What.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Who; `null` clears.
+    #[serde(default, with = "double_option")]
+    pub owner_id: Option<Option<i64>>,
+    /// By when; `null` clears.
+    #[serde(default, with = "double_option")]
+    pub due_on: Option<Option<String>>,
+    /// Checked off or not.
+    #[serde(default)]
+    pub done: Option<bool>,
+}
+
+async fn check_owner(conn: &mut Conn<'_>, owner: Option<i64>) -> Result<(), AppError> {
+    if let Some(agent) = owner
+        && kefu_store::agents::get(conn, agent).await.is_err()
+    {
+        return Err(AppError::invalid(
+            "owner_id",
+            format!("agent {agent} does not exist"),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds a step to a ticket's service plan.
+pub async fn add_plan_step(
+    app: &App,
+    caller: &Caller,
+    ticket_id: i64,
+    input: PlanStepInput,
+) -> Result<PlanStep, AppError> {
+    caller.require(Permission::ManageTickets)?;
+    let title = validate::name("title", &input.title, 200)?;
+    let due_on = date(input.due_on.as_deref(), "due_on")?;
+    let mut tx = app.store.write().await?;
+    let ticket = tickets::get(&mut tx.conn(), ticket_id).await?;
+    if !ticket.status.is_active() {
+        return Err(AppError::invalid(
+            "status",
+            format!(
+                "the ticket is {}; reopen it to change its plan",
+                ticket.status
+            ),
+        ));
+    }
+    check_owner(&mut tx.conn(), input.owner_id).await?;
+    let step = tickets::add_step(
+        &mut tx.conn(),
+        ticket_id,
+        &PlanStepFields {
+            title,
+            owner_id: input.owner_id,
+            due_on,
+            done: None,
+        },
+    )
+    .await?;
+    record_change(
+        &mut tx,
+        caller,
+        "ticket_plan_step",
+        step.id,
+        Action::Create,
+        &(),
+        &step,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(step)
+}
+
+/// Changes a plan step or checks it off (optimistic locking).
+pub async fn update_plan_step(
+    app: &App,
+    caller: &Caller,
+    step_id: i64,
+    changes: PlanStepChanges,
+) -> Result<PlanStep, AppError> {
+    caller.require(Permission::ManageTickets)?;
+    let mut tx = app.store.write().await?;
+    let before = tickets::step(&mut tx.conn(), step_id).await?;
+    if before.version != changes.version {
+        return Err(AppError::Conflict {
+            current_version: before.version,
+        });
+    }
+    let mut f = PlanStepFields {
+        title: before.title.clone(),
+        owner_id: before.owner_id,
+        due_on: before.due_on,
+        done: before.done_at.zip(before.done_by),
+    };
+    if let Some(t) = &changes.title {
+        f.title = validate::name("title", t, 200)?;
+    }
+    if let Some(o) = changes.owner_id {
+        check_owner(&mut tx.conn(), o).await?;
+        f.owner_id = o;
+    }
+    if let Some(d) = &changes.due_on {
+        f.due_on = date(d.as_deref(), "due_on")?;
+    }
+    match changes.done {
+        Some(true) if f.done.is_none() => {
+            let by = caller.agent_id.unwrap_or_default();
+            f.done = Some((kefu_store::now(), by));
+            if caller.agent_id.is_none() {
+                f.done = None;
+                return Err(AppError::invalid(
+                    "done",
+                    "only an agent can check a step off",
+                ));
+            }
+        }
+        Some(false) => f.done = None,
+        _ => {}
+    }
+    let after = tickets::update_step(&mut tx.conn(), step_id, changes.version, &f).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "ticket_plan_step",
+        step_id,
+        Action::Update,
+        &before,
+        &after,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Records two tickets as related (both show the link).
+pub async fn link_tickets(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    other: i64,
+) -> Result<TicketView, AppError> {
+    caller.require(Permission::ManageTickets)?;
+    if id == other {
+        return Err(AppError::invalid(
+            "ticket_id",
+            "a ticket cannot be related to itself",
+        ));
+    }
+    let mut tx = app.store.write().await?;
+    let ticket = tickets::get(&mut tx.conn(), id).await?;
+    if tickets::get(&mut tx.conn(), other).await.is_err() {
+        return Err(AppError::invalid(
+            "ticket_id",
+            format!("ticket {other} does not exist"),
+        ));
+    }
+    if tickets::link(&mut tx.conn(), id, other).await? {
+        for (from, to) in [(id, other), (other, id)] {
+            record_change(
+                &mut tx,
+                caller,
+                "ticket",
+                from,
+                Action::Update,
+                &serde_json::json!({ "related": null }),
+                &serde_json::json!({ "related": to }),
+            )
+            .await?;
+        }
+    }
+    let settings = tickets::settings(&mut tx.conn()).await?;
+    let view = view_of(&mut tx.conn(), ticket, &settings).await?;
+    tx.commit().await?;
+    Ok(view)
 }

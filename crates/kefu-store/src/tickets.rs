@@ -59,6 +59,8 @@ pub struct Ticket {
     pub resolution: String,
     /// The ticket this one was merged into.
     pub merged_into_id: Option<i64>,
+    /// The ticket this one was split from or escalated out of.
+    pub parent_id: Option<i64>,
     /// First public reply.
     pub first_response_at: Option<DateTime<Utc>>,
     /// Last resolved.
@@ -75,8 +77,8 @@ pub struct Ticket {
 
 const COLUMNS: &str = "id, subject, description, ticket_type, service_kind, category_id, urgency, impact, priority, \
      priority_reason, channel, customer_id, organization_id, expectation, wanted_by, call_direction, call_seconds, \
-     status, team_id, assignee_id, resolution_category, resolution, merged_into_id, first_response_at, resolved_at, \
-     closed_at, version, created_at, updated_at";
+     status, team_id, assignee_id, resolution_category, resolution, merged_into_id, parent_id, first_response_at, \
+     resolved_at, closed_at, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct TicketRow {
@@ -103,6 +105,7 @@ struct TicketRow {
     resolution_category: Option<String>,
     resolution: String,
     merged_into_id: Option<i64>,
+    parent_id: Option<i64>,
     first_response_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
@@ -157,6 +160,7 @@ impl TryFrom<TicketRow> for Ticket {
             assignee_id: r.assignee_id,
             resolution: r.resolution,
             merged_into_id: r.merged_into_id,
+            parent_id: r.parent_id,
             first_response_at: r.first_response_at,
             resolved_at: r.resolved_at,
             closed_at: r.closed_at,
@@ -214,6 +218,8 @@ pub struct TicketFields {
     pub resolution: String,
     /// Merged into.
     pub merged_into_id: Option<i64>,
+    /// Parent ticket.
+    pub parent_id: Option<i64>,
     /// First public reply.
     pub first_response_at: Option<DateTime<Utc>>,
     /// Last resolved.
@@ -248,6 +254,7 @@ impl TicketFields {
             resolution_category: t.resolution_category,
             resolution: t.resolution.clone(),
             merged_into_id: t.merged_into_id,
+            parent_id: t.parent_id,
             first_response_at: t.first_response_at,
             resolved_at: t.resolved_at,
             closed_at: t.closed_at,
@@ -279,6 +286,7 @@ impl TicketFields {
             resolution_category: self.resolution_category,
             resolution: self.resolution,
             merged_into_id: self.merged_into_id,
+            parent_id: self.parent_id,
             first_response_at: self.first_response_at,
             resolved_at: self.resolved_at,
             closed_at: self.closed_at,
@@ -289,12 +297,12 @@ impl TicketFields {
     }
 }
 
-/// The 25 written columns, in [`bind_fields`] order.
+/// The written columns, in [`bind_fields`] order.
 const FIELD_COLUMNS: &str = "subject, description, ticket_type, service_kind, category_id, urgency, impact, priority, \
      priority_reason, channel, customer_id, organization_id, expectation, wanted_by, call_direction, call_seconds, \
-     status, team_id, assignee_id, resolution_category, resolution, merged_into_id, first_response_at, resolved_at, \
-     closed_at";
-const FIELD_COUNT: usize = 25;
+     status, team_id, assignee_id, resolution_category, resolution, merged_into_id, parent_id, first_response_at, \
+     resolved_at, closed_at";
+const FIELD_COUNT: usize = 26;
 
 macro_rules! bind_fields {
     ($query:expr, $f:expr) => {{
@@ -322,6 +330,7 @@ macro_rules! bind_fields {
             .bind(f.resolution_category.map(|c| c.as_str()))
             .bind(&f.resolution)
             .bind(f.merged_into_id)
+            .bind(f.parent_id)
             .bind(f.first_response_at)
             .bind(f.resolved_at)
             .bind(f.closed_at)
@@ -760,6 +769,8 @@ pub enum After {
 pub struct Filter {
     /// Only the ticket with this id (a number typed into search).
     pub id: Option<i64>,
+    /// Children of this ticket.
+    pub parent_id: Option<i64>,
     /// One of these statuses.
     pub statuses: Vec<Status>,
     /// One of these types.
@@ -862,6 +873,9 @@ fn conditions(backend: crate::Backend, filter: &Filter) -> Where {
     }
     if let Some(id) = filter.id {
         w.add("id = ?", vec![Param::Int(id)]);
+    }
+    if let Some(id) = filter.parent_id {
+        w.add("parent_id = ?", vec![Param::Int(id)]);
     }
     any_of(
         &mut w,
@@ -1090,6 +1104,157 @@ pub async fn search_ranked(
         .fetch_all(&mut **c)
         .await?),
     }
+}
+
+/// One step of a ticket's service plan (服务方案).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PlanStep {
+    /// Id.
+    pub id: i64,
+    /// Ticket.
+    pub ticket_id: i64,
+    /// What will be done.
+    pub title: String,
+    /// Who does it.
+    pub owner_id: Option<i64>,
+    /// By when.
+    pub due_on: Option<NaiveDate>,
+    /// When it was checked off.
+    pub done_at: Option<DateTime<Utc>>,
+    /// Who checked it off.
+    pub done_by: Option<i64>,
+    /// Optimistic-locking version.
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const STEP_COLUMNS: &str =
+    "id, ticket_id, title, owner_id, due_on, done_at, done_by, version, created_at, updated_at";
+
+/// A plan step's editable fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanStepFields {
+    /// What.
+    pub title: String,
+    /// Who.
+    pub owner_id: Option<i64>,
+    /// By when.
+    pub due_on: Option<NaiveDate>,
+    /// Done when, by whom.
+    pub done: Option<(DateTime<Utc>, i64)>,
+}
+
+/// Adds a step to a ticket's plan.
+pub async fn add_step(
+    conn: &mut Conn<'_>,
+    ticket_id: i64,
+    f: &PlanStepFields,
+) -> Result<PlanStep, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "INSERT INTO ticket_plan_steps (ticket_id, title, owner_id, due_on, done_at, done_by, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) RETURNING {STEP_COLUMNS}"
+    );
+    on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(ticket_id)
+        .bind(&f.title)
+        .bind(f.owner_id)
+        .bind(f.due_on)
+        .bind(f.done.map(|d| d.0))
+        .bind(f.done.map(|d| d.1))
+        .bind(now)
+        .fetch_one(c)
+        .await?))
+}
+
+/// A ticket's plan, in the order the steps were added.
+pub async fn steps(conn: &mut Conn<'_>, ticket_id: i64) -> Result<Vec<PlanStep>, StoreError> {
+    let sql =
+        format!("SELECT {STEP_COLUMNS} FROM ticket_plan_steps WHERE ticket_id = $1 ORDER BY id");
+    on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(ticket_id)
+        .fetch_all(c)
+        .await?))
+}
+
+/// Saves a step if it is still at `expected_version`.
+pub async fn update_step(
+    conn: &mut Conn<'_>,
+    id: i64,
+    expected_version: i64,
+    f: &PlanStepFields,
+) -> Result<PlanStep, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "UPDATE ticket_plan_steps SET title = $1, owner_id = $2, due_on = $3, done_at = $4, done_by = $5, \
+         version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8 RETURNING {STEP_COLUMNS}"
+    );
+    let row: Option<PlanStep> = on_conn!(&mut *conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&f.title)
+            .bind(f.owner_id)
+            .bind(f.due_on)
+            .bind(f.done.map(|d| d.0))
+            .bind(f.done.map(|d| d.1))
+            .bind(now)
+            .bind(id)
+            .bind(expected_version)
+            .fetch_optional(c)
+            .await?
+    });
+    match row {
+        Some(step) => Ok(step),
+        None => Err(StoreError::Conflict {
+            current_version: step(conn, id).await?.version,
+        }),
+    }
+}
+
+/// One step by id.
+pub async fn step(conn: &mut Conn<'_>, id: i64) -> Result<PlanStep, StoreError> {
+    let sql = format!("SELECT {STEP_COLUMNS} FROM ticket_plan_steps WHERE id = $1");
+    let row: Option<PlanStep> = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+    });
+    row.ok_or(StoreError::NotFound)
+}
+
+/// Records two tickets as related; linking twice is harmless.
+pub async fn link(conn: &mut Conn<'_>, a: i64, b: i64) -> Result<bool, StoreError> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    let now = crate::now();
+    on_conn!(conn, |c| {
+        Ok(sqlx::query(
+        "INSERT INTO ticket_links (low_id, high_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    )
+    .bind(low)
+    .bind(high)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+        == 1)
+    })
+}
+
+/// The tickets related to one, ascending.
+pub async fn links(conn: &mut Conn<'_>, id: i64) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = on_conn!(conn, |c| {
+        sqlx::query_scalar(
+        "SELECT high_id FROM ticket_links WHERE low_id = $1 UNION SELECT low_id FROM ticket_links WHERE high_id = $1"
+    )
+    .bind(id)
+    .fetch_all(c)
+    .await?
+    });
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// A node of the category tree.

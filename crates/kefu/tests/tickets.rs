@@ -1189,3 +1189,214 @@ async fn search_finds_chinese_words_not_characters_and_english_word_forms() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn a_service_plan_escalation_and_related_tickets_follow_the_work() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let parent = open(
+        &app,
+        AGENT,
+        json!({"subject": "企业专线频繁中断", "type": "fault", "customer_id": customer}),
+    )
+    .await;
+    let pid = parent["id"].as_i64().unwrap();
+    let support = me(&app, SUPPORT).await;
+
+    // The plan: steps with owner and due date, checked off by whoever does them.
+    let (status, step) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{pid}/plan"),
+        AGENT,
+        Some(json!({"title": "远程检测线路", "owner_id": support, "due_on": "2026-12-31"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{step}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{pid}/plan"),
+        AGENT,
+        Some(json!({"title": "上门", "owner_id": 99999})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "owner_id");
+    let step_path = format!("/api/v1/ticket-plan-steps/{}", step["id"]);
+    let (status, done) = call(
+        &app,
+        Method::PATCH,
+        &step_path,
+        SUPPORT,
+        Some(json!({"version": step["version"], "done": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["done_by"], support);
+    assert!(done["done_at"].is_string());
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &step_path,
+        AGENT,
+        Some(json!({"version": step["version"], "done": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "stale version");
+
+    // Escalation: a child ticket for technical support takes the customer.
+    let child = open(
+        &app,
+        AGENT,
+        json!({"subject": "专线光路检测", "parent_id": pid, "assignee_id": support}),
+    )
+    .await;
+    assert_eq!(child["customer"]["id"], customer);
+    assert_eq!(child["parent"]["id"], pid);
+    let (_, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{pid}"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(detail["children"][0]["id"], child["id"]);
+    assert_eq!(detail["children"][0]["status"], "new");
+    assert_eq!(detail["plan"][0]["owner_name"], "张伟");
+
+    // The parent cannot be resolved while a child is open.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{pid}/status"),
+        AGENT,
+        Some(json!({"version": detail["version"], "status": "resolved", "resolution_category": "solved", "resolution": "线路已修复"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        error_message(&body).contains(&format!("#{}", child["id"])),
+        "{body}"
+    );
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{}/status", child["id"]),
+        SUPPORT,
+        Some(json!({"version": child["version"], "status": "resolved", "resolution_category": "solved", "resolution": "更换光模块"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{pid}/status"),
+        AGENT,
+        Some(json!({"version": detail["version"], "status": "resolved", "resolution_category": "solved", "resolution": "线路已修复"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Related tickets show on both sides.
+    let other = open(&app, AGENT, json!({"subject": "同小区专线中断"})).await;
+    let (status, linked) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{pid}/links"),
+        AGENT,
+        Some(json!({"ticket_id": other["id"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{linked}");
+    assert_eq!(linked["related"][0]["id"], other["id"]);
+    let (_, back) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{}", other["id"]),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(back["related"][0]["id"], pid);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{pid}/links"),
+        AGENT,
+        Some(json!({"ticket_id": pid})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+#[tokio::test]
+async fn agents_plan_escalate_and_relate_on_the_ticket_page() {
+    let app = spawn_demo_app().await;
+    let ticket = open(&app, AGENT, json!({"subject": "IPTV 无信号"})).await;
+    let path = format!("/tickets/{}", ticket["id"]);
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let refused = agent
+        .post_from(
+            &path,
+            &format!("{path}/plan"),
+            &[("title", " "), ("due_on", "2026-12-20")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("data-field=\"title\""));
+    let added = agent
+        .post_from(
+            &path,
+            &format!("{path}/plan"),
+            &[("title", "更换机顶盒"), ("due_on", "2026-12-20")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let page = agent.get(&path).await;
+    assert!(page.body.contains("更换机顶盒") && page.body.contains("data-done=\"false\""));
+    let step_id = page
+        .body
+        .split("data-step=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let toggled = agent
+        .post_from(
+            &path,
+            &format!("/ticket-plan-steps/{step_id}"),
+            &[
+                ("version", "1"),
+                ("done", "1"),
+                ("ticket_id", &ticket["id"].to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(toggled.status, StatusCode::SEE_OTHER, "{}", toggled.body);
+    assert!(agent.get(&path).await.body.contains("data-done=\"true\""));
+
+    let escalated = agent
+        .post_from(
+            &path,
+            &format!("{path}/escalate"),
+            &[("child_subject", "机顶盒返修")],
+        )
+        .await;
+    assert_eq!(
+        escalated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        escalated.body
+    );
+    let child = agent.get(&escalated.location.unwrap()).await;
+    assert!(child.body.contains("id=\"parent\""), "{}", child.body);
+    let parent = agent.get(&path).await;
+    assert!(parent.body.contains("机顶盒返修") && parent.body.contains("id=\"children\""));
+    let bad = agent
+        .post_from(&path, &format!("{path}/links"), &[("ticket_id", "#999999")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("data-field=\"ticket_id\""));
+}

@@ -50,6 +50,7 @@ CREATE TABLE tickets (
     resolution_category TEXT,
     resolution TEXT NOT NULL DEFAULT '',
     merged_into_id INTEGER REFERENCES tickets (id),
+    parent_id INTEGER REFERENCES tickets (id),
     first_response_at TEXT,
     resolved_at TEXT,
     closed_at TEXT,
@@ -64,6 +65,7 @@ CREATE INDEX tickets_customer_idx ON tickets (customer_id, id);
 CREATE INDEX tickets_organization_idx ON tickets (organization_id, id);
 CREATE INDEX tickets_updated_idx ON tickets (updated_at, id);
 CREATE INDEX tickets_priority_idx ON tickets (priority, id);
+CREATE INDEX tickets_parent_idx ON tickets (parent_id, id);
 
 CREATE TABLE ticket_tags (
     ticket_id INTEGER NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
@@ -91,3 +93,27 @@ CREATE TABLE ticket_messages (
     created_at TEXT NOT NULL
 );
 CREATE INDEX ticket_messages_ticket_idx ON ticket_messages (ticket_id, id);
+
+-- The service plan (服务方案): what will be done, by whom, by when.
+CREATE TABLE ticket_plan_steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+    title TEXT NOT NULL,
+    owner_id INTEGER REFERENCES agents (id),
+    due_on DATE,
+    done_at TEXT,
+    done_by INTEGER REFERENCES agents (id),
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX ticket_plan_steps_ticket_idx ON ticket_plan_steps (ticket_id, id);
+
+-- Related tickets, stored once per pair with the smaller id first.
+CREATE TABLE ticket_links (
+    low_id INTEGER NOT NULL REFERENCES tickets (id),
+    high_id INTEGER NOT NULL REFERENCES tickets (id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (low_id, high_id)
+);
+CREATE INDEX ticket_links_high_idx ON ticket_links (high_id, low_id);

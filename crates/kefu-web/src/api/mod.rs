@@ -255,7 +255,7 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/tickets",
             Access::Requires(ManageTickets),
-            "open a ticket (any channel; priority from the matrix unless overridden with a reason)",
+            "open a ticket (any channel; priority from the matrix unless overridden with a reason; parent_id escalates out of another)",
             post(tickets::create),
         ),
         route(
@@ -285,6 +285,27 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ManageTickets),
             "add a public reply or an internal note",
             post(tickets::add_message),
+        ),
+        route(
+            Method::POST,
+            "/tickets/{id}/plan",
+            Access::Requires(ManageTickets),
+            "add a step to the ticket's service plan (owner, due date)",
+            post(tickets::add_plan_step),
+        ),
+        route(
+            Method::PATCH,
+            "/ticket-plan-steps/{id}",
+            Access::Requires(ManageTickets),
+            "change or check off a service plan step (optimistic locking)",
+            patch(tickets::update_plan_step),
+        ),
+        route(
+            Method::POST,
+            "/tickets/{id}/links",
+            Access::Requires(ManageTickets),
+            "record another ticket as related",
+            post(tickets::link),
         ),
         route(
             Method::GET,

@@ -8,10 +8,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use kefu_app::tickets::{
-    self, CategoryInput, MessageInput, MessageView, NewTicket, SettingsInput, StatusChange,
-    TicketChanges, TicketDetail, TicketPage, TicketQuery, TicketView,
+    self, CategoryInput, MessageInput, MessageView, NewTicket, PlanStepChanges, PlanStepInput,
+    SettingsInput, StatusChange, TicketChanges, TicketDetail, TicketPage, TicketQuery, TicketView,
 };
-use kefu_store::tickets::Category;
+use kefu_store::tickets::{Category, PlanStep};
 use serde::Deserialize;
 
 /// `?q=…&limit=…`.
@@ -152,5 +152,50 @@ pub async fn save_settings(
 ) -> Result<Json<SettingsInput>, ApiError> {
     Ok(Json(
         tickets::save_settings(&state.app, &caller, input).await?,
+    ))
+}
+
+/// Adds a step to the ticket's service plan.
+pub async fn add_plan_step(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<PlanStepInput>,
+) -> Result<(StatusCode, Json<PlanStep>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets::add_plan_step(&state.app, &caller, id, input).await?),
+    ))
+}
+
+/// Changes or checks off a plan step.
+pub async fn update_plan_step(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(changes): ApiJson<PlanStepChanges>,
+) -> Result<Json<PlanStep>, ApiError> {
+    Ok(Json(
+        tickets::update_plan_step(&state.app, &caller, id, changes).await?,
+    ))
+}
+
+/// `{"ticket_id": n}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// The related ticket.
+    pub ticket_id: i64,
+}
+
+/// Records two tickets as related.
+pub async fn link(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> Result<Json<TicketView>, ApiError> {
+    Ok(Json(
+        tickets::link_tickets(&state.app, &caller, id, body.ticket_id).await?,
     ))
 }

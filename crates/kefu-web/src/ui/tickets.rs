@@ -439,6 +439,7 @@ pub async fn create(
         team_id: ids[2],
         assignee_id: ids[3],
         watchers: Vec::new(),
+        parent_id: None,
     };
     match tickets::create_ticket(&state.app, &caller, input).await {
         Ok(view) => Redirect::to(&format!("/tickets/{}?created=1", view.ticket.id)).into_response(),
@@ -485,6 +486,21 @@ struct TicketPage {
     agents: Vec<(i64, String)>,
     customer: Option<CustomerPanel>,
     can_edit: bool,
+    plan: Vec<PlanRow>,
+    children: Vec<QueueRow>,
+    related: Vec<QueueRow>,
+    extra: FormState,
+}
+
+/// One step of the service plan as shown.
+struct PlanRow {
+    id: i64,
+    version: i64,
+    title: String,
+    owner: String,
+    due_on: String,
+    done: bool,
+    done_at: String,
 }
 
 /// The customer's 360° panel beside the conversation.
@@ -532,11 +548,21 @@ fn change_line(
     format!("{label}: {} → {}", shown(old), shown(new))
 }
 
+/// The ticket page's forms that may come back with input and errors:
+/// properties, reply, status, and the plan/escalation/link forms.
+#[derive(Default)]
+struct Forms {
+    props: Option<FormState>,
+    reply: Option<FormState>,
+    status: Option<FormState>,
+    extra: Option<FormState>,
+}
+
 async fn ticket_page(
     state: &AppState,
     context: &PageContext,
     id: i64,
-    forms: (Option<FormState>, Option<FormState>, Option<FormState>),
+    forms: Forms,
     notice: Option<&'static str>,
     status: StatusCode,
 ) -> Response {
@@ -558,7 +584,7 @@ async fn ticket_page(
     };
     let t = &detail.view.ticket;
     let id_text = |v: Option<i64>| v.map(|i| i.to_string()).unwrap_or_default();
-    let props = forms.0.unwrap_or_else(|| {
+    let props = forms.props.unwrap_or_else(|| {
         FormState::with_values(&[
             ("version", &t.version.to_string()),
             ("subject", &t.subject),
@@ -589,9 +615,9 @@ async fn ticket_page(
         ])
     });
     let reply = forms
-        .1
+        .reply
         .unwrap_or_else(|| FormState::with_values(&[("kind", "reply")]));
-    let status_form = forms.2.unwrap_or_else(|| {
+    let status_form = forms.status.unwrap_or_else(|| {
         FormState::with_values(&[
             ("version", &t.version.to_string()),
             (
@@ -701,7 +727,41 @@ async fn ticket_page(
             key: format!("ticket_status.{}", s.as_str()),
         })
         .collect();
+    let plan = detail
+        .view
+        .plan
+        .iter()
+        .map(|p| PlanRow {
+            id: p.step.id,
+            version: p.step.version,
+            title: p.step.title.clone(),
+            owner: p.owner_name.clone().unwrap_or_default(),
+            due_on: p.step.due_on.map(|d| d.to_string()).unwrap_or_default(),
+            done: p.step.done_at.is_some(),
+            done_at: p
+                .step
+                .done_at
+                .map(|at| context.time(at))
+                .unwrap_or_default(),
+        })
+        .collect();
+    let children = detail
+        .view
+        .children
+        .iter()
+        .map(|c| QueueRow::of(context, c))
+        .collect();
+    let related = detail
+        .view
+        .related
+        .iter()
+        .map(|c| QueueRow::of(context, c))
+        .collect();
     let page = TicketPage {
+        plan,
+        children,
+        related,
+        extra: forms.extra.unwrap_or_default(),
         shell: context.shell("tickets"),
         notice,
         status_key: format!("ticket_status.{}", t.status.as_str()),
@@ -748,7 +808,7 @@ pub async fn show(
         &state,
         &context,
         id,
-        (None, None, None),
+        Forms::default(),
         notice,
         StatusCode::OK,
     )
@@ -792,7 +852,10 @@ pub async fn save(
             &state,
             &context,
             id,
-            (Some(form), None, None),
+            Forms {
+                props: Some(form),
+                ..Forms::default()
+            },
             None,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
@@ -825,7 +888,18 @@ pub async fn save(
             let status = error_status(&error);
             match form.absorb(context.locale, error) {
                 Ok(()) => {
-                    ticket_page(&state, &context, id, (Some(form), None, None), None, status).await
+                    ticket_page(
+                        &state,
+                        &context,
+                        id,
+                        Forms {
+                            props: Some(form),
+                            ..Forms::default()
+                        },
+                        None,
+                        status,
+                    )
+                    .await
                 }
                 Err(other) => failure(&context, other),
             }
@@ -858,7 +932,18 @@ pub async fn change_status(
             let mut form = FormState::from_submitted(&fields);
             match form.absorb(context.locale, error) {
                 Ok(()) => {
-                    ticket_page(&state, &context, id, (None, None, Some(form)), None, status).await
+                    ticket_page(
+                        &state,
+                        &context,
+                        id,
+                        Forms {
+                            status: Some(form),
+                            ..Forms::default()
+                        },
+                        None,
+                        status,
+                    )
+                    .await
                 }
                 Err(other) => failure(&context, other),
             }
@@ -887,7 +972,18 @@ pub async fn add_message(
         let status = error_status(&error);
         return match form.absorb(context.locale, error) {
             Ok(()) => {
-                ticket_page(&state, &context, id, (None, Some(form), None), None, status).await
+                ticket_page(
+                    &state,
+                    &context,
+                    id,
+                    Forms {
+                        reply: Some(form),
+                        ..Forms::default()
+                    },
+                    None,
+                    status,
+                )
+                .await
             }
             Err(other) => failure(&context, other),
         };
@@ -911,7 +1007,10 @@ pub async fn add_message(
                         &state,
                         &context,
                         id,
-                        (None, None, Some(status_form)),
+                        Forms {
+                            status: Some(status_form),
+                            ..Forms::default()
+                        },
                         None,
                         status,
                     )
@@ -1209,5 +1308,164 @@ pub async fn search(
             (StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response()
         }
         Err(e) => failure(&context, e),
+    }
+}
+
+/// Shows the ticket page again with the extra forms' input and error, or
+/// the failure page when the error is not about a field.
+async fn extra_refused(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    fields: &Fields,
+    error: AppError,
+) -> Response {
+    let status = error_status(&error);
+    let mut form = FormState::from_submitted(fields);
+    match form.absorb(context.locale, error) {
+        Ok(()) => {
+            ticket_page(
+                state,
+                context,
+                id,
+                Forms {
+                    extra: Some(form),
+                    ..Forms::default()
+                },
+                None,
+                status,
+            )
+            .await
+        }
+        Err(other) => failure(context, other),
+    }
+}
+
+/// `POST /tickets/{id}/plan`: adds a step to the service plan.
+pub async fn add_plan_step(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let owner_id = optional_id(&fields, "owner_id").unwrap_or_default();
+    let input = tickets::PlanStepInput {
+        title: field(&fields, "title").to_owned(),
+        owner_id,
+        due_on: filled(&fields, "due_on"),
+    };
+    match tickets::add_plan_step(&state.app, &caller, id, input).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1#plan")).into_response(),
+        Err(error) => extra_refused(&state, &context, id, &fields, error).await,
+    }
+}
+
+/// `POST /ticket-plan-steps/{id}`: checks a step off, or back on.
+pub async fn toggle_plan_step(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(step_id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let ticket_id = field(&fields, "ticket_id").parse::<i64>().unwrap_or(0);
+    let changes = tickets::PlanStepChanges {
+        version: field(&fields, "version").parse().unwrap_or(-1),
+        done: Some(field(&fields, "done") == "1"),
+        ..tickets::PlanStepChanges::default()
+    };
+    match tickets::update_plan_step(&state.app, &caller, step_id, changes).await {
+        Ok(step) => {
+            Redirect::to(&format!("/tickets/{}?saved=1#plan", step.ticket_id)).into_response()
+        }
+        Err(error) => extra_refused(&state, &context, ticket_id, &fields, error).await,
+    }
+}
+
+/// `POST /tickets/{id}/links`: records a related ticket by its number.
+pub async fn link(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let Some(other) = kefu_domain::ticket::parse_number(field(&fields, "ticket_id")) else {
+        return extra_refused(
+            &state,
+            &context,
+            id,
+            &fields,
+            AppError::invalid("ticket_id", "must be a whole number"),
+        )
+        .await;
+    };
+    match tickets::link_tickets(&state.app, &caller, id, other).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1")).into_response(),
+        Err(error) => extra_refused(&state, &context, id, &fields, error).await,
+    }
+}
+
+/// `POST /tickets/{id}/escalate`: opens a child ticket for another team
+/// (technical support, say) and shows it.
+pub async fn escalate(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let parent = match tickets::get_ticket(&state.app, &caller, id).await {
+        Ok(p) => p,
+        Err(e) => return failure(&context, e),
+    };
+    let input = NewTicket {
+        subject: field(&fields, "child_subject").to_owned(),
+        description: filled(&fields, "child_description"),
+        ticket_type: Some(parent.ticket.ticket_type.as_str().to_owned()),
+        urgency: Some(parent.ticket.urgency.as_str().to_owned()),
+        impact: Some(parent.ticket.impact.as_str().to_owned()),
+        channel: Some(parent.ticket.channel.as_str().to_owned()),
+        category_id: parent.ticket.category_id,
+        team_id: optional_id(&fields, "child_team_id").ok().flatten(),
+        assignee_id: optional_id(&fields, "child_assignee_id").ok().flatten(),
+        parent_id: Some(id),
+        ..NewTicket::default()
+    };
+    match tickets::create_ticket(&state.app, &caller, input).await {
+        Ok(child) => {
+            Redirect::to(&format!("/tickets/{}?created=1", child.ticket.id)).into_response()
+        }
+        Err(AppError::Validation { field: f, reason }) => {
+            let renamed = match f.as_str() {
+                "subject" | "description" | "team_id" | "assignee_id" => format!("child_{f}"),
+                _ => f,
+            };
+            extra_refused(
+                &state,
+                &context,
+                id,
+                &fields,
+                AppError::Validation {
+                    field: renamed,
+                    reason,
+                },
+            )
+            .await
+        }
+        Err(error) => extra_refused(&state, &context, id, &fields, error).await,
     }
 }
