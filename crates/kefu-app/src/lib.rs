@@ -17,6 +17,7 @@ mod demo_tickets;
 pub mod directory;
 mod error;
 pub mod import;
+pub mod macros;
 pub mod page;
 pub mod search;
 pub mod signin;

@@ -862,6 +862,20 @@ pub async fn update_ticket(
 ) -> Result<TicketView, AppError> {
     caller.require(Permission::ManageTickets)?;
     let mut tx = app.store.write().await?;
+    let after = update_in(&mut tx, caller, id, &changes).await?;
+    let settings = tickets::settings(&mut tx.conn()).await?;
+    let view = view_of(&mut tx.conn(), after, &settings).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// [`update_ticket`] inside a caller's transaction (macros, bulk actions).
+pub(crate) async fn update_in(
+    tx: &mut Tx,
+    caller: &Caller,
+    id: i64,
+    changes: &TicketChanges,
+) -> Result<Ticket, AppError> {
     let before = tickets::get(&mut tx.conn(), id).await?;
     if before.version != changes.version {
         return Err(AppError::Conflict {
@@ -976,7 +990,7 @@ pub async fn update_ticket(
         tickets::set_watchers(&mut tx.conn(), id, &watchers).await?;
     }
     record_change(
-        &mut tx,
+        tx,
         caller,
         "ticket",
         id,
@@ -995,9 +1009,7 @@ pub async fn update_ticket(
         },
     )
     .await?;
-    let view = view_of(&mut tx.conn(), after, &settings).await?;
-    tx.commit().await?;
-    Ok(view)
+    Ok(after)
 }
 
 /// Moves a ticket along its lifecycle, with the reason and, to resolve or
@@ -1009,9 +1021,23 @@ pub async fn change_status(
     change: StatusChange,
 ) -> Result<TicketView, AppError> {
     caller.require(Permission::ManageTickets)?;
+    let mut tx = app.store.write().await?;
+    let after = change_status_in(&mut tx, caller, id, &change).await?;
+    let settings = tickets::settings(&mut tx.conn()).await?;
+    let view = view_of(&mut tx.conn(), after, &settings).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// [`change_status`] inside a caller's transaction (macros, bulk actions).
+pub(crate) async fn change_status_in(
+    tx: &mut Tx,
+    caller: &Caller,
+    id: i64,
+    change: &StatusChange,
+) -> Result<Ticket, AppError> {
     let to = Status::parse_field("status", &change.status)?;
     let reason = text(change.reason.as_ref(), "reason", 1000)?;
-    let mut tx = app.store.write().await?;
     let before = tickets::get(&mut tx.conn(), id).await?;
     if before.version != change.version {
         return Err(AppError::Conflict {
@@ -1098,7 +1124,7 @@ pub async fn change_status(
     let tags = tickets::tags(&mut tx.conn(), id).await?;
     let watchers = tickets::watchers(&mut tx.conn(), id).await?;
     record_change(
-        &mut tx,
+        tx,
         caller,
         "ticket",
         id,
@@ -1117,9 +1143,7 @@ pub async fn change_status(
         },
     )
     .await?;
-    let view = view_of(&mut tx.conn(), after, &settings).await?;
-    tx.commit().await?;
-    Ok(view)
+    Ok(after)
 }
 
 /// Adds a public reply or an internal note. The first public reply marks

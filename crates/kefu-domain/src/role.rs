@@ -71,6 +71,7 @@ impl Role {
             }
             ErasePersonalData => self == Role::Admin,
             ViewTickets => true,
+            ManageMacros => matches!(self, Role::Admin | Role::Manager),
             ManageTickets => matches!(
                 self,
                 Role::Admin | Role::Manager | Role::Agent | Role::TechSupport
@@ -146,11 +147,13 @@ pub enum Permission {
     ViewTickets,
     /// Open, edit, reply to and move work orders through their lifecycle.
     ManageTickets,
+    /// Write the shared canned replies and macros.
+    ManageMacros,
 }
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -168,6 +171,7 @@ impl Permission {
         Permission::ImportCustomers,
         Permission::ViewTickets,
         Permission::ManageTickets,
+        Permission::ManageMacros,
     ];
 }
 

@@ -16,6 +16,7 @@ mod error;
 mod filter;
 pub mod instance;
 mod location;
+pub mod macros;
 mod migrate;
 pub mod orders;
 pub mod organizations;

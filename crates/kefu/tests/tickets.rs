@@ -1400,3 +1400,235 @@ async fn agents_plan_escalate_and_relate_on_the_ticket_page() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("data-field=\"ticket_id\""));
 }
+
+#[tokio::test]
+async fn macros_fill_placeholders_and_change_the_ticket_in_one_step() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let (_, c) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{customer}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let name = c["name"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/macros",
+        AGENT,
+        Some(json!({"name": "x", "body": "y"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/macros",
+        MANAGER,
+        Some(json!({"name": "已解决-致歉", "body": "x", "set_status": "resolved"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_field(&body), "resolution_category");
+    let (status, waiting) = call(
+        &app,
+        Method::POST,
+        "/api/v1/macros",
+        MANAGER,
+        Some(json!({
+            "name": "请客户提供光猫照片",
+            "body": "{customer.name}您好，关于工单{ticket.number}，请回复光猫指示灯照片。——{agent.name}",
+            "set_status": "pending",
+            "add_tags": ["待照片"]
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{waiting}");
+    let (_, solved) = call(
+        &app,
+        Method::POST,
+        "/api/v1/macros",
+        MANAGER,
+        Some(json!({
+            "name": "远程修复完成",
+            "body": "已远程修复端口，{customer.name}请重启光猫。",
+            "set_status": "resolved",
+            "resolution_category": "solved"
+        })),
+    )
+    .await;
+    let ticket = open(
+        &app,
+        AGENT,
+        json!({"subject": "光猫红灯", "customer_id": customer}),
+    )
+    .await;
+    let id = ticket["id"].as_i64().unwrap();
+    let (status, applied) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/macro"),
+        AGENT,
+        Some(json!({"macro_id": waiting["id"], "version": ticket["version"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["status"], "pending");
+    assert_eq!(applied["tags"], json!(["待照片"]));
+    let (_, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    let reply = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"] == "message")
+        .unwrap();
+    assert_eq!(
+        reply["body"],
+        format!("{name}您好，关于工单#{id}，请回复光猫指示灯照片。——王芳")
+    );
+    assert!(detail["first_response_at"].is_string());
+    // A stale version refuses the macro and changes nothing.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/macro"),
+        AGENT,
+        Some(json!({"macro_id": solved["id"], "version": ticket["version"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, done) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/macro"),
+        AGENT,
+        Some(json!({"macro_id": solved["id"], "version": detail["version"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "resolved");
+    assert_eq!(done["resolution_category"], "solved");
+    assert_eq!(
+        done["resolution"],
+        format!("已远程修复端口，{name}请重启光猫。")
+    );
+}
+
+#[tokio::test]
+async fn bulk_actions_report_each_ticket_and_refuse_only_what_must_be() {
+    let app = spawn_demo_app().await;
+    let a = open(&app, AGENT, json!({"subject": "批量一"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let b = open(&app, AGENT, json!({"subject": "批量二"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let support = me(&app, SUPPORT).await;
+    let (status, results) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets/bulk",
+        AGENT,
+        Some(json!({"ids": [a, b], "assignee_id": support})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{results}");
+    assert!(results.as_array().unwrap().iter().all(|r| r["ok"] == true));
+    let (_, mine) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?view=mine",
+        SUPPORT,
+        None,
+    )
+    .await;
+    let ids: Vec<i64> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.contains(&a) && ids.contains(&b));
+    // Close b first: moving both to pending then works for a, is refused for b.
+    let (_, bt) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{b}"),
+        AGENT,
+        None,
+    )
+    .await;
+    call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{b}/status"),
+        AGENT,
+        Some(json!({"version": bt["version"], "status": "closed", "resolution_category": "withdrawn", "resolution": "客户撤回"})),
+    )
+    .await;
+    let (_, results) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets/bulk",
+        AGENT,
+        Some(json!({"ids": [a, b, 999999], "status": "pending"})),
+    )
+    .await;
+    let results = results.as_array().unwrap().clone();
+    assert_eq!(results[0]["ok"], true);
+    assert_eq!(results[1]["ok"], false);
+    assert!(
+        results[1]["error"].as_str().unwrap().starts_with("status:"),
+        "{results:?}"
+    );
+    assert_eq!(results[2]["error"], "not found");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets/bulk",
+        AGENT,
+        Some(json!({"ids": [a], "status": "pending", "add_tag": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "action");
+
+    // The queue page ticks and tags.
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let queue = agent.get("/tickets?view=all").await;
+    assert!(queue.body.contains("form=\"bulk\""));
+    let done = agent
+        .post_from(
+            "/tickets?view=all",
+            "/tickets/bulk",
+            &[
+                ("ids", &a.to_string()),
+                ("action", "tag"),
+                ("tag", "批量标签"),
+                ("back", "/tickets?view=all"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let after = agent.get(&done.location.unwrap()).await;
+    assert!(after.body.contains("id=\"bulk-done\""), "{}", after.body);
+    let (_, at) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{a}"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert!(at["tags"].as_array().unwrap().contains(&json!("批量标签")));
+}

@@ -117,3 +117,22 @@ CREATE TABLE ticket_links (
     PRIMARY KEY (low_id, high_id)
 );
 CREATE INDEX ticket_links_high_idx ON ticket_links (high_id, low_id);
+
+-- Canned replies and macros (快捷回复): a text with placeholders, and the
+-- changes applying it makes to a ticket.
+CREATE TABLE macros (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT 'reply',
+    set_status TEXT,
+    set_team_id INTEGER REFERENCES teams (id),
+    set_assignee_id INTEGER REFERENCES agents (id),
+    add_tags TEXT NOT NULL DEFAULT '',
+    resolution_category TEXT,
+    active BOOLEAN NOT NULL DEFAULT TRUE,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX macros_name_uq ON macros (name);

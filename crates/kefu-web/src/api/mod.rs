@@ -259,6 +259,13 @@ pub fn routes() -> Vec<Route> {
             post(tickets::create),
         ),
         route(
+            Method::POST,
+            "/tickets/bulk",
+            Access::Requires(ManageTickets),
+            "one action on many tickets (assign, status, add tag, macro), each in its own transaction",
+            post(tickets::bulk),
+        ),
+        route(
             Method::GET,
             "/tickets/{id}",
             Access::Requires(ViewTickets),
@@ -306,6 +313,34 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ManageTickets),
             "record another ticket as related",
             post(tickets::link),
+        ),
+        route(
+            Method::POST,
+            "/tickets/{id}/macro",
+            Access::Requires(ManageTickets),
+            "apply a macro: its message, field changes and status move in one transaction",
+            post(tickets::apply_macro),
+        ),
+        route(
+            Method::GET,
+            "/macros",
+            Access::Requires(ViewTickets),
+            "canned replies and macros",
+            get(tickets::macros),
+        ),
+        route(
+            Method::POST,
+            "/macros",
+            Access::Requires(ManageMacros),
+            "add a macro",
+            post(tickets::create_macro),
+        ),
+        route(
+            Method::PATCH,
+            "/macros/{id}",
+            Access::Requires(ManageMacros),
+            "change a macro (optimistic locking)",
+            patch(tickets::update_macro),
         ),
         route(
             Method::GET,

@@ -199,3 +199,60 @@ pub async fn link(
         tickets::link_tickets(&state.app, &caller, id, body.ticket_id).await?,
     ))
 }
+
+/// Every macro.
+pub async fn macros(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<Vec<kefu_store::macros::Macro>>, ApiError> {
+    Ok(Json(
+        kefu_app::macros::list_macros(&state.app, &caller).await?,
+    ))
+}
+
+/// Adds a macro.
+pub async fn create_macro(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(input): ApiJson<kefu_app::macros::MacroInput>,
+) -> Result<(StatusCode, Json<kefu_store::macros::Macro>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(kefu_app::macros::create_macro(&state.app, &caller, input).await?),
+    ))
+}
+
+/// Changes a macro.
+pub async fn update_macro(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<kefu_app::macros::MacroInput>,
+) -> Result<Json<kefu_store::macros::Macro>, ApiError> {
+    Ok(Json(
+        kefu_app::macros::update_macro(&state.app, &caller, id, input).await?,
+    ))
+}
+
+/// Applies a macro to a ticket.
+pub async fn apply_macro(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    ApiJson(input): ApiJson<kefu_app::macros::ApplyMacro>,
+) -> Result<Json<TicketView>, ApiError> {
+    Ok(Json(
+        kefu_app::macros::apply_macro(&state.app, &caller, id, input).await?,
+    ))
+}
+
+/// One action on many tickets; says how each fared.
+pub async fn bulk(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(action): ApiJson<kefu_app::macros::BulkAction>,
+) -> Result<Json<Vec<kefu_app::macros::BulkResult>>, ApiError> {
+    Ok(Json(
+        kefu_app::macros::bulk(&state.app, &caller, action).await?,
+    ))
+}

@@ -795,6 +795,7 @@ struct ProfilePage {
     can_erase: bool,
     order_form: FormState,
     tickets: Vec<super::tickets::QueueRow>,
+    selectable: bool,
     open_tickets: i64,
     can_log_ticket: bool,
 }
@@ -1064,6 +1065,7 @@ async fn profile_page(
             .iter()
             .map(|t| super::tickets::QueueRow::of(context, t))
             .collect(),
+        selectable: false,
         open_tickets: profile.open_tickets,
         can_log_ticket: allows(context, Permission::ManageTickets)
             && c.erased_at.is_none()

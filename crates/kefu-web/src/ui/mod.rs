@@ -188,7 +188,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 6] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 7] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -211,6 +211,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 6] = [
         Permission::ManageSettings,
     ),
     (
+        "/settings/macros",
+        "settings.macros",
+        Permission::ManageMacros,
+    ),
+    (
         "/settings/audit",
         "settings.audit",
         Permission::ViewAuditLog,
@@ -218,8 +223,9 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 6] = [
 ];
 
 /// The permissions that open some settings section.
-pub const SETTINGS_PERMISSIONS: [Permission; 5] = [
+pub const SETTINGS_PERMISSIONS: [Permission; 6] = [
     Permission::ManageAgents,
+    Permission::ManageMacros,
     Permission::ManageSettings,
     Permission::ManageTeams,
     Permission::ManageApiTokens,
@@ -636,6 +642,48 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageTickets),
             "escalate: open a child ticket for another team",
             post(tickets::escalate),
+        ),
+        page(
+            Method::POST,
+            "/tickets/bulk",
+            Requires(ManageTickets),
+            "one action on the tickets ticked in a queue",
+            post(tickets::bulk),
+        ),
+        page(
+            Method::POST,
+            "/tickets/{id}/macro",
+            Requires(ManageTickets),
+            "apply a macro to the ticket",
+            post(tickets::apply_macro),
+        ),
+        page(
+            Method::GET,
+            "/settings/macros",
+            Requires(ManageMacros),
+            "canned replies and macros",
+            get(tickets::macros),
+        ),
+        page(
+            Method::POST,
+            "/settings/macros",
+            Requires(ManageMacros),
+            "add a macro",
+            post(tickets::create_macro),
+        ),
+        page(
+            Method::GET,
+            "/settings/macros/{id}",
+            Requires(ManageMacros),
+            "edit a macro",
+            get(tickets::macro_form),
+        ),
+        page(
+            Method::POST,
+            "/settings/macros/{id}",
+            Requires(ManageMacros),
+            "save a macro (optimistic locking)",
+            post(tickets::save_macro),
         ),
         page(
             Method::GET,

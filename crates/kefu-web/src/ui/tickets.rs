@@ -130,6 +130,11 @@ struct QueuePage {
     next_link: Option<String>,
     error: Option<String>,
     can_create: bool,
+    selectable: bool,
+    agents: Vec<(i64, String)>,
+    macros: Vec<(i64, String)>,
+    bulk_notice: Option<String>,
+    bulk_refused: Option<String>,
 }
 
 fn filled(params: &Fields, name: &str) -> Option<String> {
@@ -232,7 +237,37 @@ pub async fn list(
     });
     let mut filter = FormState::from_submitted(&params);
     filter.set_value("view", &view);
+    let can_create = allows(&context, Permission::ManageTickets);
+    let agents = if can_create {
+        super::settings::agent_names(&state, &caller)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let macros = if can_create {
+        kefu_app::macros::list_macros(&state.app, &caller)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.active)
+            .map(|m| (m.id, m.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let bulk_notice =
+        filled(&params, "bulk_done").map(|n| context.locale.tf("macros.bulk_done", &[("n", &n)]));
+    let bulk_refused = filled(&params, "bulk_refused")
+        .map(|list| context.locale.tf("macros.bulk_refused", &[("list", &list)]));
     let page = QueuePage {
+        selectable: can_create,
+        agents,
+        macros,
+        bulk_notice,
+        bulk_refused,
         shell: context.shell("tickets"),
         tabs,
         view,
@@ -245,7 +280,7 @@ pub async fn list(
         tickets: rows.iter().map(|t| QueueRow::of(&context, t)).collect(),
         next_link,
         error,
-        can_create: allows(&context, Permission::ManageTickets),
+        can_create,
     };
     (status, render(&page)).into_response()
 }
@@ -490,6 +525,16 @@ struct TicketPage {
     children: Vec<QueueRow>,
     related: Vec<QueueRow>,
     extra: FormState,
+    macros: Vec<MacroChoice>,
+}
+
+/// A macro offered on the ticket page, its text already filled in for
+/// this ticket so "insert" puts the finished words in the reply box.
+struct MacroChoice {
+    id: i64,
+    name: String,
+    filled: String,
+    changes: bool,
 }
 
 /// One step of the service plan as shown.
@@ -757,7 +802,42 @@ async fn ticket_page(
         .iter()
         .map(|c| QueueRow::of(context, c))
         .collect();
+    let agent_name = context
+        .signed_in
+        .as_ref()
+        .map(|s| s.agent.display_name.clone())
+        .unwrap_or_default();
+    let customer_name = detail
+        .view
+        .customer
+        .as_ref()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let macros = kefu_app::macros::list_macros(&state.app, &caller)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.active)
+        .map(|m| MacroChoice {
+            filled: kefu_domain::ticket::fill_placeholders(
+                &m.body,
+                &[
+                    ("customer.name", &customer_name),
+                    ("ticket.number", &detail.view.number),
+                    ("ticket.subject", &detail.view.ticket.subject),
+                    ("agent.name", &agent_name),
+                ],
+            ),
+            changes: m.set_status.is_some()
+                || m.set_team_id.is_some()
+                || m.set_assignee_id.is_some()
+                || !m.add_tags.is_empty(),
+            id: m.id,
+            name: m.name,
+        })
+        .collect();
     let page = TicketPage {
+        macros,
         plan,
         children,
         related,
@@ -1253,6 +1333,7 @@ async fn category_step(
 #[template(path = "search.html")]
 struct SearchPage {
     shell: Shell,
+    selectable: bool,
     q: String,
     terms: String,
     tickets: Vec<QueueRow>,
@@ -1272,6 +1353,7 @@ pub async fn search(
     };
     let q = field(&params, "q").trim().to_owned();
     let mut page = SearchPage {
+        selectable: false,
         shell: context.shell(""),
         q: q.clone(),
         terms: String::new(),
@@ -1467,5 +1549,271 @@ pub async fn escalate(
             .await
         }
         Err(error) => extra_refused(&state, &context, id, &fields, error).await,
+    }
+}
+
+/// `POST /tickets/{id}/macro`: applies a macro to the ticket.
+pub async fn apply_macro(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let input = kefu_app::macros::ApplyMacro {
+        macro_id: field(&fields, "macro_id").parse().unwrap_or(0),
+        version: field(&fields, "version").parse().unwrap_or(-1),
+    };
+    match kefu_app::macros::apply_macro(&state.app, &caller, id, input).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1")).into_response(),
+        Err(error) => extra_refused(&state, &context, id, &fields, error).await,
+    }
+}
+
+/// `POST /tickets/bulk`: one action on the tickets ticked in a queue.
+pub async fn bulk(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let ids: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let back = value("back")
+        .filter(|b| b.starts_with("/tickets"))
+        .unwrap_or_else(|| "/tickets".to_owned());
+    let mut action = kefu_app::macros::BulkAction {
+        ids,
+        ..kefu_app::macros::BulkAction::default()
+    };
+    match value("action").as_deref() {
+        Some("assign") => {
+            action.assignee_id = value("assignee_id")
+                .and_then(|v| v.parse().ok())
+                .or(Some(0))
+        }
+        Some("status") => action.status = value("status"),
+        Some("tag") => action.add_tag = value("tag"),
+        Some("macro") => action.macro_id = value("macro_id").and_then(|v| v.parse().ok()),
+        _ => {}
+    }
+    let (done, refused) = match kefu_app::macros::bulk(&state.app, &caller, action).await {
+        Ok(results) => {
+            let done = results.iter().filter(|r| r.ok).count();
+            let refused: Vec<String> = results
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| format!("#{} {}", r.id, r.error.clone().unwrap_or_default()))
+                .collect();
+            (done, refused)
+        }
+        Err(AppError::Validation { field, reason }) => (0, vec![format!("{field}: {reason}")]),
+        Err(e) => return failure(&context, e),
+    };
+    // The queue the agent came from, without the previous action's report.
+    let (path, query) = back.split_once('?').unwrap_or((back.as_str(), ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("bulk_"))
+        .collect();
+    let mut target = if kept.is_empty() {
+        format!("{path}?bulk_done={done}")
+    } else {
+        format!("{path}?{}&bulk_done={done}", kept.join("&"))
+    };
+    if !refused.is_empty() {
+        target.push_str(&format!(
+            "&bulk_refused={}",
+            url_escape(&refused.join("; "))
+        ));
+    }
+    Redirect::to(&target).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "settings_macros.html")]
+struct MacrosPage {
+    shell: Shell,
+    settings_nav: Vec<super::NavItem>,
+    notice: Option<&'static str>,
+    macros: Vec<kefu_store::macros::Macro>,
+    editing: Option<i64>,
+    form: FormState,
+    statuses: Vec<Choice>,
+    resolutions: Vec<Choice>,
+    teams: Vec<(i64, String)>,
+    agents: Vec<(i64, String)>,
+    placeholders: String,
+}
+
+async fn macros_page(
+    state: &AppState,
+    context: &PageContext,
+    editing: Option<i64>,
+    form: FormState,
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let macros = match kefu_app::macros::list_macros(&state.app, &caller).await {
+        Ok(m) => m,
+        Err(e) => return failure(context, e),
+    };
+    let (teams, agents) = match people(state, &caller).await {
+        Ok(p) => p,
+        Err(e) => return failure(context, e),
+    };
+    let page = MacrosPage {
+        shell: context.shell("settings"),
+        settings_nav: super::settings::settings_nav(context, "/settings/macros"),
+        notice,
+        macros,
+        editing,
+        form,
+        statuses: status_choices()
+            .into_iter()
+            .filter(|c| c.code != "merged" && c.code != "new")
+            .collect(),
+        resolutions: resolution_choices(),
+        teams,
+        agents,
+        placeholders: kefu_app::macros::PLACEHOLDERS
+            .iter()
+            .map(|p| format!("{{{p}}}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// `GET /settings/macros`: the macros and a form to add one.
+pub async fn macros(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(params): Query<Fields>,
+) -> Response {
+    let notice = params
+        .contains_key("saved")
+        .then(|| context.locale.t("macros.saved"));
+    let form = FormState::with_values(&[("message_kind", "reply")]);
+    macros_page(&state, &context, None, form, notice, StatusCode::OK).await
+}
+
+/// `GET /settings/macros/{id}`: edit a macro.
+pub async fn macro_form(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let all = match kefu_app::macros::list_macros(&state.app, &caller).await {
+        Ok(m) => m,
+        Err(e) => return failure(&context, e),
+    };
+    let Some(m) = all.into_iter().find(|m| m.id == id) else {
+        return failure(&context, AppError::NotFound);
+    };
+    let id_text = |v: Option<i64>| v.map(|i| i.to_string()).unwrap_or_default();
+    let mut form = FormState::with_values(&[
+        ("version", &m.version.to_string()),
+        ("name", &m.name),
+        ("body", &m.body),
+        ("message_kind", &m.message_kind),
+        ("set_status", m.set_status.as_deref().unwrap_or("")),
+        ("set_team_id", &id_text(m.set_team_id)),
+        ("set_assignee_id", &id_text(m.set_assignee_id)),
+        ("add_tags", &m.add_tags),
+        (
+            "resolution_category",
+            m.resolution_category.as_deref().unwrap_or(""),
+        ),
+    ]);
+    if m.active {
+        form.set_value("active", "1");
+    }
+    macros_page(&state, &context, Some(id), form, None, StatusCode::OK).await
+}
+
+fn macro_input(fields: &Fields) -> kefu_app::macros::MacroInput {
+    kefu_app::macros::MacroInput {
+        version: field(fields, "version").parse().ok(),
+        name: field(fields, "name").to_owned(),
+        body: field(fields, "body").to_owned(),
+        message_kind: filled(fields, "message_kind"),
+        set_status: filled(fields, "set_status"),
+        set_team_id: filled(fields, "set_team_id").and_then(|v| v.parse().ok()),
+        set_assignee_id: filled(fields, "set_assignee_id").and_then(|v| v.parse().ok()),
+        add_tags: tag_list(field(fields, "add_tags")),
+        resolution_category: filled(fields, "resolution_category"),
+        active: Some(fields.contains_key("active") || !fields.contains_key("version")),
+    }
+}
+
+/// `POST /settings/macros`: adds a macro.
+pub async fn create_macro(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    macro_step(&state, &context, None, &fields).await
+}
+
+/// `POST /settings/macros/{id}`: saves a macro.
+pub async fn save_macro(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    macro_step(&state, &context, Some(id), &fields).await
+}
+
+async fn macro_step(
+    state: &AppState,
+    context: &PageContext,
+    id: Option<i64>,
+    fields: &Fields,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let input = macro_input(fields);
+    let result = match id {
+        None => kefu_app::macros::create_macro(&state.app, &caller, input).await,
+        Some(id) => kefu_app::macros::update_macro(&state.app, &caller, id, input).await,
+    };
+    match result {
+        Ok(_) => Redirect::to("/settings/macros?saved=1").into_response(),
+        Err(error) => {
+            let status = error_status(&error);
+            let mut form = FormState::from_submitted(fields);
+            match form.absorb(context.locale, error) {
+                Ok(()) => macros_page(state, context, id, form, None, status).await,
+                Err(other) => failure(context, other),
+            }
+        }
     }
 }
