@@ -16,6 +16,7 @@ pub mod demo;
 mod demo_tickets;
 pub mod directory;
 mod error;
+pub mod events;
 pub mod import;
 pub mod macros;
 pub mod page;
@@ -36,6 +37,8 @@ pub struct App {
     pub store: Store,
     /// Encodes customer-facing numbers under this installation's secret.
     pub public_ids: PublicIdCodec,
+    /// Live ticket events for open queues and ticket pages.
+    pub events: events::Events,
 }
 
 impl App {
@@ -49,6 +52,7 @@ impl App {
         tx.commit().await?;
         Ok(App {
             public_ids: PublicIdCodec::new(&secret),
+            events: events::Events::start(&store).await,
             store,
         })
     }

@@ -339,6 +339,9 @@ pub async fn apply_macro(
     };
     apply_in(&mut tx, caller, ticket_id, &m).await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, ticket_id, crate::events::EventKind::Changed)
+        .await;
     use_cases::get_ticket(app, caller, ticket_id).await
 }
 
@@ -467,6 +470,9 @@ pub async fn bulk(
                 apply_in(&mut tx, caller, *id, m).await?;
             }
             tx.commit().await?;
+            app.events
+                .ticket(caller, *id, crate::events::EventKind::Changed)
+                .await;
             Ok(())
         }
         .await;

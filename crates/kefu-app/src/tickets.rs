@@ -631,6 +631,9 @@ pub async fn create_ticket(
     .await?;
     let view = view_of(&mut tx.conn(), ticket, &settings).await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, view.ticket.id, crate::events::EventKind::Created)
+        .await;
     Ok(view)
 }
 
@@ -866,6 +869,9 @@ pub async fn update_ticket(
     let settings = tickets::settings(&mut tx.conn()).await?;
     let view = view_of(&mut tx.conn(), after, &settings).await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, id, crate::events::EventKind::Changed)
+        .await;
     Ok(view)
 }
 
@@ -1026,6 +1032,9 @@ pub async fn change_status(
     let settings = tickets::settings(&mut tx.conn()).await?;
     let view = view_of(&mut tx.conn(), after, &settings).await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, id, crate::events::EventKind::Changed)
+        .await;
     Ok(view)
 }
 
@@ -1176,6 +1185,9 @@ pub async fn add_message(
         _ => String::new(),
     };
     tx.commit().await?;
+    app.events
+        .ticket(caller, id, crate::events::EventKind::Changed)
+        .await;
     Ok(MessageView {
         message,
         author_name,
@@ -1985,6 +1997,9 @@ pub async fn add_plan_step(
     )
     .await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, ticket_id, crate::events::EventKind::Changed)
+        .await;
     Ok(step)
 }
 
@@ -2046,6 +2061,9 @@ pub async fn update_plan_step(
     )
     .await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, after.ticket_id, crate::events::EventKind::Changed)
+        .await;
     Ok(after)
 }
 
@@ -2088,5 +2106,11 @@ pub async fn link_tickets(
     let settings = tickets::settings(&mut tx.conn()).await?;
     let view = view_of(&mut tx.conn(), ticket, &settings).await?;
     tx.commit().await?;
+    app.events
+        .ticket(caller, id, crate::events::EventKind::Changed)
+        .await;
+    app.events
+        .ticket(caller, other, crate::events::EventKind::Changed)
+        .await;
     Ok(view)
 }

@@ -114,6 +114,8 @@ enum Inner {
     Postgres {
         pool: PgPool,
         max: u32,
+        /// For connections outside the pool (the notification listener).
+        connect: Box<PgConnectOptions>,
     },
 }
 
@@ -191,11 +193,46 @@ impl Store {
                 idle: (reader.num_idle() + writer.num_idle()) as u32,
                 max: max + 1,
             },
-            Inner::Postgres { pool, max } => PoolStats {
+            Inner::Postgres { pool, max, .. } => PoolStats {
                 size: pool.size(),
                 idle: pool.num_idle() as u32,
                 max: *max,
             },
+        }
+    }
+
+    /// Tells every Kefu instance listening on `channel` (PostgreSQL
+    /// `NOTIFY`, so several servers on one database hear each other);
+    /// on SQLite there is only this process, and nothing is sent.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if let Inner::Postgres { pool, .. } = &*self.inner {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Listens on `channel` for [`Store::notify`] messages from every
+    /// instance; `None` on SQLite, where there is only this process.
+    pub async fn listen(&self, channel: &str) -> Result<Option<Listener>, StoreError> {
+        match &*self.inner {
+            Inner::Postgres { connect, .. } => {
+                // Its own one-connection pool: a listener holds its
+                // connection for ever and must not starve the requests.
+                let own = PgPoolOptions::new()
+                    .max_connections(1)
+                    .max_lifetime(None)
+                    .idle_timeout(None)
+                    .connect_with((**connect).clone())
+                    .await?;
+                let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
+                listener.listen(channel).await?;
+                Ok(Some(Listener(listener)))
+            }
+            Inner::Sqlite { .. } => Ok(None),
         }
     }
 
@@ -361,6 +398,7 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Inner, Store
         connect.get_port(),
         connect.get_database().unwrap_or("(default)")
     );
+    let connect_options = connect.clone();
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
@@ -374,6 +412,7 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Inner, Store
     Ok(Inner::Postgres {
         pool,
         max: options.max_connections.max(1),
+        connect: Box::new(connect_options),
     })
 }
 
@@ -403,6 +442,17 @@ macro_rules! on_conn {
             }
         }
     };
+}
+
+/// Messages other instances sent with [`Store::notify`].
+pub struct Listener(sqlx::postgres::PgListener);
+
+impl Listener {
+    /// The next message's payload; reconnects after a lost connection
+    /// (messages sent meanwhile are missed).
+    pub async fn recv(&mut self) -> Result<String, StoreError> {
+        Ok(self.0.recv().await?.payload().to_owned())
+    }
 }
 
 /// A pooled connection for reads.

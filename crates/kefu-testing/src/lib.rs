@@ -419,9 +419,11 @@ async fn spawn(demo: bool) -> TestApp {
         public_url: format!("http://{address}"),
     };
     let router = kefu_web::router(app.clone(), options);
+    let events = app.events.clone();
     let server = tokio::spawn(async move {
-        let _ = kefu_web::serve(listener, router, async {
+        let _ = kefu_web::serve(listener, router, async move {
             let _ = stopped.await;
+            events.close();
         })
         .await;
     });

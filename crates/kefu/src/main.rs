@@ -418,7 +418,12 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     let options = kefu_web::WebOptions {
         public_url: settings.effective_public_url(address),
     };
-    kefu_web::serve(listener, kefu_web::router(app, options), shutdown_signal())
+    let events = app.events.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        events.close();
+    };
+    kefu_web::serve(listener, kefu_web::router(app, options), shutdown)
         .await
         .context("the HTTP server failed")?;
     upkeep.abort();

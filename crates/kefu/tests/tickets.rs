@@ -1632,3 +1632,104 @@ async fn bulk_actions_report_each_ticket_and_refuse_only_what_must_be() {
     .await;
     assert!(at["tags"].as_array().unwrap().contains(&json!("批量标签")));
 }
+
+/// Reads a server-sent event stream until an event named `name` arrives.
+async fn next_event(response: &mut reqwest::Response, name: &str) -> Value {
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event within 10 s; got {buffer}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("stream ended; got {buffer}"));
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let event = block
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .map(str::trim);
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .map(str::trim);
+            if event == Some(name) {
+                return serde_json::from_str(data.unwrap_or("null")).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_screens_hear_changes_and_who_is_replying() {
+    let app = spawn_demo_app().await;
+    let ticket = open(&app, AGENT, json!({"subject": "实时更新"})).await;
+    let id = ticket["id"].as_i64().unwrap();
+    let mut stream = app
+        .as_user(
+            Method::GET,
+            &format!("/api/v1/events?ticket_id={id}"),
+            MANAGER,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // Give the stream a moment to subscribe before the change.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/messages"),
+        AGENT,
+        Some(json!({"kind": "reply", "body": "处理中"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let changed = next_event(&mut stream, "changed").await;
+    assert_eq!(changed["ticket_id"], id);
+    assert_eq!(changed["agent_id"], me(&app, AGENT).await);
+
+    // An agent typing on the page tells the others.
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let typing = agent
+        .post_from(
+            &format!("/tickets/{id}"),
+            &format!("/tickets/{id}/replying"),
+            &[],
+        )
+        .await;
+    assert_eq!(typing.status, StatusCode::NO_CONTENT);
+    let replying = next_event(&mut stream, "replying").await;
+    assert_eq!(replying["agent_name"], "王芳");
+    let page = agent.get(&format!("/tickets/{id}")).await;
+    assert!(page.body.contains("id=\"collision\""));
+    // Another ticket's events are not sent to this stream.
+    let other = open(&app, AGENT, json!({"subject": "别的工单"})).await;
+    call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{}/messages", other["id"]),
+        AGENT,
+        Some(json!({"kind": "note", "body": "x"})),
+    )
+    .await;
+    call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/messages"),
+        AGENT,
+        Some(json!({"kind": "note", "body": "y"})),
+    )
+    .await;
+    assert_eq!(next_event(&mut stream, "changed").await["ticket_id"], id);
+    drop(stream);
+    app.stop().await;
+}

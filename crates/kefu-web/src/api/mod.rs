@@ -344,6 +344,13 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             Method::GET,
+            "/events",
+            Access::Requires(ViewTickets),
+            "live ticket events (server-sent events: created, changed, replying)",
+            get(tickets::events),
+        ),
+        route(
+            Method::GET,
             "/search",
             Access::Requires(ViewTickets),
             "search tickets (subject, description, conversation; Chinese segmented, English stemmed; ranked) and customers",

@@ -256,3 +256,24 @@ pub async fn bulk(
         kefu_app::macros::bulk(&state.app, &caller, action).await?,
     ))
 }
+
+/// `?ticket_id=…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventParams {
+    /// Only this ticket's events.
+    pub ticket_id: Option<i64>,
+}
+
+/// Live ticket events as server-sent events.
+pub async fn events(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller
+        .require(kefu_domain::Permission::ViewTickets)
+        .map_err(ApiError::from)?;
+    Ok(crate::ui::tickets::event_stream(&state.app.events, params.ticket_id).into_response())
+}

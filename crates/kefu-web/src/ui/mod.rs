@@ -13,7 +13,7 @@ mod customers;
 pub mod form;
 mod pages;
 mod settings;
-mod tickets;
+pub(crate) mod tickets;
 
 use crate::access::{Access, Route};
 use crate::i18n::Locale;
@@ -684,6 +684,20 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageMacros),
             "save a macro (optimistic locking)",
             post(tickets::save_macro),
+        ),
+        page(
+            Method::GET,
+            "/events",
+            Requires(ViewTickets),
+            "live ticket events (server-sent) for queues and ticket pages",
+            get(tickets::events),
+        ),
+        page(
+            Method::POST,
+            "/tickets/{id}/replying",
+            Requires(ManageTickets),
+            "tell others on the ticket that this agent is writing",
+            post(tickets::replying),
         ),
         page(
             Method::GET,

@@ -526,6 +526,7 @@ struct TicketPage {
     related: Vec<QueueRow>,
     extra: FormState,
     macros: Vec<MacroChoice>,
+    me: i64,
 }
 
 /// A macro offered on the ticket page, its text already filled in for
@@ -837,6 +838,7 @@ async fn ticket_page(
         })
         .collect();
     let page = TicketPage {
+        me: context.signed_in.as_ref().map_or(0, |s| s.agent.id),
         macros,
         plan,
         children,
@@ -1816,4 +1818,75 @@ async fn macro_step(
             }
         }
     }
+}
+
+/// A stream of live ticket events, optionally for one ticket, that ends
+/// when the server shuts down.
+pub fn event_stream(
+    events: &kefu_app::events::Events,
+    ticket: Option<i64>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+    + use<>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let state = (events.subscribe(), events.closing());
+    let stream = futures_util::stream::unfold(state, move |(mut rx, mut closing)| async move {
+        loop {
+            if *closing.borrow() {
+                return None;
+            }
+            let event = tokio::select! {
+                received = rx.recv() => received,
+                _ = closing.changed() => return None,
+            };
+            let (name, data) = match event {
+                Ok(e) if ticket.is_some_and(|t| t != e.ticket_id) => continue,
+                Ok(e) => {
+                    let name = match e.kind {
+                        kefu_app::events::EventKind::Created => "created",
+                        kefu_app::events::EventKind::Changed => "changed",
+                        kefu_app::events::EventKind::Replying => "replying",
+                    };
+                    (name, serde_json::to_string(&e).unwrap_or_default())
+                }
+                // Too slow a reader missed events: tell it to reload.
+                Err(RecvError::Lagged(_)) => ("lagged", String::from("{}")),
+                Err(RecvError::Closed) => return None,
+            };
+            let sse = Event::default().event(name).data(data);
+            return Some((Ok(sse), (rx, closing)));
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `GET /events?ticket_id=…`: live ticket events for the queue and ticket pages.
+pub async fn events(State(state): State<AppState>, Query(params): Query<Fields>) -> Response {
+    let ticket = field(&params, "ticket_id").parse::<i64>().ok();
+    event_stream(&state.app.events, ticket).into_response()
+}
+
+/// `POST /tickets/{id}/replying`: tells others on the ticket that this
+/// agent is writing (the page sends it while the agent types).
+pub async fn replying(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let Some(signed) = &context.signed_in else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    state
+        .app
+        .events
+        .publish(kefu_app::events::TicketEvent {
+            ticket_id: id,
+            kind: kefu_app::events::EventKind::Replying,
+            agent_id: Some(signed.agent.id),
+            agent_name: signed.agent.display_name.clone(),
+        })
+        .await;
+    StatusCode::NO_CONTENT.into_response()
 }
