@@ -1236,6 +1236,11 @@ pub(crate) async fn append_message(
     )
     .await?;
     reindex(&mut tx.conn(), &before).await?;
+    if let Author::Agent(writer) = author
+        && body.contains('@')
+    {
+        notify_mentions(tx, id, writer, &body).await?;
+    }
     let by_agent = matches!(author, Author::Agent(_) | Author::System);
     let mut f = TicketFields::of(&before);
     if kind == MessageKind::Reply && by_agent {
@@ -2113,4 +2118,175 @@ pub async fn link_tickets(
         .ticket(caller, other, crate::events::EventKind::Changed)
         .await;
     Ok(view)
+}
+
+/// Notifies the agents a message mentions (not the writer).
+async fn notify_mentions(
+    tx: &mut Tx,
+    ticket_id: i64,
+    writer: i64,
+    body: &str,
+) -> Result<(), AppError> {
+    let agents = kefu_store::agents::list(&mut tx.conn(), 0, 10_000).await?;
+    let named: Vec<(i64, &str, &str)> = agents
+        .iter()
+        .filter(|a| a.active)
+        .map(|a| (a.id, a.display_name.as_str(), a.email.as_str()))
+        .collect();
+    let excerpt: String = body.chars().take(140).collect();
+    let rows: Vec<(i64, i64, &str, Option<i64>, String)> = rules::mentions(body, &named)
+        .into_iter()
+        .filter(|id| *id != writer)
+        .map(|agent| (agent, ticket_id, "mention", Some(writer), excerpt.clone()))
+        .collect();
+    tickets::notify_agents(&mut tx.conn(), &rows).await?;
+    Ok(())
+}
+
+/// A notification with names, for the workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationView {
+    /// The notification.
+    #[serde(flatten)]
+    pub notification: kefu_store::tickets::Notification,
+    /// Who caused it.
+    pub by_name: String,
+    /// The ticket's subject.
+    pub subject: String,
+}
+
+/// The caller's newest notifications and how many are unread.
+pub async fn notifications(
+    app: &App,
+    caller: &Caller,
+) -> Result<(Vec<NotificationView>, i64), AppError> {
+    let Some(agent) = caller.agent_id else {
+        return Ok((Vec::new(), 0));
+    };
+    let mut reader = app.store.read().await?;
+    let rows = tickets::notifications(&mut reader.conn(), agent, 30).await?;
+    let unread = tickets::unread_count(&mut reader.conn(), agent).await?;
+    let by: HashMap<i64, String> = kefu_store::names_of(
+        &mut reader.conn(),
+        Named::Agents,
+        &rows
+            .iter()
+            .filter_map(|n| n.by_agent_id)
+            .collect::<Vec<_>>(),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let ids: Vec<i64> = rows.iter().map(|n| n.ticket_id).collect();
+    let subjects: HashMap<i64, String> = tickets::get_many(&mut reader.conn(), &ids)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.subject))
+        .collect();
+    Ok((
+        rows.into_iter()
+            .map(|n| NotificationView {
+                by_name: n
+                    .by_agent_id
+                    .and_then(|b| by.get(&b).cloned())
+                    .unwrap_or_default(),
+                subject: subjects.get(&n.ticket_id).cloned().unwrap_or_default(),
+                notification: n,
+            })
+            .collect(),
+        unread,
+    ))
+}
+
+/// Marks the caller's notifications read.
+pub async fn mark_notifications_read(app: &App, caller: &Caller) -> Result<u64, AppError> {
+    let Some(agent) = caller.agent_id else {
+        return Ok(0);
+    };
+    let mut tx = app.store.write().await?;
+    let n = tickets::mark_read(&mut tx.conn(), agent).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// The keys a saved view's query may hold: the queue's filters.
+const VIEW_KEYS: [&str; 15] = [
+    "view",
+    "status",
+    "type",
+    "priority",
+    "channel",
+    "category_id",
+    "tag",
+    "assignee_id",
+    "team_id",
+    "customer_id",
+    "organization_id",
+    "grade",
+    "q",
+    "due_by",
+    "sort",
+];
+
+/// Saves the caller's current queue filters under a name.
+pub async fn save_view(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    query: &str,
+) -> Result<kefu_store::tickets::SavedView, AppError> {
+    caller.require(Permission::ViewTickets)?;
+    let agent = caller
+        .agent_id
+        .ok_or_else(|| AppError::invalid("name", "only agents save views"))?;
+    let name = validate::name("name", name, 40)?;
+    let query = query.trim().trim_start_matches('?');
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| !VIEW_KEYS.contains(&k.as_str())) {
+        return Err(AppError::invalid(
+            "query",
+            format!("unknown filter {key:?}; valid: {}", VIEW_KEYS.join(", ")),
+        ));
+    }
+    let kept: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut tx = app.store.write().await?;
+    let view = tickets::save_view(&mut tx.conn(), agent, &name, &kept.join("&")).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// The caller's saved views.
+pub async fn views(
+    app: &App,
+    caller: &Caller,
+) -> Result<Vec<kefu_store::tickets::SavedView>, AppError> {
+    caller.require(Permission::ViewTickets)?;
+    let Some(agent) = caller.agent_id else {
+        return Ok(Vec::new());
+    };
+    let mut reader = app.store.read().await?;
+    Ok(tickets::views(&mut reader.conn(), agent).await?)
+}
+
+/// Deletes one of the caller's saved views.
+pub async fn delete_view(app: &App, caller: &Caller, id: i64) -> Result<(), AppError> {
+    caller.require(Permission::ViewTickets)?;
+    let agent = caller.agent_id.ok_or(AppError::NotFound)?;
+    let mut tx = app.store.write().await?;
+    if !tickets::delete_view(&mut tx.conn(), agent, id).await? {
+        return Err(AppError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(())
 }

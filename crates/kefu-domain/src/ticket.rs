@@ -353,6 +353,44 @@ pub fn parse_number(text: &str) -> Option<i64> {
     t.parse::<i64>().ok().filter(|n| *n > 0)
 }
 
+/// The agents a message mentions: `@` followed by an agent's display name
+/// or sign-in email. The longest name wins, so `@Daniel Wong` is not
+/// taken for an agent called `Daniel`; each agent once, in order of first
+/// mention.
+pub fn mentions(text: &str, agents: &[(i64, &str, &str)]) -> Vec<i64> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices('@') {
+        // An @ inside a word (an email address in the text) is not a mention.
+        if text[..at]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        {
+            continue;
+        }
+        let rest = &text[at + 1..];
+        let best = agents
+            .iter()
+            .flat_map(|(id, name, email)| [(*id, *name), (*id, *email)])
+            .filter(|(_, name)| !name.is_empty())
+            .filter(|(_, name)| {
+                rest.get(..name.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(name))
+                    && !rest[name.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric())
+            })
+            .max_by_key(|(_, name)| name.len());
+        if let Some((id, _)) = best
+            && !found.contains(&id)
+        {
+            found.push(id);
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -436,6 +474,26 @@ mod tests {
             &[("customer.name", "张伟"), ("ticket.number", "#12")],
         );
         assert_eq!(out, "您好 张伟，工单 #12 已受理 {unknown}");
+    }
+
+    #[test]
+    fn mentions_find_names_and_emails_longest_first() {
+        let agents = [
+            (1, "王芳", "agent@xinghe.example"),
+            (2, "Daniel", "daniel@xinghe.example"),
+            (3, "Daniel Wong", "daniel.wong@xinghe.example"),
+        ];
+        assert_eq!(
+            mentions("请@王芳 跟进，@Daniel Wong 知悉", &agents),
+            vec![1, 3]
+        );
+        assert_eq!(mentions("@daniel please look", &agents), vec![2]);
+        assert_eq!(mentions("cc @agent@xinghe.example @王芳", &agents), vec![1]);
+        assert_eq!(
+            mentions("mail me at someone@Daniel.com", &agents),
+            Vec::<i64>::new()
+        );
+        assert_eq!(mentions("@Danielle hi", &agents), Vec::<i64>::new());
     }
 
     fn any_status() -> impl Strategy<Value = Status> {

@@ -1470,3 +1470,153 @@ pub async fn save_settings(
     }
     settings(conn).await
 }
+
+/// A saved queue view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct SavedView {
+    /// Id.
+    pub id: i64,
+    /// Whose.
+    pub agent_id: i64,
+    /// Name.
+    pub name: String,
+    /// The queue's query string (`view=team&status=pending`).
+    pub query: String,
+    /// Saved.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Saves a view; `Duplicate("name")` when the agent has one by that name.
+pub async fn save_view(
+    conn: &mut Conn<'_>,
+    agent_id: i64,
+    name: &str,
+    query: &str,
+) -> Result<SavedView, StoreError> {
+    let now = crate::now();
+    let result = on_conn!(conn, |c| {
+        sqlx::query_as(
+            "INSERT INTO saved_views (agent_id, name, query, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id, agent_id, name, query, created_at",
+        )
+        .bind(agent_id)
+        .bind(name)
+        .bind(query)
+        .bind(now)
+        .fetch_one(c)
+        .await
+    });
+    result.map_err(|e| StoreError::from(e).on_unique("name"))
+}
+
+/// An agent's saved views, by name.
+pub async fn views(conn: &mut Conn<'_>, agent_id: i64) -> Result<Vec<SavedView>, StoreError> {
+    on_conn!(conn, |c| {
+        Ok(sqlx::query_as(
+        "SELECT id, agent_id, name, query, created_at FROM saved_views WHERE agent_id = $1 ORDER BY name, id"
+    )
+    .bind(agent_id)
+    .fetch_all(c)
+    .await?)
+    })
+}
+
+/// Deletes one of an agent's views; false when the agent has no such view.
+pub async fn delete_view(conn: &mut Conn<'_>, agent_id: i64, id: i64) -> Result<bool, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query(
+        "DELETE FROM saved_views WHERE id = $1 AND agent_id = $2"
+    )
+    .bind(id)
+    .bind(agent_id)
+    .execute(c)
+    .await?
+    .rows_affected()
+        == 1))
+}
+
+/// Something an agent should look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Notification {
+    /// Id.
+    pub id: i64,
+    /// For whom.
+    pub agent_id: i64,
+    /// About which ticket.
+    pub ticket_id: i64,
+    /// `mention`.
+    pub kind: String,
+    /// Who caused it.
+    pub by_agent_id: Option<i64>,
+    /// The start of the message.
+    pub excerpt: String,
+    /// When it was seen.
+    pub read_at: Option<DateTime<Utc>>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Adds notifications: (agent, ticket, kind, by, excerpt).
+pub async fn notify_agents(
+    conn: &mut Conn<'_>,
+    rows: &[(i64, i64, &str, Option<i64>, String)],
+) -> Result<(), StoreError> {
+    let now = crate::now();
+    for (agent, ticket, kind, by, excerpt) in rows {
+        on_conn!(&mut *conn, |c| {
+            sqlx::query(
+                "INSERT INTO notifications (agent_id, ticket_id, kind, by_agent_id, excerpt, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(*agent)
+            .bind(*ticket)
+            .bind(*kind)
+            .bind(*by)
+            .bind(excerpt)
+            .bind(now)
+            .execute(c)
+            .await?;
+        });
+    }
+    Ok(())
+}
+
+/// An agent's newest notifications.
+pub async fn notifications(
+    conn: &mut Conn<'_>,
+    agent_id: i64,
+    limit: i64,
+) -> Result<Vec<Notification>, StoreError> {
+    on_conn!(conn, |c| {
+        Ok(sqlx::query_as(
+        "SELECT id, agent_id, ticket_id, kind, by_agent_id, excerpt, read_at, created_at FROM notifications \
+         WHERE agent_id = $1 ORDER BY id DESC LIMIT $2"
+    )
+    .bind(agent_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+    })
+}
+
+/// How many of an agent's notifications are unread.
+pub async fn unread_count(conn: &mut Conn<'_>, agent_id: i64) -> Result<i64, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE agent_id = $1 AND read_at IS NULL"
+    )
+    .bind(agent_id)
+    .fetch_one(c)
+    .await?))
+}
+
+/// Marks all of an agent's notifications read.
+pub async fn mark_read(conn: &mut Conn<'_>, agent_id: i64) -> Result<u64, StoreError> {
+    let now = crate::now();
+    on_conn!(conn, |c| Ok(sqlx::query(
+        "UPDATE notifications SET read_at = $1 WHERE agent_id = $2 AND read_at IS NULL"
+    )
+    .bind(now)
+    .bind(agent_id)
+    .execute(c)
+    .await?
+    .rows_affected()))
+}

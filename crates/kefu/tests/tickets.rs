@@ -1733,3 +1733,91 @@ async fn open_screens_hear_changes_and_who_is_replying() {
     drop(stream);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn mentions_notify_agents_and_views_save_queue_filters() {
+    let app = spawn_demo_app().await;
+    let ticket = open(&app, AGENT, json!({"subject": "需要技术支持看一下"})).await;
+    let id = ticket["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/messages"),
+        AGENT,
+        Some(json!({"kind": "note", "body": "@张伟 请帮忙看光路，@王芳 自己不算"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, notes) = call(&app, Method::GET, "/api/v1/notifications", SUPPORT, None).await;
+    assert_eq!(notes["unread"], 1, "{notes}");
+    assert_eq!(notes["items"][0]["ticket_id"], id);
+    assert_eq!(notes["items"][0]["by_name"], "王芳");
+    let (_, own) = call(&app, Method::GET, "/api/v1/notifications", AGENT, None).await;
+    assert_eq!(own["unread"], 0, "the writer is not notified");
+    let support = app.signed_in(SUPPORT, DEMO_PASSWORD).await;
+    let home = support.get("/").await;
+    assert!(home.body.contains("id=\"unread\""), "{}", home.body);
+    assert!(home.body.contains(&format!("href=\"/tickets/{id}\"")));
+    let read = support.post_from("/", "/notifications/read", &[]).await;
+    assert_eq!(read.status, StatusCode::SEE_OTHER);
+    let (_, after) = call(&app, Method::GET, "/api/v1/notifications", SUPPORT, None).await;
+    assert_eq!(after["unread"], 0);
+
+    // Saved views keep a queue's filters per agent.
+    let (status, view) = call(
+        &app,
+        Method::POST,
+        "/api/v1/saved-views",
+        AGENT,
+        Some(json!({"name": "待客户的投诉", "query": "view=all&status=pending&type=complaint"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/saved-views",
+        AGENT,
+        Some(json!({"name": "坏的", "query": "colour=red"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "query");
+    let (_, theirs) = call(&app, Method::GET, "/api/v1/saved-views", SUPPORT, None).await;
+    assert_eq!(theirs, json!([]), "views are personal");
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let queue = agent.get("/tickets").await;
+    assert!(queue.body.contains("待客户的投诉"));
+    let saved = agent
+        .post_from(
+            "/tickets",
+            "/tickets/views",
+            &[("name", "我的P1"), ("query", "priority=p1&view=mine")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let shown = agent.get(&saved.location.unwrap()).await;
+    assert!(
+        shown.body.contains("aria-current=\"page\">我的P1"),
+        "{}",
+        shown.body
+    );
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/saved-views/{}", view["id"]),
+        SUPPORT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not someone else's");
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/saved-views/{}", view["id"]),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

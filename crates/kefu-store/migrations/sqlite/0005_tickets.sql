@@ -136,3 +136,26 @@ CREATE TABLE macros (
     updated_at TEXT NOT NULL
 );
 CREATE UNIQUE INDEX macros_name_uq ON macros (name);
+
+-- An agent's saved queue views: a name and the queue's query string.
+CREATE TABLE saved_views (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id INTEGER NOT NULL REFERENCES agents (id),
+    name TEXT NOT NULL,
+    query TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX saved_views_agent_name_uq ON saved_views (agent_id, name);
+
+-- What an agent should look at: a mention in a note or reply, for now.
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id INTEGER NOT NULL REFERENCES agents (id),
+    ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+    kind TEXT NOT NULL,
+    by_agent_id INTEGER REFERENCES agents (id),
+    excerpt TEXT NOT NULL DEFAULT '',
+    read_at TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX notifications_agent_idx ON notifications (agent_id, id);

@@ -277,3 +277,63 @@ pub async fn events(
         .map_err(ApiError::from)?;
     Ok(crate::ui::tickets::event_stream(&state.app.events, params.ticket_id).into_response())
 }
+
+/// The caller's newest notifications (mentions) and the unread count.
+pub async fn notifications(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (items, unread) = tickets::notifications(&state.app, &caller).await?;
+    Ok(Json(
+        serde_json::json!({ "items": items, "unread": unread }),
+    ))
+}
+
+/// Marks the caller's notifications read.
+pub async fn read_notifications(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<StatusCode, ApiError> {
+    tickets::mark_notifications_read(&state.app, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{"name": "…", "query": "view=team&status=pending"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewBody {
+    /// Name.
+    pub name: String,
+    /// The queue filters as a query string.
+    pub query: String,
+}
+
+/// The caller's saved queue views.
+pub async fn views(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<Vec<kefu_store::tickets::SavedView>>, ApiError> {
+    Ok(Json(tickets::views(&state.app, &caller).await?))
+}
+
+/// Saves a queue view for the caller.
+pub async fn save_view(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(body): ApiJson<ViewBody>,
+) -> Result<(StatusCode, Json<kefu_store::tickets::SavedView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets::save_view(&state.app, &caller, &body.name, &body.query).await?),
+    ))
+}
+
+/// Deletes one of the caller's views.
+pub async fn delete_view(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    tickets::delete_view(&state.app, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -686,6 +686,27 @@ pub fn routes() -> Vec<Route> {
             post(tickets::save_macro),
         ),
         page(
+            Method::POST,
+            "/notifications/read",
+            SignedIn,
+            "mark own notifications read",
+            post(tickets::read_notifications),
+        ),
+        page(
+            Method::POST,
+            "/tickets/views",
+            Requires(ViewTickets),
+            "save the queue's filters as a view",
+            post(tickets::save_view),
+        ),
+        page(
+            Method::POST,
+            "/tickets/views/{id}/delete",
+            Requires(ViewTickets),
+            "delete a saved view",
+            post(tickets::delete_view),
+        ),
+        page(
             Method::GET,
             "/events",
             Requires(ViewTickets),

@@ -36,6 +36,19 @@ struct WorkspacePage {
     now: String,
     company: Option<Company>,
     teams: Vec<TeamRow>,
+    queues: Vec<(&'static str, &'static str, i64)>,
+    notifications: Vec<NotificationRow>,
+    unread: i64,
+}
+
+/// A mention shown on the workspace.
+struct NotificationRow {
+    ticket_id: i64,
+    by: String,
+    subject: String,
+    excerpt: String,
+    at: String,
+    unread: bool,
 }
 
 struct TeamRow {
@@ -73,7 +86,45 @@ pub async fn workspace(State(state): State<AppState>, context: PageContext) -> R
             description: t.team.description,
         })
         .collect();
+    let mut queues = Vec::new();
+    if signed_in
+        .agent
+        .role
+        .allows(kefu_domain::Permission::ViewTickets)
+    {
+        for (view, key) in [
+            ("mine", "tickets.view_mine"),
+            ("team", "tickets.view_team"),
+            ("unassigned", "tickets.view_unassigned"),
+        ] {
+            let query = kefu_app::tickets::TicketQuery {
+                view: Some(view.to_owned()),
+                ..kefu_app::tickets::TicketQuery::default()
+            };
+            let count = kefu_app::tickets::count_tickets(&state.app, caller, &query)
+                .await
+                .unwrap_or(0);
+            queues.push((view, key, count));
+        }
+    }
+    let (notes, unread) = kefu_app::tickets::notifications(&state.app, caller)
+        .await
+        .unwrap_or_default();
+    let notifications = notes
+        .into_iter()
+        .map(|n| NotificationRow {
+            ticket_id: n.notification.ticket_id,
+            by: n.by_name,
+            subject: n.subject,
+            excerpt: n.notification.excerpt,
+            at: context.time(n.notification.created_at),
+            unread: n.notification.read_at.is_none(),
+        })
+        .collect();
     render(&WorkspacePage {
+        queues,
+        notifications,
+        unread,
         shell: context.shell("workspace"),
         role_key: role_key(signed_in.agent.role),
         now: context.time(kefu_store::now()),

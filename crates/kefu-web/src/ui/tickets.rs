@@ -135,6 +135,9 @@ struct QueuePage {
     macros: Vec<(i64, String)>,
     bulk_notice: Option<String>,
     bulk_refused: Option<String>,
+    views: Vec<(i64, String, String, bool)>,
+    current_query: String,
+    view_error: Option<String>,
 }
 
 fn filled(params: &Fields, name: &str) -> Option<String> {
@@ -262,7 +265,35 @@ pub async fn list(
         filled(&params, "bulk_done").map(|n| context.locale.tf("macros.bulk_done", &[("n", &n)]));
     let bulk_refused = filled(&params, "bulk_refused")
         .map(|list| context.locale.tf("macros.bulk_refused", &[("list", &list)]));
+    let mut pairs: Vec<(&String, &String)> = params
+        .iter()
+        .filter(|(k, v)| {
+            !v.trim().is_empty()
+                && !k.starts_with("bulk_")
+                && k.as_str() != "cursor"
+                && !k.starts_with("view_")
+        })
+        .collect();
+    pairs.sort();
+    let current_query = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", url_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let views = tickets::views(&state.app, &caller)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| {
+            let active = v.query == current_query;
+            (v.id, v.name, v.query, active)
+        })
+        .collect();
+    let view_error = filled(&params, "view_error");
     let page = QueuePage {
+        views,
+        current_query,
+        view_error,
         selectable: can_create,
         agents,
         macros,
@@ -1889,4 +1920,65 @@ pub async fn replying(
         })
         .await;
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /notifications/read`: marks own notifications read.
+pub async fn read_notifications(State(state): State<AppState>, context: PageContext) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match tickets::mark_notifications_read(&state.app, &caller).await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) => failure(&context, e),
+    }
+}
+
+/// `POST /tickets/views`: saves the queue's filters under a name.
+pub async fn save_view(
+    State(state): State<AppState>,
+    context: PageContext,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let query = field(&fields, "query").to_owned();
+    match tickets::save_view(&state.app, &caller, field(&fields, "name"), &query).await {
+        Ok(view) => Redirect::to(&format!("/tickets?{}", view.query)).into_response(),
+        Err(AppError::Validation { reason, .. }) => {
+            let message = context.locale.reason(&reason);
+            Redirect::to(&format!(
+                "/tickets?{query}&view_error={}",
+                url_escape(&message)
+            ))
+            .into_response()
+        }
+        Err(AppError::Duplicate { .. }) => {
+            let message = context.locale.t("reasons.in_use");
+            Redirect::to(&format!(
+                "/tickets?{query}&view_error={}",
+                url_escape(message)
+            ))
+            .into_response()
+        }
+        Err(e) => failure(&context, e),
+    }
+}
+
+/// `POST /tickets/views/{id}/delete`: deletes a saved view.
+pub async fn delete_view(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match tickets::delete_view(&state.app, &caller, id).await {
+        Ok(()) => Redirect::to("/tickets").into_response(),
+        Err(e) => failure(&context, e),
+    }
 }
