@@ -273,15 +273,28 @@ pub(crate) async fn load(
         10_000,
     )
     .await?;
+    store_generated(tx, caller, rng, DEMO_TICKETS, &leaf_ids, &everyone, floor).await
+}
+
+/// Generates `count` tickets with conversations over the last 90 days and
+/// stores them (with their search documents and creation records) in `tx`.
+async fn store_generated(
+    tx: &mut Tx,
+    caller: &Caller,
+    rng: &mut ChaCha8Rng,
+    count: usize,
+    leaf_ids: &[i64],
+    everyone: &[customers::Customer],
+    floor: &Floor,
+) -> Result<usize, AppError> {
     if everyone.is_empty() || floor.agents.is_empty() {
         return Ok(0);
     }
     let matrix = PriorityMatrix::default();
     let now = kefu_store::now();
-    let mut rows: Vec<(TicketFields, DateTime<Utc>, DateTime<Utc>)> =
-        Vec::with_capacity(DEMO_TICKETS);
-    let mut plans: Vec<(Vec<NewMessage>, Vec<String>)> = Vec::with_capacity(DEMO_TICKETS);
-    for index in 0..DEMO_TICKETS {
+    let mut rows: Vec<(TicketFields, DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(count);
+    let mut plans: Vec<(Vec<NewMessage>, Vec<String>)> = Vec::with_capacity(count);
+    for index in 0..count {
         let customer = &everyone[rng.random_range(0..everyone.len())];
         let english = customer.language == "en";
         let topic = rng.random_range(0..SUBJECTS.len());
@@ -542,4 +555,48 @@ pub(crate) async fn load(
         .collect();
     audit_log::append_many(&mut tx.conn(), &entries).await?;
     Ok(stored.len())
+}
+
+/// Adds `count` generated tickets to a database that holds the demo set
+/// (for benchmarks), 20,000 to a transaction; returns how many.
+pub async fn load_bulk(app: &crate::App, count: usize, seed: u64) -> Result<usize, AppError> {
+    use rand::SeedableRng;
+    let caller = Caller::system("bench");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut reader = app.store.read().await?;
+    let leaf_ids: Vec<i64> = tickets::categories(&mut reader.conn())
+        .await?
+        .into_iter()
+        .filter(|c| c.parent_id.is_some())
+        .map(|c| c.id)
+        .collect();
+    let everyone = customers::search(
+        &mut reader.conn(),
+        &customers::Filter::default(),
+        customers::Sort::Newest,
+        &customers::After::Start,
+        10_000,
+    )
+    .await?;
+    let mut floor = Floor { agents: Vec::new() };
+    for team in kefu_store::teams::list(&mut reader.conn(), 0, 100).await? {
+        if team.name.starts_with("质检") {
+            continue;
+        }
+        for agent in kefu_store::teams::members(&mut reader.conn(), team.id).await? {
+            floor.agents.push((agent, team.id));
+        }
+    }
+    drop(reader);
+    let mut done = 0;
+    while done < count {
+        let chunk = (count - done).min(20_000);
+        let mut tx = app.store.write().await?;
+        done += store_generated(
+            &mut tx, &caller, &mut rng, chunk, &leaf_ids, &everyone, &floor,
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(done)
 }

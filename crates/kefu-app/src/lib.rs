@@ -13,7 +13,7 @@ pub mod company;
 pub mod custom_fields;
 pub mod customers;
 pub mod demo;
-mod demo_tickets;
+pub mod demo_tickets;
 pub mod directory;
 mod error;
 pub mod events;

@@ -41,6 +41,10 @@ struct Options {
     /// Seed of the generated data.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Work orders to generate (with conversations and search documents)
+    /// after the customers; 0 skips the ticket measurements.
+    #[arg(long, default_value_t = 0)]
+    tickets: usize,
     /// Where to write the JSON result.
     #[arg(long, default_value = "target/bench/customers.json")]
     out: PathBuf,
@@ -70,6 +74,8 @@ struct Report {
     concurrency: usize,
     load_rows_per_second: f64,
     http_import_rows_per_second: f64,
+    tickets: usize,
+    ticket_load_per_second: f64,
     latencies: Vec<Latency>,
     date: String,
     command: String,
@@ -270,6 +276,16 @@ async fn main() -> Result<()> {
         eprintln!("loaded {loaded} customers");
     }
     let load_rate = options.customers as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let tickets = if options.tickets > 0 {
+        kefu_app::demo_tickets::load_bulk(&app, options.tickets, options.seed).await?
+    } else {
+        0
+    };
+    let ticket_load_rate = tickets as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    if tickets > 0 {
+        eprintln!("loaded {tickets} tickets");
+    }
 
     let token = kefu_app::auth::create_api_token(
         &app,
@@ -376,6 +392,105 @@ async fn main() -> Result<()> {
         .await?,
     );
 
+    if tickets > 0 {
+        let total = tickets + 1_000;
+        let pick = move |i: usize| 1 + (i.wrapping_mul(2_654_435_761)) % total;
+        latencies.push(
+            measure(
+                "ticket queue page (50, open work, newest)",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(|_| "/tickets?view=all&limit=50".to_owned())),
+                Arc::new(|_, body| body["items"].as_array().is_some_and(|a| a.len() == 50)),
+            )
+            .await?,
+        );
+        latencies.push(
+            measure(
+                "ticket queue filtered (status, priority, channel)",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(|i| {
+                    format!(
+                        "/tickets?view=all&limit=50&status=open,pending&priority={}&channel=phone,email",
+                        ["p2", "p3", "p4"][i % 3]
+                    )
+                })),
+                any.clone(),
+            )
+            .await?,
+        );
+        latencies.push(
+            measure(
+                "ticket page (ticket, conversation, history)",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(move |i| format!("/tickets/{}", pick(i)))),
+                Arc::new(move |i, body| body["id"] == pick(i)),
+            )
+            .await?,
+        );
+        for (label, word) in [
+            ("search, Chinese word (宽带)", "%E5%AE%BD%E5%B8%A6"),
+            (
+                "search, Chinese phrase (光猫 红灯)",
+                "%E5%85%89%E7%8C%AB%20%E7%BA%A2%E7%81%AF",
+            ),
+            ("search, English word (modem)", "modem"),
+        ] {
+            latencies.push(
+                measure(
+                    label,
+                    options.requests.min(500),
+                    options.concurrency,
+                    get(Arc::new(move |_| format!("/search?limit=20&q={word}"))),
+                    any.clone(),
+                )
+                .await?,
+            );
+        }
+        for clients in [8usize, 64] {
+            let client = client.clone();
+            let token = token.clone();
+            let base = base.clone();
+            let make = Arc::new(move |i: usize| {
+                client
+                    .post(format!("{base}/tickets"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({
+                        "subject": format!("压测工单 {i} broadband down"),
+                        "description": "客户反映宽带无法上网，光猫红灯。",
+                        "type": "fault",
+                        "channel": "api",
+                        "customer_id": 1 + i % 300,
+                    }))
+            }) as MakeRequest;
+            latencies.push(
+                measure(
+                    &format!("ticket creation (POST, {clients} clients)"),
+                    options.requests,
+                    clients,
+                    make,
+                    Arc::new(|_, body| body["id"].as_i64().is_some()),
+                )
+                .await?,
+            );
+        }
+        // Every created ticket can be read back.
+        let check: serde_json::Value = client
+            .get(format!(
+                "{base}/tickets?view=all&status=any&limit=1&q=%E5%8E%8B%E6%B5%8B"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if check["items"].as_array().is_none_or(|a| a.is_empty()) {
+            bail!("the created tickets are not found: {check}");
+        }
+    }
+
     // One import through HTTP, timed end to end.
     let (table, _) = generate(options.customers + 1_000_000, options.import_rows, &mut rng);
     let body = csv_of(&table);
@@ -402,6 +517,8 @@ async fn main() -> Result<()> {
         concurrency: options.concurrency,
         load_rows_per_second: load_rate,
         http_import_rows_per_second: import_rate,
+        tickets,
+        ticket_load_per_second: ticket_load_rate,
         latencies,
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
         command,
@@ -411,8 +528,8 @@ async fn main() -> Result<()> {
     }
     std::fs::write(&options.out, serde_json::to_vec_pretty(&report)?)?;
     println!(
-        "| {} | {} customers | concurrency {} |\n|---|---|---|",
-        report.backend, report.customers, report.concurrency
+        "| {} | {} customers, {} tickets | concurrency {} |\n|---|---|---|",
+        report.backend, report.customers, report.tickets, report.concurrency
     );
     println!("| operation | p50 ms | p95 ms | p99 ms | req/s |\n|---|---|---|---|---|");
     for l in &report.latencies {
@@ -425,6 +542,12 @@ async fn main() -> Result<()> {
         "| import through the use case (50,000-row transactions) | {:.0} rows/s |\n| import of {} rows through HTTP | {:.0} rows/s |",
         report.load_rows_per_second, options.import_rows, report.http_import_rows_per_second
     );
+    if report.tickets > 0 {
+        println!(
+            "| generated tickets stored (20,000 per transaction) | {:.0} tickets/s |",
+            report.ticket_load_per_second
+        );
+    }
     if let DatabaseLocation::SqliteFile(file) = &location {
         app.store.close().await;
         let _ = std::fs::remove_file(file);

@@ -271,6 +271,12 @@ impl Visitor {
             .await
             .unwrap_or_else(|e| panic!("request failed: {e}"));
         self.remember(&response);
+        // An event stream never ends; its headers are the answer.
+        let streaming = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
         PageResponse {
             status: response.status(),
             location: response
@@ -278,7 +284,11 @@ impl Visitor {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            body: response.text().await.unwrap_or_default(),
+            body: if streaming {
+                String::new()
+            } else {
+                response.text().await.unwrap_or_default()
+            },
         }
     }
 
