@@ -1854,13 +1854,13 @@ pub(crate) async fn open_count_for_customer(
 pub struct SearchResults {
     /// The words searched for, as the index holds them (a phrase's words together).
     pub terms: Vec<String>,
-    /// Tickets whose subject, description or conversation hold every word, best first.
+    /// Tickets whose subject, description or conversation hold every word, newest first.
     pub tickets: Vec<TicketSummary>,
     /// Customers whose name or contact details match.
     pub customers: Vec<crate::customers::CustomerSummary>,
 }
 
-/// Searches tickets (ranked, Chinese segmented, English stemmed) and
+/// Searches tickets (newest first, Chinese segmented, English stemmed) and
 /// customers (name and contact details) at once.
 pub async fn search(
     app: &App,
@@ -1884,7 +1884,7 @@ pub async fn search(
     let mut reader = app.store.read().await?;
     let ids = match rules::parse_number(text) {
         Some(number) if text.starts_with(['#', '＃']) => vec![number],
-        _ => tickets::search_ranked(&mut reader.conn(), &phrases, limit).await?,
+        _ => tickets::search_newest(&mut reader.conn(), &phrases, limit).await?,
     };
     let mut found = tickets::get_many(&mut reader.conn(), &ids).await?;
     found.sort_by_key(|t| ids.iter().position(|id| *id == t.id));

@@ -388,7 +388,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/search",
             Access::Requires(ViewTickets),
-            "search tickets (subject, description, conversation; Chinese segmented, English stemmed; ranked) and customers",
+            "search tickets (subject, description, conversation; Chinese segmented, English stemmed; newest first) and customers",
             get(tickets::search),
         ),
         route(
