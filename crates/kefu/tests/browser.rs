@@ -342,3 +342,128 @@ async fn a_person_signs_in_switches_language_and_meets_the_role_limits() {
     web.quit().await.unwrap();
     app.stop().await;
 }
+
+/// Polls until `css` is shown or 15 s pass.
+async fn wait_shown(web: &WebDriver, css: &str) -> bool {
+    for _ in 0..150 {
+        if let Ok(element) = web.find(By::Css(css)).await
+            && element.is_displayed().await.unwrap_or(false)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_agent_works_a_ticket_with_live_updates_and_canned_replies() {
+    if !enabled() {
+        return;
+    }
+    let app = spawn_demo_app().await;
+    let json = |method: reqwest::Method, path: &str, user: &str, body: serde_json::Value| {
+        app.as_user(method, path, user).json(&body).send()
+    };
+    let canned = json(
+        reqwest::Method::POST,
+        "/api/v1/macros",
+        "manager@xinghe.example",
+        serde_json::json!({"name": "问候", "body": "{customer.name}您好，工单{ticket.number}已受理。"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(canned.status(), 201);
+    let ticket: serde_json::Value = json(
+        reqwest::Method::POST,
+        "/api/v1/tickets",
+        "agent@xinghe.example",
+        serde_json::json!({"subject": "浏览器里的工单", "customer_id": 1}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = ticket["id"].as_i64().unwrap();
+    let customer = ticket["customer"]["name"].as_str().unwrap().to_owned();
+
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(&driver, &profile).await;
+    let shots = screenshot_dir();
+    sign_in(&web, &app, "agent@xinghe.example", DEMO_PASSWORD).await;
+    web.goto(app.url(&format!("/tickets/{id}"))).await.unwrap();
+    web.find(By::Css("#insert-macro"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = web
+        .find(By::Css("#reply-body"))
+        .await
+        .unwrap()
+        .value()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(text, format!("{customer}您好，工单#{id}已受理。"));
+
+    // A colleague starts writing on the same ticket: the page says so.
+    let colleague = app.signed_in("support@xinghe.example", DEMO_PASSWORD).await;
+    assert!(!wait_shown_now(&web, "#collision").await);
+    let typing = colleague
+        .post_from(
+            &format!("/tickets/{id}"),
+            &format!("/tickets/{id}/replying"),
+            &[],
+        )
+        .await;
+    assert_eq!(typing.status, 204);
+    assert!(wait_shown(&web, "#collision").await, "no replying warning");
+    let warning = body_text(&web).await;
+    assert!(warning.contains("张伟"), "{warning}");
+    web.screenshot(&shots.join("20-ticket-collision.png"))
+        .await
+        .unwrap();
+
+    // Ctrl+Enter sends the reply.
+    let body = web.find(By::Css("#reply-body")).await.unwrap();
+    body.send_keys(Key::Control + Key::Enter).await.unwrap();
+    web.query(By::Css("li.entry-reply")).first().await.unwrap();
+    assert!(body_text(&web).await.contains("已受理"));
+
+    // The queue refreshes itself when a ticket arrives.
+    web.goto(app.url("/tickets?view=all")).await.unwrap();
+    web.find(By::Css("table.tickets")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = json(
+        reqwest::Method::POST,
+        "/api/v1/tickets",
+        "manager@xinghe.example",
+        serde_json::json!({"subject": "实时出现的新工单"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let mut seen = false;
+    for _ in 0..150 {
+        if body_text(&web).await.contains("实时出现的新工单") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the queue did not refresh");
+    web.screenshot(&shots.join("21-queue.png")).await.unwrap();
+    web.quit().await.unwrap();
+}
+
+/// Whether `css` is shown right now.
+async fn wait_shown_now(web: &WebDriver, css: &str) -> bool {
+    match web.find(By::Css(css)).await {
+        Ok(element) => element.is_displayed().await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
