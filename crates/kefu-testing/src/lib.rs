@@ -19,6 +19,11 @@ pub const DATABASE_ENV: &str = "KEFU_TEST_DATABASE_URL";
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = kefu_app::demo::DEMO_PASSWORD;
 
+/// The field an API error names (`error.field`), or empty.
+pub fn error_field(body: &serde_json::Value) -> &str {
+    body["error"]["field"].as_str().unwrap_or("")
+}
+
 /// A database for one test, removed when dropped.
 pub struct TestDatabase {
     location: DatabaseLocation,
@@ -182,6 +187,31 @@ impl TestApp {
         self.client
             .request(method, self.url(path))
             .basic_auth(email, Some(DEMO_PASSWORD))
+    }
+
+    /// Sends `method path` as a demo account (HTTP Basic) with an optional
+    /// JSON body; returns the status and the JSON answer (`null` if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        email: &str,
+        input: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.as_user(method, path, email);
+        if let Some(input) = input {
+            request = request.json(&input);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = response.status();
+        let body = response
+            .json::<serde_json::Value>()
+            .await
+            .unwrap_or(serde_json::Value::Null);
+        (status, body)
     }
 
     /// Stops the server gracefully and waits for it.

@@ -5,7 +5,7 @@
 //! pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
+use kefu_testing::{DEMO_PASSWORD, TestApp, error_field, spawn_demo_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,16 +23,7 @@ async fn call(
     user: &str,
     input: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = app.as_user(method, path, user);
-    if let Some(input) = input {
-        request = request.json(&input);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (
-        status,
-        response.json::<Value>().await.unwrap_or(Value::Null),
-    )
+    app.call(method, path, user, input).await
 }
 
 async fn create(app: &TestApp, user: &str, input: Value) -> Value {
@@ -49,10 +40,6 @@ fn contact<'a>(customer: &'a Value, kind: &str) -> &'a Value {
         .find(|p| p["kind"] == kind)
         .map(|p| &p["value"])
         .unwrap_or(&Value::Null)
-}
-
-fn error_field(body: &Value) -> &str {
-    body["error"]["field"].as_str().unwrap_or("")
 }
 
 #[tokio::test]

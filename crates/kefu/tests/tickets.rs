@@ -4,7 +4,7 @@
 //! queues and their filters, categories — through the API and the pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
+use kefu_testing::{DEMO_PASSWORD, TestApp, error_field, spawn_demo_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -22,26 +22,13 @@ async fn call(
     user: &str,
     input: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = app.as_user(method, path, user);
-    if let Some(input) = input {
-        request = request.json(&input);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (
-        status,
-        response.json::<Value>().await.unwrap_or(Value::Null),
-    )
+    app.call(method, path, user, input).await
 }
 
 async fn open(app: &TestApp, user: &str, input: Value) -> Value {
     let (status, body) = call(app, Method::POST, "/api/v1/tickets", user, Some(input)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
-}
-
-fn error_field(body: &Value) -> &str {
-    body["error"]["field"].as_str().unwrap_or("")
 }
 
 fn error_message(body: &Value) -> String {
