@@ -353,7 +353,7 @@ pub async fn insert(
 /// Rows per multi-row INSERT (27 values a row, far below both limits).
 const BULK_ROWS: usize = 50;
 
-/// Creates many tickets with one statement per [`BULK_ROWS`], each with
+/// Creates many tickets with one statement per 50 rows, each with
 /// its own creation and last-change time (the past, for demo data);
 /// returns them in the order given (ids follow VALUES order on both
 /// backends).
