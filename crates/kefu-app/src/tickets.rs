@@ -637,6 +637,23 @@ pub async fn create_ticket(
     Ok(view)
 }
 
+/// The name of one row of `kind`, when there is an id.
+async fn named(
+    conn: &mut Conn<'_>,
+    kind: Named,
+    id: Option<i64>,
+) -> Result<Option<NameRef>, AppError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let name = kefu_store::names_of(conn, kind, &[id])
+        .await?
+        .pop()
+        .map(|(_, n)| n)
+        .unwrap_or_default();
+    Ok(Some(NameRef { id, name }))
+}
+
 async fn view_of(
     conn: &mut Conn<'_>,
     ticket: Ticket,
@@ -657,42 +674,10 @@ async fn view_of(
     let mut agent_ids = watcher_ids.clone();
     agent_ids.extend(ticket.assignee_id);
     let agents = kefu_store::names_of(conn, Named::Agents, &agent_ids).await?;
-    let customer = name(
-        kefu_store::names_of(
-            conn,
-            Named::Customers,
-            &ticket.customer_id.into_iter().collect::<Vec<_>>(),
-        )
-        .await?,
-        ticket.customer_id,
-    );
-    let organization = name(
-        kefu_store::names_of(
-            conn,
-            Named::Organizations,
-            &ticket.organization_id.into_iter().collect::<Vec<_>>(),
-        )
-        .await?,
-        ticket.organization_id,
-    );
-    let category = name(
-        kefu_store::names_of(
-            conn,
-            Named::TicketCategories,
-            &ticket.category_id.into_iter().collect::<Vec<_>>(),
-        )
-        .await?,
-        ticket.category_id,
-    );
-    let team = name(
-        kefu_store::names_of(
-            conn,
-            Named::Teams,
-            &ticket.team_id.into_iter().collect::<Vec<_>>(),
-        )
-        .await?,
-        ticket.team_id,
-    );
+    let customer = named(conn, Named::Customers, ticket.customer_id).await?;
+    let organization = named(conn, Named::Organizations, ticket.organization_id).await?;
+    let category = named(conn, Named::TicketCategories, ticket.category_id).await?;
+    let team = named(conn, Named::Teams, ticket.team_id).await?;
     let assignee = name(agents.clone(), ticket.assignee_id);
     let watchers = watcher_ids
         .iter()
