@@ -136,10 +136,7 @@ pub(crate) async fn check_password(
 
 /// The SHA-256 of a token, hex: what the database keeps.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    kefu_domain::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Signs in with an API token (`Authorization: Bearer …`).
@@ -255,13 +252,7 @@ pub async fn create_api_token(
         })?,
     };
     let secret: [u8; 32] = rand::random();
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        secret
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let token = format!("{TOKEN_PREFIX}{}", kefu_domain::hex(&secret));
     let creator = caller.agent_id.unwrap_or(agent.id);
     let record = tokens::insert(
         &mut tx.conn(),

@@ -14,6 +14,14 @@ pub enum AppError {
         /// What is wrong.
         reason: String,
     },
+    /// An uploaded file is over the installation's size limit.
+    #[error("{field}: is larger than the limit of {limit_mb} MB")]
+    TooLarge {
+        /// Field name.
+        field: String,
+        /// The limit, in MB.
+        limit_mb: u64,
+    },
     /// No such record, or the caller may not know it exists.
     #[error("not found")]
     NotFound,

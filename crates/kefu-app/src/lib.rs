@@ -6,6 +6,7 @@
 //! store transaction together with its audit record. Nothing here knows
 //! about HTTP; handlers call these functions and render the result.
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 mod caller;
@@ -39,12 +40,17 @@ pub struct App {
     pub public_ids: PublicIdCodec,
     /// Live ticket events for open queues and ticket pages.
     pub events: events::Events,
+    /// Where attached files go and how large they may be.
+    pub attachments: attachments::AttachmentSettings,
 }
 
 impl App {
     /// Prepares an opened, migrated store for use: makes the installation
     /// secret on first start and builds the codecs that depend on it.
-    pub async fn start(store: Store) -> Result<App, AppError> {
+    pub async fn start(
+        store: Store,
+        attachments: attachments::AttachmentSettings,
+    ) -> Result<App, AppError> {
         // The word dictionary loads in the background, before the first search needs it.
         std::thread::spawn(search::warm_up);
         let mut tx = store.write().await?;
@@ -54,6 +60,7 @@ impl App {
             public_ids: PublicIdCodec::new(&secret),
             events: events::Events::start(&store).await,
             store,
+            attachments,
         })
     }
 }

@@ -2,17 +2,19 @@
 //! through its lifecycle, the conversation, the queues, the category tree
 //! and the ticket settings.
 
+use crate::attachments::{self, StagedFile};
 use crate::audit::record_change;
 use crate::directory::double_option;
 use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::Permission;
-use kefu_domain::audit::{Action, Actor};
+use kefu_domain::audit::Action;
 use kefu_domain::ticket::{
     self as rules, Channel, Direction, Level, MessageKind, Priority, PriorityMatrix,
     ResolutionCategory, ServiceKind, Status, TicketType, TransitionFacts,
 };
 use kefu_domain::{customer as customer_rules, validate};
+use kefu_store::attachments::Attachment;
 use kefu_store::tickets::{
     self, After, Author, Category, CategoryFields, Filter, Message, NewMessage, PlanStep,
     PlanStepFields, Settings, Sort, Ticket, TicketFields,
@@ -239,6 +241,8 @@ pub struct MessageView {
     pub message: Message,
     /// Who wrote it, by name.
     pub author_name: String,
+    /// Files that came with it.
+    pub attachments: Vec<Attachment>,
 }
 
 /// One entry of a ticket's timeline: a message or a change.
@@ -278,6 +282,8 @@ pub struct TicketDetail {
     pub view: TicketView,
     /// Messages and changes, oldest first.
     pub timeline: Vec<TimelineItem>,
+    /// Every file on the ticket (on messages and on the ticket itself), oldest first.
+    pub attachments: Vec<Attachment>,
 }
 
 fn text(value: Option<&String>, field: &str, max: usize) -> Result<String, AppError> {
@@ -596,7 +602,19 @@ pub async fn create_ticket(
     caller: &Caller,
     input: NewTicket,
 ) -> Result<TicketView, AppError> {
+    create_ticket_with_files(app, caller, input, Vec::new()).await
+}
+
+/// Logs a work order with files on it (a call's recording, documents the
+/// customer handed over), all in one transaction.
+pub async fn create_ticket_with_files(
+    app: &App,
+    caller: &Caller,
+    input: NewTicket,
+    files: Vec<StagedFile>,
+) -> Result<TicketView, AppError> {
     caller.require(Permission::ManageTickets)?;
+    attachments::check_files(&files)?;
     let mut tx = app.store.write().await?;
     let settings = tickets::settings(&mut tx.conn()).await?;
     let checked =
@@ -629,6 +647,10 @@ pub async fn create_ticket(
         },
     )
     .await?;
+    if !files.is_empty() {
+        let author = attachments::author_of(caller);
+        attachments::store_files(app, &mut tx, caller, ticket.id, None, author, files).await?;
+    }
     let view = view_of(&mut tx.conn(), ticket, &settings).await?;
     tx.commit().await?;
     app.events
@@ -766,6 +788,7 @@ pub async fn ticket_detail(app: &App, caller: &Caller, id: i64) -> Result<Ticket
     let settings = tickets::settings(&mut reader.conn()).await?;
     let view = view_of(&mut reader.conn(), ticket, &settings).await?;
     let messages = tickets::messages(&mut reader.conn(), id).await?;
+    let attachments = kefu_store::attachments::for_ticket(&mut reader.conn(), id).await?;
     let history = audit_log::for_record(&mut reader.conn(), "ticket", id).await?;
     let mut agent_ids: Vec<i64> = messages
         .iter()
@@ -805,9 +828,15 @@ pub async fn ticket_detail(app: &App, caller: &Caller, id: i64) -> Result<Ticket
                 Author::Customer(c) => customer_names.get(&c).cloned().unwrap_or_default(),
                 Author::System => "Kefu".to_owned(),
             };
+            let files = attachments
+                .iter()
+                .filter(|a| a.message_id == Some(m.id))
+                .cloned()
+                .collect();
             TimelineItem::Message(MessageView {
                 message: m,
                 author_name,
+                attachments: files,
             })
         })
         .collect();
@@ -836,7 +865,11 @@ pub async fn ticket_detail(app: &App, caller: &Caller, id: i64) -> Result<Ticket
         });
     }
     timeline.sort_by_key(TimelineItem::at);
-    Ok(TicketDetail { view, timeline })
+    Ok(TicketDetail {
+        view,
+        timeline,
+        attachments,
+    })
 }
 
 /// Changes a ticket's properties if nobody else changed it since
@@ -1148,19 +1181,30 @@ pub async fn add_message(
     id: i64,
     input: MessageInput,
 ) -> Result<MessageView, AppError> {
+    add_message_with_files(app, caller, id, input, Vec::new()).await
+}
+
+/// Adds a reply or note with attached files, all in one transaction; the
+/// text may be empty when files come with it.
+pub async fn add_message_with_files(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    input: MessageInput,
+    files: Vec<StagedFile>,
+) -> Result<MessageView, AppError> {
     caller.require(Permission::ManageTickets)?;
     let kind = MessageKind::parse_field("kind", &input.kind)?;
     let body = text(Some(&input.body), "body", rules::BODY_MAX)?;
-    if body.is_empty() {
+    if body.is_empty() && files.is_empty() {
         return Err(AppError::invalid("body", "must not be empty"));
     }
-    let author = match (&caller.actor, caller.agent_id) {
-        (_, Some(agent)) => Author::Agent(agent),
-        (Actor::Customer(c), None) => Author::Customer(*c),
-        _ => Author::System,
-    };
+    attachments::check_files(&files)?;
+    let author = attachments::author_of(caller);
     let mut tx = app.store.write().await?;
     let message = append_message(&mut tx, caller, id, kind, author, body).await?;
+    let files =
+        attachments::store_files(app, &mut tx, caller, id, Some(message.id), author, files).await?;
     let author_name = match author {
         Author::Agent(a) => kefu_store::names_of(&mut tx.conn(), Named::Agents, &[a])
             .await?
@@ -1176,6 +1220,7 @@ pub async fn add_message(
     Ok(MessageView {
         message,
         author_name,
+        attachments: files,
     })
 }
 

@@ -250,7 +250,12 @@ async fn main() -> Result<()> {
     };
     let store = Store::open(&location, &StoreOptions::default()).await?;
     store.migrate().await?;
-    let app = App::start(store).await?;
+    let files = std::env::temp_dir().join(format!("kefu-bench-files-{}", std::process::id()));
+    let app = App::start(
+        store,
+        kefu_app::attachments::AttachmentSettings::on_disk(files, 25),
+    )
+    .await?;
     kefu_app::demo::load(&app, kefu_app::demo::DEFAULT_SEED).await?;
     let admin = Caller {
         agent_id: Some(1),

@@ -8,6 +8,7 @@
 #[macro_use]
 mod macros;
 
+pub mod attachment;
 pub mod audit;
 pub mod custom_field;
 pub mod customer;
@@ -23,3 +24,13 @@ pub mod validate;
 
 pub use error::DomainError;
 pub use role::{Permission, Role};
+
+/// Lower-case hexadecimal of some bytes (digests, tokens).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}

@@ -8,6 +8,7 @@
 //! [`StoreError`]. Business rules do not live here.
 
 pub mod agents;
+pub mod attachments;
 pub mod audit;
 pub mod company;
 pub mod custom_fields;

@@ -598,6 +598,34 @@ pub enum Author {
     System,
 }
 
+impl Author {
+    /// The `author_kind`, `author_agent_id`, `author_customer_id` columns.
+    pub(crate) fn columns(self) -> (&'static str, Option<i64>, Option<i64>) {
+        match self {
+            Author::Agent(id) => ("agent", Some(id), None),
+            Author::Customer(id) => ("customer", None, Some(id)),
+            Author::System => ("system", None, None),
+        }
+    }
+
+    /// Reads the three author columns of row `row` (named in the error).
+    pub(crate) fn from_columns(
+        row: &str,
+        kind: &str,
+        agent: Option<i64>,
+        customer: Option<i64>,
+    ) -> Result<Author, StoreError> {
+        match (kind, agent, customer) {
+            ("agent", Some(id), _) => Ok(Author::Agent(id)),
+            ("customer", _, Some(id)) => Ok(Author::Customer(id)),
+            ("system", _, _) => Ok(Author::System),
+            (other, _, _) => Err(StoreError::Other(format!(
+                "{row}: unknown author {other:?}"
+            ))),
+        }
+    }
+}
+
 /// One message of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
@@ -630,21 +658,12 @@ struct MessageRow {
 impl TryFrom<MessageRow> for Message {
     type Error = StoreError;
     fn try_from(r: MessageRow) -> Result<Self, StoreError> {
-        let author = match (
-            r.author_kind.as_str(),
+        let author = Author::from_columns(
+            &format!("message {}", r.id),
+            &r.author_kind,
             r.author_agent_id,
             r.author_customer_id,
-        ) {
-            ("agent", Some(id), _) => Author::Agent(id),
-            ("customer", _, Some(id)) => Author::Customer(id),
-            ("system", _, _) => Author::System,
-            (other, _, _) => {
-                return Err(StoreError::Other(format!(
-                    "message {}: unknown author {other:?}",
-                    r.id
-                )));
-            }
-        };
+        )?;
         Ok(Message {
             kind: code(r.ticket_id, "message kind", &r.kind)?,
             id: r.id,
@@ -701,11 +720,7 @@ pub async fn add_messages(
         let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for m in chunk {
-                let (kind, agent, customer) = match m.author {
-                    Author::Agent(id) => ("agent", Some(id), None),
-                    Author::Customer(id) => ("customer", None, Some(id)),
-                    Author::System => ("system", None, None),
-                };
+                let (kind, agent, customer) = m.author.columns();
                 query = query
                     .bind(m.ticket_id)
                     .bind(m.kind.as_str())

@@ -8,6 +8,7 @@
 //! test fails: it never silently falls back to SQLite.
 
 use kefu_app::App;
+use kefu_app::attachments::AttachmentSettings;
 use kefu_store::{DatabaseLocation, Store, StoreOptions};
 use sqlx::{Connection, Executor, PgConnection};
 use std::net::SocketAddr;
@@ -167,6 +168,8 @@ pub struct TestApp {
     pub app: App,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// Attached files (on SQLite) and upload spooling.
+    pub files: tempfile::TempDir,
     /// Kept last so the database outlives the server.
     pub database: TestDatabase,
 }
@@ -368,10 +371,21 @@ impl Visitor {
         file_name: &str,
         bytes: Vec<u8>,
     ) -> PageResponse {
-        let page = self.get(token_from).await;
-        let token = page.csrf().unwrap_or_default();
         let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);
+        self.post_multipart(token_from, path, form).await
+    }
+
+    /// Posts a multipart form (fields and files) as a browser does, with
+    /// the token of the page at `token_from` in the action URL.
+    pub async fn post_multipart(
+        &self,
+        token_from: &str,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> PageResponse {
+        let page = self.get(token_from).await;
+        let token = page.csrf().unwrap_or_default();
         self.send(
             self.client
                 .post(format!("{}{path}?csrf={token}", self.base))
@@ -427,6 +441,9 @@ impl TestApp {
     }
 }
 
+/// The attachment size limit of test servers, in MB.
+pub const TEST_ATTACHMENT_MB: u64 = 1;
+
 /// Starts the real server on 127.0.0.1 with an empty, migrated database.
 pub async fn spawn_app() -> TestApp {
     spawn(false).await
@@ -440,7 +457,14 @@ pub async fn spawn_demo_app() -> TestApp {
 async fn spawn(demo: bool) -> TestApp {
     let database = TestDatabase::new().await;
     let store = database.open().await;
-    let app = App::start(store)
+    let files = tempfile::tempdir().unwrap_or_else(|e| panic!("no temporary directory: {e}"));
+    // Each backend stores files the way its installations do by default.
+    let attachments = if database.is_postgres() {
+        AttachmentSettings::in_database(files.path().join("tmp"), TEST_ATTACHMENT_MB)
+    } else {
+        AttachmentSettings::on_disk(files.path().join("attachments"), TEST_ATTACHMENT_MB)
+    };
+    let app = App::start(store, attachments)
         .await
         .unwrap_or_else(|e| panic!("cannot start the app: {e}"));
     if demo {
@@ -473,6 +497,7 @@ async fn spawn(demo: bool) -> TestApp {
         app,
         shutdown: Some(shutdown),
         server: Some(server),
+        files,
         database,
     }
 }

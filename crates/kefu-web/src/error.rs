@@ -56,6 +56,12 @@ impl From<AppError> for ApiError {
                 format!("{field} {reason}"),
             )
             .with_field(field),
+            AppError::TooLarge { field, limit_mb } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("{field} is larger than the limit of {limit_mb} MB"),
+            )
+            .with_field(field),
             AppError::NotFound => ApiError::not_found(),
             AppError::Conflict { current_version } => ApiError {
                 current_version: Some(current_version),

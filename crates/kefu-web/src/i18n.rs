@@ -163,6 +163,12 @@ impl Locale {
             "reasons.too_many_rows"
         } else if english.contains("not a readable XLSX") || english.contains("has no worksheet") {
             "reasons.bad_xlsx"
+        } else if english.starts_with("a recording must be a sound file") {
+            "reasons.not_recording"
+        } else if english.starts_with("is an empty file") {
+            "reasons.file_empty"
+        } else if english.starts_with("at most") && english.contains("files") {
+            "reasons.too_many_files"
         } else if english.starts_with("is empty: expected a header row") {
             "reasons.empty_file"
         } else {

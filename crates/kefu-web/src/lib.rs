@@ -14,6 +14,7 @@ mod health;
 pub mod i18n;
 pub mod metrics;
 pub mod ui;
+pub mod upload;
 
 use access::{Access, Route, RouteSpec};
 use axum::Router;

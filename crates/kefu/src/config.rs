@@ -4,6 +4,7 @@
 //! variables are errors, so a typo never silently does nothing.
 
 use anyhow::{Context, bail};
+use kefu_app::attachments::AttachmentSettings;
 use kefu_store::DatabaseLocation;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -37,6 +38,30 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Database tuning.
     pub database: DatabaseSettings,
+    /// Attached files.
+    pub attachments: AttachmentConfig,
+}
+
+/// Where attached files' bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentStore {
+    /// Files below `attachments.dir`, named by their SHA-256.
+    Disk,
+    /// In the database.
+    Database,
+}
+
+/// `[attachments]` settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentConfig {
+    /// `disk` or `database`; unset: disk with SQLite, database with
+    /// PostgreSQL (whose instances may not share a disk).
+    pub store: Option<AttachmentStore>,
+    /// The directory for `disk`; unset: `attachments` in the data dir.
+    pub dir: Option<PathBuf>,
+    /// The largest file accepted, in MB.
+    pub max_mb: u64,
 }
 
 /// `[database]` settings.
@@ -61,6 +86,11 @@ impl Default for Settings {
                 max_connections: 8,
                 busy_timeout_ms: 5000,
             },
+            attachments: AttachmentConfig {
+                store: None,
+                dir: None,
+                max_mb: 25,
+            },
         }
     }
 }
@@ -76,6 +106,15 @@ struct FileSettings {
     log_level: Option<String>,
     public_url: Option<String>,
     database: Option<FileDatabase>,
+    attachments: Option<FileAttachments>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAttachments {
+    store: Option<AttachmentStore>,
+    dir: Option<PathBuf>,
+    max_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,7 +140,7 @@ pub struct FlagSettings {
 }
 
 /// Environment variables Kefu reads; any other `KEFU_*` is an error.
-pub const KNOWN_ENV: [&str; 9] = [
+pub const KNOWN_ENV: [&str; 12] = [
     "KEFU_CONFIG",
     "KEFU_PUBLIC_URL",
     "KEFU_LISTEN",
@@ -111,6 +150,9 @@ pub const KNOWN_ENV: [&str; 9] = [
     "KEFU_LOG_LEVEL",
     "KEFU_DATABASE__MAX_CONNECTIONS",
     "KEFU_DATABASE__BUSY_TIMEOUT_MS",
+    "KEFU_ATTACHMENTS__STORE",
+    "KEFU_ATTACHMENTS__DIR",
+    "KEFU_ATTACHMENTS__MAX_MB",
 ];
 
 /// Prefix of variables that belong to Kefu's own test harness, not to the
@@ -184,6 +226,17 @@ impl Settings {
                     settings.database.busy_timeout_ms = ms;
                 }
             }
+            if let Some(a) = parsed.attachments {
+                if a.store.is_some() {
+                    settings.attachments.store = a.store;
+                }
+                if a.dir.is_some() {
+                    settings.attachments.dir = a.dir;
+                }
+                if let Some(mb) = a.max_mb {
+                    settings.attachments.max_mb = mb;
+                }
+            }
         }
 
         if let Some(v) = env_value("KEFU_LISTEN") {
@@ -218,6 +271,21 @@ impl Settings {
                 format!("KEFU_DATABASE__BUSY_TIMEOUT_MS must be a whole number, not {v:?}")
             })?;
         }
+        if let Some(v) = env_value("KEFU_ATTACHMENTS__STORE") {
+            settings.attachments.store = Some(match v.as_str() {
+                "disk" => AttachmentStore::Disk,
+                "database" => AttachmentStore::Database,
+                _ => bail!("KEFU_ATTACHMENTS__STORE must be disk or database, not {v:?}"),
+            });
+        }
+        if let Some(v) = env_value("KEFU_ATTACHMENTS__DIR") {
+            settings.attachments.dir = Some(PathBuf::from(v)).filter(|d| !d.as_os_str().is_empty());
+        }
+        if let Some(v) = env_value("KEFU_ATTACHMENTS__MAX_MB") {
+            settings.attachments.max_mb = v.parse().with_context(|| {
+                format!("KEFU_ATTACHMENTS__MAX_MB must be a whole number, not {v:?}")
+            })?;
+        }
 
         if let Some(v) = &flags.listen {
             settings.listen = parse_listen(v, "--listen")?;
@@ -237,6 +305,9 @@ impl Settings {
 
         if !(1..=1000).contains(&settings.database.max_connections) {
             bail!("database.max_connections must be between 1 and 1000");
+        }
+        if !(1..=4096).contains(&settings.attachments.max_mb) {
+            bail!("attachments.max_mb must be between 1 and 4096");
         }
         if let Some(url) = &settings.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -260,6 +331,32 @@ impl Settings {
             Some(url) => Ok(DatabaseLocation::parse(url)?),
             None => Ok(DatabaseLocation::SqliteFile(self.data_dir.join("kefu.db"))),
         }
+    }
+
+    /// Where attached files go: the configured store, else on disk for
+    /// SQLite and in the database for PostgreSQL.
+    pub fn attachment_settings(&self) -> anyhow::Result<AttachmentSettings> {
+        let store = match self.attachments.store {
+            Some(store) => store,
+            None if matches!(self.database_location()?, DatabaseLocation::Postgres(_)) => {
+                AttachmentStore::Database
+            }
+            None => AttachmentStore::Disk,
+        };
+        let max_mb = self.attachments.max_mb;
+        Ok(match store {
+            AttachmentStore::Disk => {
+                let dir = self
+                    .attachments
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("attachments"));
+                AttachmentSettings::on_disk(dir, max_mb)
+            }
+            AttachmentStore::Database => {
+                AttachmentSettings::in_database(self.data_dir.join("tmp"), max_mb)
+            }
+        })
     }
 
     /// The settings as TOML, with secrets replaced by `***`.

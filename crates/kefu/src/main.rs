@@ -355,7 +355,9 @@ async fn open(settings: &Settings, create_if_missing: bool) -> anyhow::Result<St
 async fn start_app(settings: &Settings) -> anyhow::Result<App> {
     let store = open(settings, true).await?;
     store.migrate().await?;
-    App::start(store).await.map_err(describe)
+    App::start(store, settings.attachment_settings()?)
+        .await
+        .map_err(describe)
 }
 
 fn print_demo(summary: &kefu_app::demo::DemoSummary) {

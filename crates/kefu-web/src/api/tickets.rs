@@ -4,13 +4,17 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiCaller, ApiJson, ApiQuery, PathId};
+use crate::upload;
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use kefu_app::attachments;
 use kefu_app::tickets::{
     self, CategoryInput, MessageInput, MessageView, NewTicket, PlanStepChanges, PlanStepInput,
     SettingsInput, StatusChange, TicketChanges, TicketDetail, TicketPage, TicketQuery, TicketView,
 };
+use kefu_store::attachments::Attachment;
 use kefu_store::tickets::{Category, PlanStep};
 use serde::Deserialize;
 
@@ -92,16 +96,72 @@ pub async fn change_status(
 }
 
 /// Adds a public reply or an internal note.
+///
+/// JSON, or a multipart form with `kind`, `body` and files (any part with
+/// a file name) attached to the message.
 pub async fn add_message(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     PathId(id): PathId,
-    ApiJson(input): ApiJson<MessageInput>,
+    request: Request,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let view = if upload::is_multipart(request.headers()) {
+        let form = upload::read(&state, request).await?;
+        let text = |name: &str| form.fields.get(name).cloned().unwrap_or_default();
+        let input = MessageInput {
+            kind: Some(text("kind"))
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| "reply".to_owned()),
+            body: text("body"),
+        };
+        tickets::add_message_with_files(&state.app, &caller, id, input, form.files).await?
+    } else {
+        let ApiJson(input) = ApiJson::<MessageInput>::from_request(request, &state).await?;
+        tickets::add_message(&state.app, &caller, id, input).await?
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Attaches files to the ticket itself (multipart; a part named
+/// `recording` is a call recording and must be sound).
+pub async fn attach(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    request: Request,
+) -> Result<(StatusCode, Json<Vec<Attachment>>), ApiError> {
+    if !upload::is_multipart(request.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the files as multipart/form-data",
+        ));
+    }
+    let form = upload::read(&state, request).await?;
     Ok((
         StatusCode::CREATED,
-        Json(tickets::add_message(&state.app, &caller, id, input).await?),
+        Json(attachments::attach(&state.app, &caller, id, form.files).await?),
     ))
+}
+
+/// A ticket's files.
+pub async fn attachment_list(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<Vec<Attachment>>, ApiError> {
+    Ok(Json(attachments::list(&state.app, &caller, id).await?))
+}
+
+/// One file's bytes (pictures and sound inline, everything else as a download).
+pub async fn download(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (attachment, content) = attachments::open(&state.app, &caller, id).await?;
+    Ok(upload::send(&attachment, content, &headers).await)
 }
 
 /// The category tree, by path.

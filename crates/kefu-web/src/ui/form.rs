@@ -70,6 +70,14 @@ impl FormState {
                 self.set_error(&field, message);
                 Ok(())
             }
+            AppError::TooLarge { field, limit_mb } => {
+                let limit = limit_mb.to_string();
+                self.set_error(
+                    &field,
+                    locale.tf("reasons.file_too_large", &[("n", &limit)]),
+                );
+                Ok(())
+            }
             AppError::Duplicate { field } => {
                 self.set_error(&field, locale.t("reasons.in_use").to_owned());
                 Ok(())

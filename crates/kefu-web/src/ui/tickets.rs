@@ -6,12 +6,14 @@ use super::customers::{Choice, allows, choices};
 use super::form::FormState;
 use super::{Fields, PageContext, Shell, caller, failure, field, render, url_escape};
 use crate::AppState;
+use crate::upload;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kefu_app::AppError;
+use kefu_app::attachments::StagedFile;
 use kefu_app::tickets::{
     self, CategoryInput, MessageInput, NewTicket, SettingsInput, StatusChange, TicketChanges,
     TicketDetail, TicketQuery, TicketSummary, TimelineItem,
@@ -20,6 +22,7 @@ use kefu_domain::Permission;
 use kefu_domain::ticket::{
     Channel, Direction, Level, Priority, ResolutionCategory, ServiceKind, Status, TicketType,
 };
+use kefu_store::attachments::Attachment;
 
 /// One row of a ticket table.
 pub struct QueueRow {
@@ -449,11 +452,22 @@ fn tag_list(text: &str) -> Vec<String> {
 pub async fn create(
     State(state): State<AppState>,
     context: PageContext,
-    Form(fields): Form<Fields>,
+    request: Request,
 ) -> Response {
     let caller = match caller(&context) {
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
+    };
+    let (fields, files) = match submitted(&state, request).await {
+        Ok(submission) => submission,
+        Err(error) => {
+            let status = error_status(&error);
+            let mut form = FormState::default();
+            return match form.absorb(context.locale, error) {
+                Ok(()) => new_page(&state, &context, form, status).await,
+                Err(other) => failure(&context, other),
+            };
+        }
     };
     let mut form = FormState::from_submitted(&fields);
     let mut ids = [None; 4];
@@ -507,12 +521,15 @@ pub async fn create(
         watchers: Vec::new(),
         parent_id: None,
     };
-    match tickets::create_ticket(&state.app, &caller, input).await {
+    match tickets::create_ticket_with_files(&state.app, &caller, input, files).await {
         Ok(view) => Redirect::to(&format!("/tickets/{}?created=1", view.ticket.id)).into_response(),
-        Err(error) => match form.absorb(context.locale, error) {
-            Ok(()) => new_page(&state, &context, form, StatusCode::UNPROCESSABLE_ENTITY).await,
-            Err(other) => failure(&context, other),
-        },
+        Err(error) => {
+            let status = error_status(&error);
+            match form.absorb(context.locale, error) {
+                Ok(()) => new_page(&state, &context, form, status).await,
+                Err(other) => failure(&context, other),
+            }
+        }
     }
 }
 
@@ -523,6 +540,7 @@ struct TimelineRow {
     author: String,
     body: String,
     changes: Vec<String>,
+    files: Vec<FileRow>,
 }
 
 #[derive(Template)]
@@ -556,6 +574,8 @@ struct TicketPage {
     children: Vec<QueueRow>,
     related: Vec<QueueRow>,
     extra: FormState,
+    files: Vec<FileRow>,
+    files_form: FormState,
     macros: Vec<MacroChoice>,
     me: i64,
 }
@@ -633,6 +653,7 @@ struct Forms {
     reply: Option<FormState>,
     status: Option<FormState>,
     extra: Option<FormState>,
+    files: Option<FormState>,
 }
 
 async fn ticket_page(
@@ -714,6 +735,7 @@ async fn ticket_page(
                 author: m.author_name.clone(),
                 body: m.message.body.clone(),
                 changes: Vec::new(),
+                files: m.attachments.iter().map(FileRow::of).collect(),
             }),
             TimelineItem::Change {
                 at,
@@ -741,6 +763,7 @@ async fn ticket_page(
                         author: actor.clone(),
                         body: String::new(),
                         changes: Vec::new(),
+                        files: Vec::new(),
                     });
                 }
                 (!lines.is_empty()).then(|| TimelineRow {
@@ -749,6 +772,7 @@ async fn ticket_page(
                     author: actor.clone(),
                     body: String::new(),
                     changes: lines,
+                    files: Vec::new(),
                 })
             }
         })
@@ -875,6 +899,8 @@ async fn ticket_page(
         children,
         related,
         extra: forms.extra.unwrap_or_default(),
+        files: detail.attachments.iter().map(FileRow::of).collect(),
+        files_form: forms.files.unwrap_or_default(),
         shell: context.shell("tickets"),
         notice,
         status_key: format!("ticket_status.{}", t.status.as_str()),
@@ -929,10 +955,124 @@ pub async fn show(
 }
 
 fn error_status(error: &AppError) -> StatusCode {
-    if matches!(error, AppError::Conflict { .. }) {
-        StatusCode::CONFLICT
+    match error {
+        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// A submitted form's fields and files: multipart (forms with a file
+/// input) or URL-encoded.
+async fn submitted(
+    state: &AppState,
+    request: Request,
+) -> Result<(Fields, Vec<StagedFile>), AppError> {
+    if upload::is_multipart(request.headers()) {
+        let form = upload::read(state, request).await?;
+        Ok((form.fields, form.files))
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        let Form(fields) = Form::<Fields>::from_request(request, state)
+            .await
+            .map_err(|e| AppError::invalid("body", e.body_text()))?;
+        Ok((fields, Vec::new()))
+    }
+}
+
+/// `POST /tickets/{id}/attachments`: files (or a call recording) put on
+/// the ticket itself.
+pub async fn attach(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    request: Request,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let result = match submitted(&state, request).await {
+        Ok((_, files)) => kefu_app::attachments::attach(&state.app, &caller, id, files).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1#files")).into_response(),
+        Err(error) => {
+            let status = error_status(&error);
+            let mut form = FormState::default();
+            match form.absorb(context.locale, error) {
+                Ok(()) => {
+                    let forms = Forms {
+                        files: Some(form),
+                        ..Forms::default()
+                    };
+                    ticket_page(&state, &context, id, forms, None, status).await
+                }
+                Err(other) => failure(&context, other),
+            }
+        }
+    }
+}
+
+/// `GET /attachments/{id}`: a file's bytes for someone who may see its ticket.
+pub async fn download(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    match kefu_app::attachments::open(&state.app, &caller, id).await {
+        Ok((attachment, content)) => upload::send(&attachment, content, &headers).await,
+        Err(e) => failure(&context, e),
+    }
+}
+
+/// A file as listed on the ticket page.
+pub struct FileRow {
+    /// Id (its address is `/attachments/{id}`).
+    pub id: i64,
+    /// File name.
+    pub name: String,
+    /// Size for people (`12.3 KB`).
+    pub size: String,
+    /// Sniffed type.
+    pub content_type: String,
+    /// A call recording.
+    pub recording: bool,
+    /// Sound the page can play in place.
+    pub playable: bool,
+    /// A picture the page can show in place.
+    pub picture: bool,
+}
+
+impl FileRow {
+    fn of(a: &Attachment) -> FileRow {
+        let inline = kefu_domain::attachment::shown_inline(&a.content_type);
+        FileRow {
+            id: a.id,
+            name: a.file_name.clone(),
+            size: human_size(a.size),
+            content_type: a.content_type.clone(),
+            recording: a.purpose == kefu_domain::attachment::Purpose::Recording,
+            playable: inline && kefu_domain::attachment::is_audio(&a.content_type),
+            picture: inline && a.content_type.starts_with("image/"),
+        }
+    }
+}
+
+/// `1.5 MB`, `320 KB`, `12 B`.
+fn human_size(bytes: i64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.0} KB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
     }
 }
 
@@ -1070,18 +1210,36 @@ pub async fn add_message(
     State(state): State<AppState>,
     context: PageContext,
     Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
+    request: Request,
 ) -> Response {
     let caller = match caller(&context) {
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
+    };
+    let (fields, files) = match submitted(&state, request).await {
+        Ok(form) => form,
+        Err(error) => {
+            let status = error_status(&error);
+            let mut form = FormState::default();
+            return match form.absorb(context.locale, error) {
+                Ok(()) => {
+                    let forms = Forms {
+                        reply: Some(form),
+                        ..Forms::default()
+                    };
+                    ticket_page(&state, &context, id, forms, None, status).await
+                }
+                Err(other) => failure(&context, other),
+            };
+        }
     };
     let input = MessageInput {
         kind: field(&fields, "kind").to_owned(),
         body: field(&fields, "body").to_owned(),
     };
     let mut form = FormState::from_submitted(&fields);
-    if let Err(error) = tickets::add_message(&state.app, &caller, id, input).await {
+    if let Err(error) = tickets::add_message_with_files(&state.app, &caller, id, input, files).await
+    {
         let status = error_status(&error);
         return match form.absorb(context.locale, error) {
             Ok(()) => {
