@@ -22,6 +22,9 @@ pub enum AppError {
         /// The limit, in MB.
         limit_mb: u64,
     },
+    /// Too many submissions from one address in a short time.
+    #[error("too many requests; wait a few minutes and try again")]
+    RateLimited,
     /// No such record, or the caller may not know it exists.
     #[error("not found")]
     NotFound,

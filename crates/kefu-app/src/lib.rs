@@ -24,6 +24,7 @@ pub mod page;
 pub mod search;
 pub mod signin;
 pub mod tickets;
+pub mod web_form;
 
 pub use caller::Caller;
 pub use error::AppError;
@@ -42,6 +43,8 @@ pub struct App {
     pub events: events::Events,
     /// Where attached files go and how large they may be.
     pub attachments: attachments::AttachmentSettings,
+    /// Signs the public web form's tokens (derived from the installation secret).
+    pub form_key: Vec<u8>,
 }
 
 impl App {
@@ -56,7 +59,16 @@ impl App {
         let mut tx = store.write().await?;
         let secret = kefu_store::instance::ensure_secret(&mut tx.conn()).await?;
         tx.commit().await?;
+        let form_key = {
+            use sha2::Digest;
+            sha2::Sha256::new()
+                .chain_update(b"kefu web form key:")
+                .chain_update(&secret)
+                .finalize()
+                .to_vec()
+        };
         Ok(App {
+            form_key,
             public_ids: PublicIdCodec::new(&secret),
             events: events::Events::start(&store).await,
             store,

@@ -616,9 +616,27 @@ pub async fn create_ticket_with_files(
     caller.require(Permission::ManageTickets)?;
     attachments::check_files(&files)?;
     let mut tx = app.store.write().await?;
+    let view = create_in(app, &mut tx, caller, &input, files).await?;
+    tx.commit().await?;
+    app.events
+        .ticket(caller, view.ticket.id, crate::events::EventKind::Created)
+        .await;
+    Ok(view)
+}
+
+/// Opens a ticket inside `tx`: checks, row, search index, tags,
+/// watchers, audit record and files. The caller checks permissions and
+/// [`attachments::check_files`] first.
+pub(crate) async fn create_in(
+    app: &App,
+    tx: &mut Tx,
+    caller: &Caller,
+    input: &NewTicket,
+    files: Vec<StagedFile>,
+) -> Result<TicketView, AppError> {
     let settings = tickets::settings(&mut tx.conn()).await?;
     let checked =
-        check_new_ticket(&mut tx.conn(), &input, default_channel(caller), &settings).await?;
+        check_new_ticket(&mut tx.conn(), input, default_channel(caller), &settings).await?;
     let ticket = tickets::insert(&mut tx.conn(), &checked.fields, kefu_store::now()).await?;
     let text = format!("{}\n{}", ticket.subject, ticket.description);
     tickets::index(
@@ -633,7 +651,7 @@ pub async fn create_ticket_with_files(
         tickets::set_watchers(&mut tx.conn(), ticket.id, &checked.watchers).await?;
     }
     record_change(
-        &mut tx,
+        tx,
         caller,
         "ticket",
         ticket.id,
@@ -649,14 +667,9 @@ pub async fn create_ticket_with_files(
     .await?;
     if !files.is_empty() {
         let author = attachments::author_of(caller);
-        attachments::store_files(app, &mut tx, caller, ticket.id, None, author, files).await?;
+        attachments::store_files(app, tx, caller, ticket.id, None, author, files).await?;
     }
-    let view = view_of(&mut tx.conn(), ticket, &settings).await?;
-    tx.commit().await?;
-    app.events
-        .ticket(caller, view.ticket.id, crate::events::EventKind::Created)
-        .await;
-    Ok(view)
+    view_of(&mut tx.conn(), ticket, &settings).await
 }
 
 /// The name of one row of `kind`, when there is an id.

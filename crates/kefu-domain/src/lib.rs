@@ -21,6 +21,7 @@ pub mod team;
 pub mod ticket;
 pub mod totp;
 pub mod validate;
+pub mod web_form;
 
 pub use error::DomainError;
 pub use role::{Permission, Role};

@@ -27,6 +27,10 @@ use std::fmt::Write;
 pub enum Access {
     /// Anyone, signed in or not.
     Public,
+    /// Anyone, from any site: a form embedded in other sites' pages. No
+    /// session or anti-forgery cookie is used (a third-party frame has
+    /// none); the handler checks its own signed form token.
+    PublicForm,
     /// Any signed-in caller, whatever the role.
     SignedIn,
     /// Callers whose role grants this permission.
@@ -36,10 +40,15 @@ pub enum Access {
 }
 
 impl Access {
+    /// Whether anyone may call it, signed in or not.
+    pub fn is_public(self) -> bool {
+        matches!(self, Access::Public | Access::PublicForm)
+    }
+
     /// Whether a caller with `role` passes.
     pub fn admits(self, role: Role) -> bool {
         match self {
-            Access::Public | Access::SignedIn => true,
+            Access::Public | Access::PublicForm | Access::SignedIn => true,
             Access::Requires(permission) => role.allows(permission),
             Access::AnyOf(permissions) => permissions.iter().any(|p| role.allows(*p)),
         }
@@ -88,7 +97,7 @@ pub async fn enforce(
     if page {
         return enforce_page(state, access, request, next).await;
     }
-    if access == Access::Public {
+    if access.is_public() {
         return next.run(request).await;
     }
     let headers = request.headers().clone();
@@ -105,6 +114,30 @@ pub async fn enforce(
 
 /// The page side of [`enforce`]: session cookie, language, forms' token.
 async fn enforce_page(state: AppState, access: Access, request: Request, next: Next) -> Response {
+    if access == Access::PublicForm {
+        // Served inside other sites' frames: no cookies, no same-origin rule.
+        let mut response = next.run(request).await;
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static("frame-ancestors *"),
+        );
+        return response;
+    }
+    let mut response = enforce_signed_page(state, access, request, next).await;
+    // Kefu's own pages are never framed by another site (clickjacking).
+    response
+        .headers_mut()
+        .entry(header::X_FRAME_OPTIONS)
+        .or_insert(header::HeaderValue::from_static("SAMEORIGIN"));
+    response
+}
+
+async fn enforce_signed_page(
+    state: AppState,
+    access: Access,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers().clone();
     let signed_in =
         match cookies::get(&headers, cookies::SESSION) {
@@ -332,6 +365,7 @@ pub fn permissions_markdown() -> String {
     for spec in route_specs() {
         let rule = match spec.access {
             Access::Public => "public".to_owned(),
+            Access::PublicForm => "public (embeddable form)".to_owned(),
             Access::SignedIn => "signed in".to_owned(),
             Access::Requires(p) => permission_name(p),
             Access::AnyOf(ps) => ps

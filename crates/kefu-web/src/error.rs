@@ -62,6 +62,11 @@ impl From<AppError> for ApiError {
                 format!("{field} is larger than the limit of {limit_mb} MB"),
             )
             .with_field(field),
+            AppError::RateLimited => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests; wait a few minutes and try again",
+            ),
             AppError::NotFound => ApiError::not_found(),
             AppError::Conflict { current_version } => ApiError {
                 current_version: Some(current_version),

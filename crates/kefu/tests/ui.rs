@@ -5,7 +5,7 @@
 
 use kefu_domain::Role;
 use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
-use kefu_web::access::{Access, route_specs};
+use kefu_web::access::route_specs;
 use reqwest::StatusCode;
 
 const ADMIN: &str = "admin@xinghe.example";
@@ -272,7 +272,7 @@ async fn every_page_admits_exactly_the_roles_its_rule_names() {
     };
     // Signed out: protected pages send the visitor to sign in.
     let anonymous = app.visitor();
-    for spec in pages.iter().filter(|s| s.access != Access::Public) {
+    for spec in pages.iter().filter(|s| !s.access.is_public()) {
         let path = fill(&spec.path);
         let response = if spec.method == reqwest::Method::GET {
             anonymous.get(&path).await

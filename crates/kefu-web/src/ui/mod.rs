@@ -14,6 +14,7 @@ pub mod form;
 mod pages;
 mod settings;
 pub(crate) mod tickets;
+mod web_form;
 
 use crate::access::{Access, Route};
 use crate::i18n::Locale;
@@ -351,7 +352,7 @@ pub fn routes() -> Vec<Route> {
         endpoint,
         page: true,
     };
-    use Access::{AnyOf, Public, Requires, SignedIn};
+    use Access::{AnyOf, Public, PublicForm, Requires, SignedIn};
     use Permission::*;
     vec![
         page(
@@ -360,6 +361,20 @@ pub fn routes() -> Vec<Route> {
             SignedIn,
             "workspace (工作台)",
             get(pages::workspace),
+        ),
+        page(
+            Method::GET,
+            "/form",
+            PublicForm,
+            "the public web form to embed on a company's own site (?lang=zh-CN|en)",
+            get(web_form::show),
+        ),
+        page(
+            Method::POST,
+            "/form",
+            PublicForm,
+            "send a request: opens a web-form ticket for the customer with that email (spam-checked, rate-limited)",
+            post(web_form::submit).layer(axum::extract::DefaultBodyLimit::disable()),
         ),
         page(
             Method::GET,

@@ -1305,6 +1305,7 @@ struct SettingsPage {
     matrix: Vec<(&'static str, Vec<(String, String)>)>,
     matrix_form: FormState,
     priorities: Vec<Choice>,
+    form_url: String,
 }
 
 async fn settings_page(
@@ -1356,6 +1357,7 @@ async fn settings_page(
         })
         .collect();
     let page = SettingsPage {
+        form_url: format!("{}/form", state.public_url.trim_end_matches('/')),
         shell: context.shell("settings"),
         settings_nav: super::settings::settings_nav(context, "/settings/tickets"),
         notice,
