@@ -61,6 +61,9 @@ pub async fn read(state: &AppState, request: Request) -> Result<UploadForm, AppE
                 let mut stager = None;
                 let mut refused = None;
                 while let Some(chunk) = part.chunk().await.map_err(|e| unreadable(&e))? {
+                    if chunk.is_empty() {
+                        continue;
+                    }
                     if stager.is_none() {
                         if form.files.len() >= MAX_FILES {
                             return Err(AppError::invalid(

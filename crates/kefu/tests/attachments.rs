@@ -227,6 +227,15 @@ async fn a_file_over_the_limit_is_refused_with_413_and_nothing_is_saved() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body[0]["size"], exact.len());
 
+    // An unused file input (what a browser sends: no name, no bytes) is no file.
+    let form = Form::new()
+        .text("body", "没有附件的回复")
+        .part("files", Part::bytes(Vec::new()).file_name(""));
+    let (status, body) =
+        send_form(&app, &format!("/api/v1/tickets/{id}/messages"), AGENT, form).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["attachments"], json!([]));
+
     // An empty file, or a reply with neither text nor files, is refused by name.
     let form = Form::new().part("files", file("empty.txt", b"", "text/plain"));
     let (status, body) = send_form(

@@ -431,7 +431,9 @@ async fn an_agent_works_a_ticket_with_live_updates_and_canned_replies() {
     // Ctrl+Enter sends the reply.
     let body = web.find(By::Css("#reply-body")).await.unwrap();
     body.send_keys(Key::Control + Key::Enter).await.unwrap();
-    web.query(By::Css("li.entry-reply")).first().await.unwrap();
+    if web.query(By::Css("li.entry-reply")).first().await.is_err() {
+        panic!("no reply after Ctrl+Enter: {}", body_text(&web).await);
+    }
     assert!(body_text(&web).await.contains("已受理"));
 
     // The queue refreshes itself when a ticket arrives.
