@@ -342,11 +342,20 @@ pub enum Content {
 /// An attachment and its bytes, for a caller allowed to see its ticket.
 pub async fn open(app: &App, caller: &Caller, id: i64) -> Result<(Attachment, Content), AppError> {
     caller.require(Permission::ViewTickets)?;
+    let attachment = {
+        let mut reader = app.store.read().await?;
+        store::get(&mut reader.conn(), id).await?
+    };
+    let content = content(app, &attachment).await?;
+    Ok((attachment, content))
+}
+
+/// Where an attachment's bytes are: in the database when they were kept
+/// there, else on disk.
+pub(crate) async fn content(app: &App, attachment: &Attachment) -> Result<Content, AppError> {
     let mut reader = app.store.read().await?;
-    let attachment = store::get(&mut reader.conn(), id).await?;
-    // In the database when they were kept there, else on disk.
     if let Some(bytes) = store::blob_content(&mut reader.conn(), &attachment.sha256).await? {
-        return Ok((attachment, Content::Bytes(bytes)));
+        return Ok(Content::Bytes(bytes));
     }
     let FileStore::Disk(dir) = &app.attachments.store else {
         return Err(AppError::Internal(format!(
@@ -356,6 +365,5 @@ pub async fn open(app: &App, caller: &Caller, id: i64) -> Result<(Attachment, Co
     };
     let relative = rules::relative_path(&attachment.sha256)
         .ok_or_else(|| AppError::Internal(format!("attachment {}: bad digest", attachment.id)))?;
-    let path = dir.join(relative);
-    Ok((attachment, Content::File(path)))
+    Ok(Content::File(dir.join(relative)))
 }

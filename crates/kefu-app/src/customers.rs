@@ -1357,6 +1357,7 @@ pub async fn erase_customer(
     f.external_id = None;
     customers::update(&mut tx.conn(), id, version, &f).await?;
     customers::mark_erased(&mut tx.conn(), id).await?;
+    kefu_store::portal::forget_customer(&mut tx.conn(), id).await?;
     customers::set_contact_points(&mut tx.conn(), id, &[]).await?;
     customers::set_tags(&mut tx.conn(), id, &[]).await?;
     let old_custom: Vec<(i64, String)> =
@@ -1513,6 +1514,7 @@ pub async fn merge_customers(
     customers::set_contact_points(&mut tx.conn(), duplicate.id, &[]).await?;
     customers::set_tags(&mut tx.conn(), duplicate.id, &[]).await?;
     customers::mark_merged(&mut tx.conn(), duplicate.id, survivor.id).await?;
+    kefu_store::portal::forget_customer(&mut tx.conn(), duplicate.id).await?;
     orders::move_to(&mut tx.conn(), duplicate.id, survivor.id).await?;
     for ticket in
         kefu_store::tickets::move_customer(&mut tx.conn(), duplicate.id, survivor.id).await?

@@ -21,6 +21,7 @@ pub mod events;
 pub mod import;
 pub mod macros;
 pub mod page;
+pub mod portal;
 pub mod search;
 pub mod signin;
 pub mod tickets;

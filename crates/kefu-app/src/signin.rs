@@ -23,7 +23,8 @@ pub struct SignedIn {
     pub agent: Agent,
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes as hex: tokens for links and sessions.
+pub(crate) fn random_hex(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()

@@ -1292,6 +1292,10 @@ pub(crate) async fn append_message(
             f.status = Status::Open;
         }
     }
+    // The customer answered what the agents were waiting for.
+    if matches!(author, Author::Customer(_)) && f.status == Status::Pending {
+        f.status = Status::Open;
+    }
     if f != TicketFields::of(&before) {
         let after = tickets::update(&mut tx.conn(), id, before.version, &f).await?;
         let tags = tickets::tags(&mut tx.conn(), id).await?;
@@ -1626,7 +1630,10 @@ async fn filter_of(
     Ok(filter)
 }
 
-async fn summaries(conn: &mut Conn<'_>, rows: Vec<Ticket>) -> Result<Vec<TicketSummary>, AppError> {
+pub(crate) async fn summaries(
+    conn: &mut Conn<'_>,
+    rows: Vec<Ticket>,
+) -> Result<Vec<TicketSummary>, AppError> {
     let ids = |f: fn(&Ticket) -> Option<i64>| rows.iter().filter_map(f).collect::<Vec<_>>();
     let customers: HashMap<i64, String> =
         kefu_store::names_of(conn, Named::Customers, &ids(|t| t.customer_id))

@@ -22,6 +22,7 @@ mod migrate;
 pub mod orders;
 pub mod organizations;
 pub mod outbox;
+pub mod portal;
 pub mod resets;
 pub mod sessions;
 pub mod teams;

@@ -37,6 +37,8 @@ pub enum Access {
     Requires(Permission),
     /// Callers whose role grants at least one of these (section indexes).
     AnyOf(&'static [Permission]),
+    /// A customer signed in to the portal (no agent role is admitted).
+    Customer,
 }
 
 impl Access {
@@ -51,6 +53,7 @@ impl Access {
             Access::Public | Access::PublicForm | Access::SignedIn => true,
             Access::Requires(permission) => role.allows(permission),
             Access::AnyOf(permissions) => permissions.iter().any(|p| role.allows(*p)),
+            Access::Customer => false,
         }
     }
 }
@@ -123,7 +126,11 @@ async fn enforce_page(state: AppState, access: Access, request: Request, next: N
         );
         return response;
     }
-    let mut response = enforce_signed_page(state, access, request, next).await;
+    let mut response = if access == Access::Customer {
+        enforce_portal(state, request, next).await
+    } else {
+        enforce_signed_page(state, access, request, next).await
+    };
     // Kefu's own pages are never framed by another site (clickjacking).
     response
         .headers_mut()
@@ -157,12 +164,7 @@ async fn enforce_signed_page(
         .as_ref()
         .and_then(|(s, _)| Locale::from_code(&s.agent.language))
         .or_else(|| cookies::get(&headers, cookies::LANGUAGE).and_then(|c| Locale::from_code(&c)))
-        .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Locale::from_accept_language)
-        })
+        .or_else(|| Locale::from_headers(&headers))
         .unwrap_or(Locale::ZhCn);
     let (csrf, fresh_anonymous_token) = match signed_in.as_ref().map(|(_, csrf)| csrf.clone()) {
         Some(token) => (token, false),
@@ -198,40 +200,10 @@ async fn enforce_signed_page(
         }
     }
 
-    let mut request = request;
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        if !same_origin(&state, &headers) {
-            return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
-        }
-        let multipart = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("multipart/form-data"));
-        if multipart {
-            // File uploads carry the token in the form's action URL, so the
-            // (large) body streams to the handler unread.
-            let sent = request.uri().query().and_then(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(key, _)| key == "csrf")
-                    .map(|(_, value)| value.into_owned())
-            });
-            if sent.as_deref() != Some(context.csrf.as_str()) {
-                return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
-            }
-        } else {
-            let (parts, body) = request.into_parts();
-            let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
-                return ui::message(&context, StatusCode::PAYLOAD_TOO_LARGE, "internal");
-            };
-            let sent = url::form_urlencoded::parse(&bytes)
-                .find(|(key, _)| key == "csrf")
-                .map(|(_, value)| value.into_owned());
-            if sent.as_deref() != Some(context.csrf.as_str()) {
-                return ui::message(&context, StatusCode::FORBIDDEN, "csrf");
-            }
-            request = Request::from_parts(parts, axum::body::Body::from(bytes));
-        }
-    }
+    let mut request = match checked_form(&state, request, &context).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
 
     let anonymous_token = fresh_anonymous_token.then(|| context.csrf.clone());
     if let Some(signed) = &context.signed_in {
@@ -257,6 +229,99 @@ fn rand_byte() -> u8 {
 
 /// Browsers name the page a form was sent from; a form from another site
 /// is refused even before its token is checked.
+/// A state-changing form must come from Kefu's own origin and carry the
+/// session's anti-forgery token: in the action URL for multipart forms
+/// (so a large upload streams to the handler unread), else in the body.
+async fn checked_form(
+    state: &AppState,
+    request: Request,
+    context: &PageContext,
+) -> Result<Request, Response> {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(request);
+    }
+    if !same_origin(state, request.headers()) {
+        return Err(ui::message(context, StatusCode::FORBIDDEN, "csrf"));
+    }
+    let expected = Some(context.csrf.as_str());
+    if crate::upload::is_multipart(request.headers()) {
+        let sent = request.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(key, _)| key == "csrf")
+                .map(|(_, value)| value.into_owned())
+        });
+        if sent.as_deref() != expected {
+            return Err(ui::message(context, StatusCode::FORBIDDEN, "csrf"));
+        }
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return Err(ui::message(
+            context,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "internal",
+        ));
+    };
+    let sent = url::form_urlencoded::parse(&bytes)
+        .find(|(key, _)| key == "csrf")
+        .map(|(_, value)| value.into_owned());
+    if sent.as_deref() != expected {
+        return Err(ui::message(context, StatusCode::FORBIDDEN, "csrf"));
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// The portal side of [`enforce`]: the customer's own session cookie; an
+/// agent's session does not open it.
+async fn enforce_portal(state: AppState, request: Request, next: Next) -> Response {
+    let headers = request.headers().clone();
+    let me = match cookies::get(&headers, cookies::PORTAL) {
+        Some(token) => kefu_app::portal::session(&state.app, &token).await.ok(),
+        None => None,
+    };
+    let locale = me
+        .as_ref()
+        .and_then(|m| Locale::from_code(&m.language))
+        .or_else(|| Locale::from_headers(&headers))
+        .unwrap_or(Locale::ZhCn);
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+    let context = PageContext {
+        locale,
+        csrf: me
+            .as_ref()
+            .map(|m| m.csrf_token.clone())
+            .unwrap_or_default(),
+        path: path.clone(),
+        signed_in: None,
+    };
+    let Some(me) = me else {
+        let agent = match cookies::get(&headers, cookies::SESSION) {
+            Some(token) => signin::session_caller(&state.app, &token).await.is_ok(),
+            None => false,
+        };
+        if agent {
+            return ui::message(&context, StatusCode::FORBIDDEN, "forbidden");
+        }
+        let target = format!(
+            "/portal/login?next={}",
+            url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+        );
+        return Redirect::to(&target).into_response();
+    };
+    let mut request = match checked_form(&state, request, &context).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    request
+        .extensions_mut()
+        .insert(ui::portal::PortalContext { me, locale });
+    next.run(request).await
+}
+
 fn same_origin(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
@@ -366,6 +431,7 @@ pub fn permissions_markdown() -> String {
         let rule = match spec.access {
             Access::Public => "public".to_owned(),
             Access::PublicForm => "public (embeddable form)".to_owned(),
+            Access::Customer => "customer (portal)".to_owned(),
             Access::SignedIn => "signed in".to_owned(),
             Access::Requires(p) => permission_name(p),
             Access::AnyOf(ps) => ps

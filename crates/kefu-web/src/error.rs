@@ -141,12 +141,8 @@ pub async fn fallback(request: axum::extract::Request) -> Response {
     if request.uri().path().starts_with("/api/") || request.uri().path() == "/api" {
         return ApiError::not_found().into_response();
     }
-    let locale = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::i18n::Locale::from_accept_language)
-        .unwrap_or(crate::i18n::Locale::ZhCn);
+    let locale =
+        crate::i18n::Locale::from_headers(request.headers()).unwrap_or(crate::i18n::Locale::ZhCn);
     let context = crate::ui::PageContext {
         locale,
         csrf: String::new(),

@@ -50,6 +50,14 @@ impl Locale {
         }
     }
 
+    /// The best locale the browser asks for in its `Accept-Language` header.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<Locale> {
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Locale::from_accept_language)
+    }
+
     /// The best locale for an `Accept-Language` header, by its q-values.
     pub fn from_accept_language(header: &str) -> Option<Locale> {
         let mut choices: Vec<(f32, usize, Locale)> = header

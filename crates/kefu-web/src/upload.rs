@@ -129,6 +129,24 @@ pub async fn read(state: &AppState, request: Request) -> Result<UploadForm, AppE
     Ok(form)
 }
 
+/// A page form's fields and files: multipart (forms with a file input)
+/// or URL-encoded.
+pub async fn fields_and_files(
+    state: &AppState,
+    request: Request,
+) -> Result<(HashMap<String, String>, Vec<StagedFile>), AppError> {
+    if is_multipart(request.headers()) {
+        let form = read(state, request).await?;
+        Ok((form.fields, form.files))
+    } else {
+        let axum::Form(fields) =
+            axum::Form::<HashMap<String, String>>::from_request(request, state)
+                .await
+                .map_err(|e| AppError::invalid("body", e.body_text()))?;
+        Ok((fields, Vec::new()))
+    }
+}
+
 /// Sends an attached file: pictures, sound and video in place, everything
 /// else as a download of opaque bytes, never interpreted by the browser.
 pub async fn send(attachment: &Attachment, content: Content, headers: &HeaderMap) -> Response {

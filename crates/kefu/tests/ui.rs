@@ -285,11 +285,17 @@ async fn every_page_admits_exactly_the_roles_its_rule_names() {
             "{} {path}",
             spec.method
         );
+        // Portal pages send customers to the portal's own sign-in.
+        let sign_in = if spec.access == kefu_web::access::Access::Customer {
+            "/portal/login?next="
+        } else {
+            "/login?next="
+        };
         assert!(
             response
                 .location
                 .as_deref()
-                .is_some_and(|l| l.starts_with("/login?next=")),
+                .is_some_and(|l| l.starts_with(sign_in)),
             "{} {path}",
             spec.method
         );

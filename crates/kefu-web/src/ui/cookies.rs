@@ -5,6 +5,8 @@ use axum::http::header::{COOKIE, HeaderValue};
 
 /// The session cookie: an opaque random token; the database keeps its hash.
 pub const SESSION: &str = "kefu_session";
+/// A customer's portal session.
+pub const PORTAL: &str = "kefu_portal";
 /// The anti-forgery token of signed-out forms (double-submit cookie).
 pub const ANONYMOUS_CSRF: &str = "kefu_csrf";
 /// A half-finished two-step sign-in (password right, code still due).

@@ -12,6 +12,7 @@ pub mod cookies;
 mod customers;
 pub mod form;
 mod pages;
+pub mod portal;
 mod settings;
 pub(crate) mod tickets;
 mod web_form;
@@ -352,7 +353,7 @@ pub fn routes() -> Vec<Route> {
         endpoint,
         page: true,
     };
-    use Access::{AnyOf, Public, PublicForm, Requires, SignedIn};
+    use Access::{AnyOf, Customer, Public, PublicForm, Requires, SignedIn};
     use Permission::*;
     vec![
         page(
@@ -361,6 +362,90 @@ pub fn routes() -> Vec<Route> {
             SignedIn,
             "workspace (工作台)",
             get(pages::workspace),
+        ),
+        page(
+            Method::GET,
+            "/portal/login",
+            Public,
+            "customer portal: ask for a sign-in link by email",
+            get(portal::login_form),
+        ),
+        page(
+            Method::POST,
+            "/portal/login",
+            Public,
+            "mail a one-time sign-in link to a customer's address (same answer for unknown addresses; rate-limited)",
+            post(portal::request_link),
+        ),
+        page(
+            Method::GET,
+            "/portal/login/{token}",
+            Public,
+            "confirm a sign-in link (opening it does not use it)",
+            get(portal::link_form),
+        ),
+        page(
+            Method::POST,
+            "/portal/login/{token}",
+            Public,
+            "use a sign-in link once: a portal session for the customer",
+            post(portal::use_link),
+        ),
+        page(
+            Method::POST,
+            "/portal/logout",
+            Customer,
+            "end the customer's portal session",
+            post(portal::logout),
+        ),
+        page(
+            Method::GET,
+            "/portal",
+            Customer,
+            "the customer's own requests",
+            get(portal::home),
+        ),
+        page(
+            Method::GET,
+            "/portal/new",
+            Customer,
+            "new request form",
+            get(portal::new_form),
+        ),
+        page(
+            Method::POST,
+            "/portal/tickets",
+            Customer,
+            "send a new request with files (portal channel)",
+            post(portal::create).layer(axum::extract::DefaultBodyLimit::disable()),
+        ),
+        page(
+            Method::GET,
+            "/portal/tickets/{id}",
+            Customer,
+            "one of the customer's requests: public replies only (404 for anyone else's)",
+            get(portal::show),
+        ),
+        page(
+            Method::POST,
+            "/portal/tickets/{id}/messages",
+            Customer,
+            "the customer's reply with files (a ticket waiting for the customer reopens)",
+            post(portal::reply).layer(axum::extract::DefaultBodyLimit::disable()),
+        ),
+        page(
+            Method::POST,
+            "/portal/tickets/{id}/close",
+            Customer,
+            "the customer closes their request",
+            post(portal::close),
+        ),
+        page(
+            Method::GET,
+            "/portal/attachments/{id}",
+            Customer,
+            "a file on the customer's request (never from internal notes, never call recordings)",
+            get(portal::file),
         ),
         page(
             Method::GET,

@@ -9,11 +9,10 @@ use crate::AppState;
 use crate::upload;
 use askama::Template;
 use axum::Form;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kefu_app::AppError;
-use kefu_app::attachments::StagedFile;
 use kefu_app::tickets::{
     self, CategoryInput, MessageInput, NewTicket, SettingsInput, StatusChange, TicketChanges,
     TicketDetail, TicketQuery, TicketSummary, TimelineItem,
@@ -458,7 +457,7 @@ pub async fn create(
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
     };
-    let (fields, files) = match submitted(&state, request).await {
+    let (fields, files) = match upload::fields_and_files(&state, request).await {
         Ok(submission) => submission,
         Err(error) => {
             let status = error_status(&error);
@@ -962,23 +961,6 @@ fn error_status(error: &AppError) -> StatusCode {
     }
 }
 
-/// A submitted form's fields and files: multipart (forms with a file
-/// input) or URL-encoded.
-async fn submitted(
-    state: &AppState,
-    request: Request,
-) -> Result<(Fields, Vec<StagedFile>), AppError> {
-    if upload::is_multipart(request.headers()) {
-        let form = upload::read(state, request).await?;
-        Ok((form.fields, form.files))
-    } else {
-        let Form(fields) = Form::<Fields>::from_request(request, state)
-            .await
-            .map_err(|e| AppError::invalid("body", e.body_text()))?;
-        Ok((fields, Vec::new()))
-    }
-}
-
 /// `POST /tickets/{id}/attachments`: files (or a call recording) put on
 /// the ticket itself.
 pub async fn attach(
@@ -991,7 +973,7 @@ pub async fn attach(
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
     };
-    let result = match submitted(&state, request).await {
+    let result = match upload::fields_and_files(&state, request).await {
         Ok((_, files)) => kefu_app::attachments::attach(&state.app, &caller, id, files).await,
         Err(e) => Err(e),
     };
@@ -1216,7 +1198,7 @@ pub async fn add_message(
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
     };
-    let (fields, files) = match submitted(&state, request).await {
+    let (fields, files) = match upload::fields_and_files(&state, request).await {
         Ok(form) => form,
         Err(error) => {
             let status = error_status(&error);

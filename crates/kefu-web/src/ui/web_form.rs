@@ -9,8 +9,8 @@ use crate::AppState;
 use crate::i18n::Locale;
 use crate::upload;
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kefu_app::AppError;
 use kefu_app::web_form::{self, Outcome, Submission};
@@ -37,12 +37,7 @@ fn locale_of(params: &Fields, headers: &HeaderMap) -> Locale {
     params
         .get("lang")
         .and_then(|l| Locale::from_code(l))
-        .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Locale::from_accept_language)
-        })
+        .or_else(|| Locale::from_headers(headers))
         .unwrap_or(Locale::ZhCn)
 }
 
@@ -81,17 +76,7 @@ pub async fn submit(
     request: Request,
 ) -> Response {
     let locale = locale_of(&params, request.headers());
-    let received = if upload::is_multipart(request.headers()) {
-        upload::read(&state, request)
-            .await
-            .map(|form| (form.fields, form.files))
-    } else {
-        axum::Form::<Fields>::from_request(request, &state)
-            .await
-            .map(|axum::Form(fields)| (fields, Vec::new()))
-            .map_err(|e| AppError::invalid("form", e.body_text()))
-    };
-    let (fields, files) = match received {
+    let (fields, files) = match upload::fields_and_files(&state, request).await {
         Ok(r) => r,
         Err(error) => return refused(&state, locale, FormState::default(), error),
     };

@@ -1,0 +1,290 @@
+//! The customer portal over real HTTP, on SQLite or PostgreSQL: sign-in by
+//! a one-time mailed link, the customer's own requests and nothing else,
+//! new requests with files, replies and closing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kefu_testing::{DEMO_PASSWORD, TestApp, Visitor, spawn_demo_app};
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin@xinghe.example";
+const AGENT: &str = "agent@xinghe.example";
+
+async fn customer_with_email(app: &TestApp, name: &str, email: &str) -> i64 {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/customers",
+            AGENT,
+            Some(json!({
+                "name": name,
+                "language": "zh-CN",
+                "contact_points": [{ "kind": "email", "value": email }]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+async fn ticket_for(app: &TestApp, customer: i64, subject: &str) -> i64 {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            AGENT,
+            Some(json!({ "subject": subject, "customer_id": customer, "channel": "phone" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+async fn outbox(app: &TestApp, email: &str) -> Vec<kefu_store::outbox::OutboxMessage> {
+    let mut reader = app.app.store.read().await.unwrap();
+    kefu_store::outbox::to_address(&mut reader.conn(), email, 20)
+        .await
+        .unwrap()
+}
+
+/// Signs a customer in the way they do: ask for a link, open it, use it.
+async fn signed_in_customer(app: &TestApp, email: &str) -> Visitor {
+    let visitor = app.visitor();
+    let asked = visitor
+        .post_from("/portal/login", "/portal/login", &[("email", email)])
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(asked.body.contains("id=\"link-sent\""));
+    let mail = outbox(app, &email.to_lowercase()).await;
+    let body = &mail.first().expect("a sign-in mail").body_text;
+    let start = body.find("/portal/login/").unwrap();
+    let path: String = body[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let confirm = visitor.get(&path).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    let used = visitor.post_from(&path, &path, &[]).await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER, "{}", used.body);
+    assert_eq!(used.location.as_deref(), Some("/portal"));
+    // A link works once.
+    let again = app.visitor().get(&path).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert!(again.body.contains("id=\"link-expired\""));
+    visitor
+}
+
+#[tokio::test]
+async fn a_customer_signs_in_by_link_and_sees_only_their_own_public_conversation() {
+    let app = spawn_demo_app().await;
+    let me = customer_with_email(&app, "赵敏", "zhao.min@example.cn").await;
+    let other = customer_with_email(&app, "钱多多", "qian@example.cn").await;
+    let mine = ticket_for(&app, me, "光纤入户线断了").await;
+    let theirs = ticket_for(&app, other, "别人的工单").await;
+
+    // An agent answers publicly, and writes an internal note with a file.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{mine}/messages"),
+            AGENT,
+            Some(json!({ "kind": "reply", "body": "师傅明天上午上门。" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let note = Form::new()
+        .text("kind", "note")
+        .text("body", "内部：线路供应商工单 X-889")
+        .part(
+            "files",
+            Part::bytes(b"internal".to_vec()).file_name("supplier.txt"),
+        );
+    let response = app
+        .as_user(
+            Method::POST,
+            &format!("/api/v1/tickets/{mine}/messages"),
+            AGENT,
+        )
+        .multipart(note)
+        .send()
+        .await
+        .unwrap();
+    let note: Value = response.json().await.unwrap();
+    let note_file = note["attachments"][0]["id"].as_i64().unwrap();
+
+    // Signed out, the portal asks to sign in; an unknown address gets the same answer and no mail.
+    let anonymous = app.visitor();
+    let page = anonymous.get("/portal").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location.unwrap().starts_with("/portal/login?next="));
+    let unknown = anonymous
+        .post_from(
+            "/portal/login",
+            "/portal/login",
+            &[("email", "nobody@example.cn")],
+        )
+        .await;
+    assert!(unknown.body.contains("id=\"link-sent\""));
+    assert!(outbox(&app, "nobody@example.cn").await.is_empty());
+
+    let customer = signed_in_customer(&app, "Zhao.Min@Example.cn").await;
+    let home = customer.get("/portal").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("光纤入户线断了"));
+    assert!(!home.body.contains("别人的工单"));
+    assert!(home.body.contains("赵敏"));
+
+    let ticket = customer.get(&format!("/portal/tickets/{mine}")).await;
+    assert_eq!(ticket.status, StatusCode::OK);
+    assert!(ticket.body.contains("师傅明天上午上门。"));
+    assert!(
+        !ticket.body.contains("X-889"),
+        "internal notes stay internal"
+    );
+    assert!(!ticket.body.contains("supplier.txt"));
+
+    // Someone else's ticket, a guessed number, a note's file: not found.
+    for path in [
+        format!("/portal/tickets/{theirs}"),
+        "/portal/tickets/999999".to_owned(),
+        format!("/portal/attachments/{note_file}"),
+    ] {
+        let response = customer.get(&path).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let closing = customer
+        .post_from("/portal", &format!("/portal/tickets/{theirs}/close"), &[])
+        .await;
+    assert_eq!(closing.status, StatusCode::NOT_FOUND);
+    let (_, untouched) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{theirs}"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(untouched["status"], "new");
+
+    // An agent's session does not open the portal.
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let refused = agent.get("/portal").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Signing out ends the session.
+    let out = customer.post_from("/portal", "/portal/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(customer.get("/portal").await.status, StatusCode::SEE_OTHER);
+
+    // Erasing a customer's personal data also ends their portal sessions.
+    let again = signed_in_customer(&app, "zhao.min@example.cn").await;
+    assert_eq!(again.get("/portal").await.status, StatusCode::OK);
+    let (_, record) = app
+        .call(Method::GET, &format!("/api/v1/customers/{me}"), ADMIN, None)
+        .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/customers/{me}/erase"),
+            ADMIN,
+            Some(json!({ "version": record["version"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(again.get("/portal").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
+    let app = spawn_demo_app().await;
+    let me = customer_with_email(&app, "孙立", "sun.li@example.cn").await;
+    let customer = signed_in_customer(&app, "sun.li@example.cn").await;
+
+    let form = Form::new()
+        .text("subject", "申请提速到 1000M")
+        .text("description", "想把套餐升级到千兆，请问需要什么手续？")
+        .part(
+            "files",
+            Part::bytes("身份证复印件".as_bytes().to_vec()).file_name("证件.txt"),
+        );
+    let sent = customer
+        .post_multipart("/portal/new", "/portal/tickets", form)
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let location = sent.location.unwrap();
+    let id: i64 = location
+        .trim_start_matches("/portal/tickets/")
+        .parse()
+        .unwrap();
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(ticket["channel"], "portal");
+    assert_eq!(ticket["customer"]["id"], me);
+    assert_eq!(ticket["attachments"][0]["file_name"], "证件.txt");
+    assert_eq!(ticket["attachments"][0]["author"]["kind"], "customer");
+    let page = customer.get(&location).await;
+    assert!(page.body.contains("证件.txt"));
+    let file = ticket["attachments"][0]["id"].as_i64().unwrap();
+    let download = customer.get(&format!("/portal/attachments/{file}")).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body, "身份证复印件");
+
+    // The agents wait for the customer; the customer's reply brings it back.
+    let (_, status) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/status"),
+            AGENT,
+            Some(json!({ "version": ticket["version"], "status": "pending" })),
+        )
+        .await;
+    assert_eq!(status["status"], "pending", "{status}");
+    let reply = Form::new().text("body", "身份证号已补充，请继续办理。");
+    let replied = customer
+        .post_multipart(&location, &format!("/portal/tickets/{id}/messages"), reply)
+        .await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(ticket["status"], "open");
+    let customer_message = ticket["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"] == "message")
+        .unwrap();
+    assert_eq!(customer_message["author"]["kind"], "customer");
+
+    // An empty reply is refused by name; the customer closes the request.
+    let empty = customer
+        .post_multipart(
+            &location,
+            &format!("/portal/tickets/{id}/messages"),
+            Form::new().text("body", "  "),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains("data-field=\"body\""));
+    let closed = customer
+        .post_from(&location, &format!("/portal/tickets/{id}/close"), &[])
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.body);
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(ticket["status"], "closed");
+    assert_eq!(ticket["resolution_category"], "withdrawn");
+    let page = customer.get(&location).await;
+    assert!(page.body.contains("id=\"closed-note\""));
+    let late = customer
+        .post_multipart(
+            &location,
+            &format!("/portal/tickets/{id}/messages"),
+            Form::new().text("body", "还有一个问题"),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
