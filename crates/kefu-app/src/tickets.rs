@@ -821,13 +821,19 @@ pub async fn ticket_detail(app: &App, caller: &Caller, id: i64) -> Result<Ticket
             .await?
             .into_iter()
             .collect();
-    let customer_ids: Vec<i64> = messages
+    let mut customer_ids: Vec<i64> = messages
         .iter()
         .filter_map(|m| match m.author {
             Author::Customer(c) => Some(c),
             _ => None,
         })
         .collect();
+    customer_ids.extend(
+        history
+            .iter()
+            .filter(|r| r.actor_kind == "customer")
+            .filter_map(|r| r.actor_ref.parse::<i64>().ok()),
+    );
     let customer_names: HashMap<i64, String> =
         kefu_store::names_of(&mut reader.conn(), Named::Customers, &customer_ids)
             .await?
@@ -861,6 +867,13 @@ pub async fn ticket_detail(app: &App, caller: &Caller, id: i64) -> Result<Ticket
                 .ok()
                 .and_then(|id| agents.get(&id).cloned())
                 .unwrap_or_else(|| format!("agent:{}", record.actor_ref)),
+            // A customer acting through the portal or the web form, by name.
+            "customer" => record
+                .actor_ref
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| customer_names.get(&id).cloned())
+                .unwrap_or_else(|| format!("customer:{}", record.actor_ref)),
             other => format!("{other}:{}", record.actor_ref),
         };
         // The record of creation is written with the ticket; a ticket made

@@ -224,6 +224,13 @@ async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
     assert_eq!(ticket["customer"]["id"], me);
     assert_eq!(ticket["attachments"][0]["file_name"], "证件.txt");
     assert_eq!(ticket["attachments"][0]["author"]["kind"], "customer");
+    let opened = ticket["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"] == "change" && e["action"] == "create")
+        .unwrap();
+    assert_eq!(opened["actor"], "孙立", "the customer, by name, opened it");
     let page = customer.get(&location).await;
     assert!(page.body.contains("证件.txt"));
     let file = ticket["attachments"][0]["id"].as_i64().unwrap();
