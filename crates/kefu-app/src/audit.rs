@@ -8,7 +8,7 @@ use kefu_store::audit::{self, Filter, Record};
 use serde::Deserialize;
 
 /// Search parameters as the API and the page receive them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Record kind (`team`, `agent`, `api_token`, `session`…).

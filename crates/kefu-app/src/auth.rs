@@ -188,7 +188,7 @@ pub async fn authenticate_token(
 }
 
 /// What an admin fills in to issue a token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenInput {
     /// What the token is for ("CRM sync").
@@ -205,7 +205,7 @@ pub struct NewTokenInput {
 }
 
 /// A freshly issued token: the secret is shown this once and never stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct IssuedToken {
     /// The stored record.
     #[serde(flatten)]

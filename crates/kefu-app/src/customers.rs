@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A contact point as the API and forms send it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     /// `phone`, `email`, `wechat` or `external`.
@@ -32,7 +32,7 @@ pub struct ContactInput {
 }
 
 /// Input to create a customer.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
     /// Full name.
@@ -95,7 +95,7 @@ pub struct NewCustomer {
 
 /// Input to change a customer: the version read, and only the fields to
 /// change; `null` clears a clearable field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerChanges {
     /// The version the editor read; a stale one gets a conflict.
@@ -107,7 +107,8 @@ pub struct CustomerChanges {
     #[serde(default)]
     pub gender: Option<String>,
     /// Birthday; `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub birthday: Option<Option<String>>,
     /// Language.
     #[serde(default)]
@@ -116,7 +117,8 @@ pub struct CustomerChanges {
     #[serde(default)]
     pub time_zone: Option<String>,
     /// Organization; `null` removes the customer from it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub organization_id: Option<Option<i64>>,
     /// Province.
     #[serde(default)]
@@ -146,7 +148,8 @@ pub struct CustomerChanges {
     #[serde(default)]
     pub notes: Option<String>,
     /// External id; `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub external_id: Option<Option<String>>,
     /// Tags (replace the old ones).
     #[serde(default)]
@@ -160,7 +163,7 @@ pub struct CustomerChanges {
 }
 
 /// A contact point as shown to the caller.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ContactView {
     /// Kind.
     pub kind: ContactKind,
@@ -173,7 +176,7 @@ pub struct ContactView {
 }
 
 /// The organization a customer belongs to, by name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OrganizationRef {
     /// Id.
     pub id: i64,
@@ -182,7 +185,7 @@ pub struct OrganizationRef {
 }
 
 /// A customer as the API answers and the pages show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerView {
     /// The record.
     #[serde(flatten)]
@@ -202,7 +205,7 @@ pub struct CustomerView {
 /// The audit log's copy of a customer: contact values and the birthday
 /// masked, so the append-only log never becomes a second, unerasable copy
 /// of personal data.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AuditSnapshot<'a> {
     #[serde(flatten)]
     customer: &'a Customer,
@@ -867,7 +870,7 @@ pub async fn lookup(
 }
 
 /// The list parameters the API and the customers page receive.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     /// Name part, partial phone (4+ digits), or a whole email / WeChat id / external id.
@@ -901,7 +904,7 @@ pub struct CustomerQuery {
 }
 
 /// A row of the customer list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerSummary {
     /// Id.
     pub id: i64,
@@ -1151,7 +1154,7 @@ pub(crate) async fn list_full(
 }
 
 /// One entry of a customer's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TimelineEntry {
     /// A change to the record (from the audit log).
@@ -1192,7 +1195,7 @@ impl TimelineEntry {
 }
 
 /// Everything the 360° page shows about a customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerProfile {
     /// The customer.
     pub customer: CustomerView,
@@ -1387,7 +1390,7 @@ pub async fn erase_customer(
 }
 
 /// Which duplicate to fold into which survivor, with the versions read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeInput {
     /// The customer that stays.
@@ -1607,7 +1610,7 @@ pub async fn merge_customers(
 }
 
 /// A group of possible duplicates with each customer's summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DuplicateGroupView {
     /// `phone`, `email` or `name`.
     pub reason: String,
@@ -1644,7 +1647,7 @@ pub async fn duplicates(app: &App, caller: &Caller) -> Result<Vec<DuplicateGroup
 }
 
 /// Input to record an order.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
     /// RFC 3339 instant.
@@ -1750,7 +1753,7 @@ pub(crate) async fn add_order_in(
 }
 
 /// Input to create or change an organization.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationInput {
     /// For changes: the version read.
@@ -1790,7 +1793,7 @@ fn organization_fields(input: &OrganizationInput) -> Result<OrganizationFields, 
 }
 
 /// An organization with how many customers belong to it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OrganizationView {
     /// The record.
     #[serde(flatten)]

@@ -21,7 +21,7 @@ pub const DEFAULT_SEED: u64 = 2026;
 pub const DEMO_PASSWORD: &str = "kefu-demo";
 
 /// A sign-in the demo prints for people to try.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DemoLogin {
     /// Role code name.
     pub role: String,
@@ -32,7 +32,7 @@ pub struct DemoLogin {
 }
 
 /// What the demo loader did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DemoSummary {
     /// False when the database already held data and nothing was loaded.
     pub loaded: bool,

@@ -30,7 +30,7 @@ pub async fn get_agent(app: &App, caller: &Caller, id: i64) -> Result<Agent, App
 }
 
 /// Input to create an agent account.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgentInput {
     /// Sign-in email.
@@ -123,7 +123,7 @@ pub(crate) async fn create_agent_in(
 }
 
 /// Input to change an agent account: every field optional but the version.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentChanges {
     /// The version the editor read.
@@ -211,7 +211,7 @@ pub async fn update_agent(
 }
 
 /// A team with its member agent ids.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TeamView {
     /// The team record.
     #[serde(flatten)]
@@ -221,7 +221,7 @@ pub struct TeamView {
 }
 
 /// Input to create a team.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTeam {
     /// Unique name.
@@ -238,7 +238,7 @@ pub struct NewTeam {
 }
 
 /// Input to change a team: every field optional but the version read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamChanges {
     /// The version the editor read; a stale one gets a conflict.
@@ -250,7 +250,8 @@ pub struct TeamChanges {
     #[serde(default)]
     pub description: Option<String>,
     /// New lead; `null` removes the lead.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub lead_agent_id: Option<Option<i64>>,
     /// New member list (replaces the old one).
     #[serde(default)]
@@ -457,7 +458,7 @@ pub async fn team_history(
 }
 
 /// An agent's own preferences, as edited on their settings page.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnPreferences {
     /// The version the form was read at.

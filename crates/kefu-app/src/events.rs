@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 const CHANNEL: &str = "kefu_ticket_events";
 
 /// What happened to a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A new ticket.
@@ -26,7 +26,7 @@ pub enum EventKind {
 }
 
 /// One live event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TicketEvent {
     /// The ticket.
     pub ticket_id: i64,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A customer field a column can fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportField {
     /// Kefu's own customer id (as exported): the row updates that customer.
@@ -356,7 +356,7 @@ fn excel_date(serial: f64) -> String {
 }
 
 /// The file kinds an import reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     /// Comma-separated values.
@@ -463,7 +463,7 @@ pub fn guess_mapping(headers: &[String], fields: &[CustomField]) -> Mapping {
 }
 
 /// One problem in one cell (or row) of the file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RowError {
     /// The row number as a spreadsheet shows it (the header is row 1).
     pub row: usize,
@@ -474,7 +474,7 @@ pub struct RowError {
 }
 
 /// What an import did or would do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ImportReport {
     /// Whether nothing was to be written.
     pub dry_run: bool,
@@ -491,6 +491,7 @@ pub struct ImportReport {
     /// Every problem found; nothing is written when there is one.
     pub errors: Vec<RowError>,
     /// The mapping used, as (column header, field code or null).
+    #[schemars(with = "Vec<(String, Option<String>)>")]
     pub mapping: Vec<(String, Option<Target>)>,
 }
 

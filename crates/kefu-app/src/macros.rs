@@ -18,7 +18,7 @@ use kefu_store::{Named, Tx};
 use serde::{Deserialize, Serialize};
 
 /// Input to add or change a macro.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MacroInput {
     /// The version read (changes only).
@@ -303,7 +303,7 @@ async fn apply_in(tx: &mut Tx, caller: &Caller, ticket_id: i64, m: &Macro) -> Re
 }
 
 /// `{"macro_id": n, "version": v}`: the macro and the ticket version read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyMacro {
     /// The macro.
@@ -346,7 +346,7 @@ pub async fn apply_macro(
 }
 
 /// What to do to every selected ticket; exactly one action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkAction {
     /// The tickets.
@@ -366,7 +366,7 @@ pub struct BulkAction {
 }
 
 /// How one ticket of a bulk action fared.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BulkResult {
     /// The ticket.
     pub id: i64,

@@ -45,7 +45,8 @@ impl PageRequest {
 }
 
 /// One page of results and the cursor of the next, if there is one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

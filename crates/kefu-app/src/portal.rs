@@ -196,7 +196,7 @@ pub async fn my_tickets(app: &App, me: &PortalCustomer) -> Result<Vec<TicketSumm
 }
 
 /// One of the customer's tickets as they see it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct PortalTicket {
     /// The ticket.
     pub ticket: Ticket,

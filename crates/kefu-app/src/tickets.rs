@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Input to open a ticket.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     /// Subject line.
@@ -91,7 +91,7 @@ pub struct NewTicket {
 
 /// Input to change a ticket's properties: the version read, and only the
 /// fields to change; `null` clears a clearable field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketChanges {
     /// The version the editor read; a stale one gets a conflict.
@@ -106,10 +106,12 @@ pub struct TicketChanges {
     #[serde(default, rename = "type")]
     pub ticket_type: Option<String>,
     /// Service kind; `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub service_kind: Option<Option<String>>,
     /// Category; `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub category_id: Option<Option<i64>>,
     /// Urgency.
     #[serde(default)]
@@ -118,7 +120,8 @@ pub struct TicketChanges {
     #[serde(default)]
     pub impact: Option<String>,
     /// Priority; `null` goes back to the matrix's.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub priority: Option<Option<String>>,
     /// Why the priority differs from the matrix.
     #[serde(default)]
@@ -127,22 +130,26 @@ pub struct TicketChanges {
     #[serde(default)]
     pub channel: Option<String>,
     /// Customer; `null` detaches it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub customer_id: Option<Option<i64>>,
     /// Expectation.
     #[serde(default)]
     pub expectation: Option<String>,
     /// Wanted-by date; `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub wanted_by: Option<Option<String>>,
     /// Tags (replace the old ones).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     /// Team; `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub team_id: Option<Option<i64>>,
     /// Assignee; `null` unassigns.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub assignee_id: Option<Option<i64>>,
     /// Watchers (replace the old ones).
     #[serde(default)]
@@ -150,7 +157,7 @@ pub struct TicketChanges {
 }
 
 /// Input to move a ticket along its lifecycle.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// The version the agent read.
@@ -169,7 +176,7 @@ pub struct StatusChange {
 }
 
 /// Input to add to the conversation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageInput {
     /// `reply` (the customer sees it) or `note` (agents only).
@@ -179,7 +186,7 @@ pub struct MessageInput {
 }
 
 /// A name-bearing reference shown with a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NameRef {
     /// Id.
     pub id: i64,
@@ -188,7 +195,7 @@ pub struct NameRef {
 }
 
 /// A ticket as the API and pages show it, with names resolved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TicketView {
     /// The stored ticket.
     #[serde(flatten)]
@@ -224,7 +231,7 @@ pub struct TicketView {
 }
 
 /// A plan step with its owner's name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PlanStepView {
     /// The step.
     #[serde(flatten)]
@@ -234,7 +241,7 @@ pub struct PlanStepView {
 }
 
 /// One message as shown, with its author's name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MessageView {
     /// The message.
     #[serde(flatten)]
@@ -246,7 +253,7 @@ pub struct MessageView {
 }
 
 /// One entry of a ticket's timeline: a message or a change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "entry", rename_all = "snake_case")]
 pub enum TimelineItem {
     /// A reply or note.
@@ -275,7 +282,7 @@ impl TimelineItem {
 }
 
 /// A ticket with its whole conversation and history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TicketDetail {
     /// The ticket.
     #[serde(flatten)]
@@ -578,7 +585,7 @@ pub(crate) async fn reindex(conn: &mut Conn<'_>, ticket: &Ticket) -> Result<(), 
 }
 
 /// What the audit log keeps of a ticket: its fields, tags and watchers.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AuditSnapshot<'a> {
     #[serde(flatten)]
     ticket: &'a Ticket,
@@ -1345,7 +1352,7 @@ pub(crate) async fn append_message(
 }
 
 /// Queue and search parameters as the API and the pages receive them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketQuery {
     /// `mine`, `team` (the caller's teams), `unassigned` or `all` (default).
@@ -1395,7 +1402,7 @@ pub struct TicketQuery {
 }
 
 /// One row of a queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TicketSummary {
     /// Id.
     pub id: i64,
@@ -1427,7 +1434,7 @@ pub struct TicketSummary {
 }
 
 /// A page of tickets and the cursor of the next.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TicketPage {
     /// The tickets.
     pub items: Vec<TicketSummary>,
@@ -1689,7 +1696,7 @@ pub(crate) async fn summaries(
 }
 
 /// Input to add or change a category.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryInput {
     /// The version read (changes only).
@@ -1815,7 +1822,7 @@ pub async fn update_category(
 }
 
 /// The ticket settings as the API shows and takes them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     /// The version read (0 before the first save).
@@ -1913,7 +1920,7 @@ pub(crate) async fn open_count_for_customer(
 }
 
 /// What a search across the floor finds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SearchResults {
     /// The words searched for, as the index holds them (a phrase's words together).
     pub terms: Vec<String>,
@@ -1976,7 +1983,7 @@ pub async fn search(
 }
 
 /// Input to add a step to a ticket's service plan.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanStepInput {
     /// What will be done.
@@ -1990,7 +1997,7 @@ pub struct PlanStepInput {
 }
 
 /// Input to change a plan step: the version read and the fields to change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanStepChanges {
     /// The version read.
@@ -1999,10 +2006,12 @@ pub struct PlanStepChanges {
     #[serde(default)]
     pub title: Option<String>,
     /// Who; `null` clears.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>")]
     pub owner_id: Option<Option<i64>>,
     /// By when; `null` clears.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub due_on: Option<Option<String>>,
     /// Checked off or not.
     #[serde(default)]
@@ -2207,7 +2216,7 @@ async fn notify_mentions(
 }
 
 /// A notification with names, for the workspace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NotificationView {
     /// The notification.
     #[serde(flatten)]

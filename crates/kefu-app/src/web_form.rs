@@ -16,7 +16,7 @@ use kefu_domain::web_form as rules;
 use kefu_store::{outbox, throttle};
 
 /// What a visitor sends.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
 pub struct Submission {
     /// Their name.
     pub name: String,

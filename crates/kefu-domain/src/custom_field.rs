@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What kind of value a custom field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// Free text, one line.

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The job an agent account holds on the service floor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the installation: settings, accounts, integrations.
@@ -109,7 +109,7 @@ impl FromStr for Role {
 }
 
 /// Something a caller may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// See the list of agents and teams (names, roles, membership).

@@ -180,7 +180,7 @@ impl Status {
 /// The 3×3 table from urgency and impact to priority, configurable by an
 /// administrator. Rows are urgency high, medium, low; columns impact high,
 /// medium, low.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PriorityMatrix(pub [[Priority; 3]; 3]);
 
 impl Default for PriorityMatrix {

@@ -7,7 +7,7 @@ use kefu_domain::presence::AgentStatus;
 use serde::Serialize;
 
 /// An agent account as the rest of Kefu sees it (no password hash).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Agent {
     /// Internal id.
     pub id: i64,

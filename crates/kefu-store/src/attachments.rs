@@ -8,7 +8,7 @@ use kefu_domain::attachment::Purpose;
 use serde::Serialize;
 
 /// An attached file's description (its bytes are read separately).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Attachment {
     /// Id.
     pub id: i64,

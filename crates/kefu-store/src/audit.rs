@@ -24,7 +24,7 @@ pub struct Entry<'a> {
 }
 
 /// A stored audit record.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Record {
     /// Sequence id.
     pub id: i64,

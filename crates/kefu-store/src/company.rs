@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// The company settings record (there is one).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Company {
     /// Name in Chinese (or the company's own language).
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Company {
 }
 
 /// The values an admin sets.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CompanyFields {
     /// Name in Chinese.
     pub name: String,

@@ -8,7 +8,7 @@ use kefu_domain::custom_field::{FieldDefinition, FieldKind};
 use serde::Serialize;
 
 /// A custom field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomField {
     /// Id.
     pub id: i64,

@@ -8,7 +8,7 @@ use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade};
 use serde::Serialize;
 
 /// A customer record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Customer {
     /// Internal id.
     pub id: i64,
@@ -501,7 +501,7 @@ pub async fn mark_merged(conn: &mut Conn<'_>, id: i64, survivor: i64) -> Result<
 }
 
 /// Why customers look like duplicates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DuplicateGroup {
     /// `phone`, `email` (a shared contact value) or `name` (the same name
     /// in the same organization).
@@ -579,7 +579,7 @@ pub async fn duplicate_groups(
 }
 
 /// A way to reach or recognise a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ContactPoint {
     /// Kind.
     pub kind: ContactKind,

@@ -6,7 +6,7 @@ use kefu_domain::customer::CompanySize;
 use serde::Serialize;
 
 /// An organization record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Organization {
     /// Internal id.
     pub id: i64,

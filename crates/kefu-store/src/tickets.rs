@@ -11,7 +11,7 @@ use kefu_domain::ticket::{
 use serde::Serialize;
 
 /// A stored ticket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Ticket {
     /// Id, also the number people quote (`#id`).
     pub id: i64,
@@ -587,7 +587,7 @@ pub async fn set_watchers(
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Author {
     /// An agent.
@@ -627,7 +627,7 @@ impl Author {
 }
 
 /// One message of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Message {
     /// Id.
     pub id: i64,
@@ -1126,7 +1126,7 @@ pub async fn search_newest(
 }
 
 /// One step of a ticket's service plan (服务方案).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct PlanStep {
     /// Id.
     pub id: i64,
@@ -1277,7 +1277,7 @@ pub async fn links(conn: &mut Conn<'_>, id: i64) -> Result<Vec<i64>, StoreError>
 }
 
 /// A node of the category tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Category {
     /// Id.
     pub id: i64,
@@ -1407,7 +1407,7 @@ pub async fn update_category(
 }
 
 /// The ticket settings: priority matrix and reopen window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Settings {
     /// Urgency × impact → priority.
     pub priority_matrix: PriorityMatrix,
@@ -1491,7 +1491,7 @@ pub async fn save_settings(
 }
 
 /// A saved queue view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct SavedView {
     /// Id.
     pub id: i64,
@@ -1554,7 +1554,7 @@ pub async fn delete_view(conn: &mut Conn<'_>, agent_id: i64, id: i64) -> Result<
 }
 
 /// Something an agent should look at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Notification {
     /// Id.
     pub id: i64,

@@ -7,6 +7,8 @@
 //! other's rows. If PostgreSQL was asked for and cannot be reached, the
 //! test fails: it never silently falls back to SQLite.
 
+pub mod schema;
+
 use kefu_app::App;
 use kefu_app::attachments::AttachmentSettings;
 use kefu_store::{DatabaseLocation, Store, StoreOptions};

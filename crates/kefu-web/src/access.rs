@@ -73,6 +73,8 @@ pub struct Route {
     /// A page of the web UI (session cookie, HTML answers) rather than an
     /// API route (tokens, JSON answers).
     pub page: bool,
+    /// What an API route reads and answers, for the OpenAPI document.
+    pub doc: crate::openapi::ApiDoc,
 }
 
 /// A route's description without its handler.

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kefu_app::AppError;
-use serde_json::json;
 
 /// An API error: a status, a stable code, a sentence, maybe a field.
 #[derive(Debug)]
@@ -114,17 +113,38 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, in [`ErrorBody`].
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`validation_failed`, `conflict`, …).
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+    /// The input field at fault, as named in the API.
+    pub field: Option<String>,
+    /// For conflicts (409): the version now stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({
-            "code": self.code,
-            "message": self.message,
-            "field": self.field,
-        });
-        if let Some(version) = self.current_version {
-            error["current_version"] = json!(version);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+                current_version: self.current_version,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -13,6 +13,7 @@ pub mod extract;
 mod health;
 pub mod i18n;
 pub mod metrics;
+pub mod openapi;
 pub mod ui;
 pub mod upload;
 
@@ -95,6 +96,7 @@ fn top_routes() -> Vec<Route> {
         summary,
         endpoint,
         page: false,
+        doc: Default::default(),
     };
     vec![
         route(
@@ -114,6 +116,12 @@ fn top_routes() -> Vec<Route> {
             "/readyz",
             "readiness probe (database reachable, schema current)",
             get(health::readyz),
+        ),
+        route(
+            Method::GET,
+            "/api/openapi.json",
+            "the OpenAPI 3.1 document of the API under /api/v1",
+            get(openapi::serve),
         ),
         route(
             Method::GET,

@@ -81,6 +81,8 @@ enum Command {
     Version,
     /// Print the role × permission and role × route tables (docs/permissions.md).
     Permissions,
+    /// Print the OpenAPI document of the API (also served at /api/openapi.json).
+    Openapi,
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -223,6 +225,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Backup { to } => backup::backup(&settings, &to).await,
         Command::Restore { from, force } => backup::restore(&settings, &from, force).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                String::from_utf8_lossy(kefu_web::openapi::document_json())
+            );
+            Ok(())
+        }
         Command::Permissions => {
             print!("{}", kefu_web::access::permissions_markdown());
             Ok(())

@@ -749,3 +749,198 @@ async fn admins_change_roles_and_deactivate_accounts_but_never_lock_themselves_o
     assert_eq!(status, StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+/// The schema the document gives the success answer of `method path`.
+fn answer_schema(document: &Value, method: &str, path: &str) -> Value {
+    let responses = &document["paths"][path][method]["responses"];
+    let (_, answer) = responses
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is not in the document"))
+        .iter()
+        .find(|(status, _)| status.starts_with('2'))
+        .unwrap_or_else(|| panic!("{method} {path} documents no success answer"));
+    answer["content"]["application/json"]["schema"].clone()
+}
+
+/// Calls `GET concrete` and checks the answer against the schema of `path`.
+async fn answer_matches(app: &TestApp, document: &Value, path: &str, concrete: &str) {
+    let (status, answer) = call(app, Method::GET, concrete, ADMIN, None).await;
+    assert_eq!(status, StatusCode::OK, "{concrete}: {answer}");
+    let schema = answer_schema(document, "get", path);
+    let wrong = kefu_testing::schema::violations(document, &schema, &answer);
+    assert!(wrong.is_empty(), "{concrete} breaks its schema: {wrong:#?}");
+}
+
+fn every_reference(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => found.push(target.clone()),
+                    _ => every_reference(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| every_reference(v, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_as_it_answers() {
+    let app = spawn_demo_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let document: Value = response.json().await.unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+
+    // Every API route is there, with who may call it and a success answer.
+    let mut ids = std::collections::HashSet::new();
+    for route in route_specs()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+    {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let operation = &document["paths"][&route.path][&method];
+        assert_eq!(
+            operation["summary"], route.summary,
+            "{method} {}",
+            route.path
+        );
+        assert!(ids.insert(operation["operationId"].as_str().unwrap().to_owned()));
+        let statuses: Vec<&String> = operation["responses"].as_object().unwrap().keys().collect();
+        assert!(
+            statuses.iter().any(|s| s.starts_with('2')),
+            "{method} {}: {statuses:?}",
+            route.path
+        );
+        if !route.access.is_public() {
+            assert!(statuses.iter().any(|s| *s == "401" || *s == "403"));
+        }
+        if route.path.contains("{id}") {
+            assert_eq!(operation["parameters"][0]["in"], "path");
+        }
+    }
+    assert_eq!(
+        document["paths"]["/api/v1/tickets"]["post"]["x-kefu-permission"],
+        "manage_tickets"
+    );
+    let query: Vec<&str> = document["paths"]["/api/v1/tickets"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for filter in ["status", "priority", "cursor", "limit"] {
+        assert!(query.contains(&filter), "{query:?}");
+    }
+
+    // Every reference points at a schema that exists.
+    let mut references = Vec::new();
+    every_reference(&document, &mut references);
+    assert!(references.len() > 100);
+    for reference in references {
+        assert!(
+            document
+                .pointer(reference.trim_start_matches('#'))
+                .is_some(),
+            "{reference} does not resolve"
+        );
+    }
+
+    // Real answers fit the schemas the document gives them.
+    let (_, tickets) = call(&app, Method::GET, "/api/v1/tickets?limit=3", ADMIN, None).await;
+    let ticket = tickets["items"][0]["id"].as_i64().unwrap();
+    let customer = tickets["items"][0]["customer"]["id"].as_i64().unwrap();
+    let (_, teams) = call(&app, Method::GET, "/api/v1/teams", ADMIN, None).await;
+    let team = teams["items"][0]["id"].as_i64().unwrap();
+    for (path, concrete) in [
+        ("/api/v1/me", "/api/v1/me".to_owned()),
+        ("/api/v1/company", "/api/v1/company".to_owned()),
+        ("/api/v1/agents", "/api/v1/agents".to_owned()),
+        ("/api/v1/teams", "/api/v1/teams".to_owned()),
+        (
+            "/api/v1/teams/{id}/history",
+            format!("/api/v1/teams/{team}/history"),
+        ),
+        ("/api/v1/api-tokens", "/api/v1/api-tokens".to_owned()),
+        ("/api/v1/customers", "/api/v1/customers?limit=50".to_owned()),
+        (
+            "/api/v1/customers/{id}",
+            format!("/api/v1/customers/{customer}"),
+        ),
+        (
+            "/api/v1/customers/{id}/profile",
+            format!("/api/v1/customers/{customer}/profile"),
+        ),
+        (
+            "/api/v1/customers/duplicates",
+            "/api/v1/customers/duplicates".to_owned(),
+        ),
+        ("/api/v1/organizations", "/api/v1/organizations".to_owned()),
+        ("/api/v1/tickets", "/api/v1/tickets?limit=50".to_owned()),
+        ("/api/v1/tickets/{id}", format!("/api/v1/tickets/{ticket}")),
+        (
+            "/api/v1/tickets/{id}/attachments",
+            format!("/api/v1/tickets/{ticket}/attachments"),
+        ),
+        ("/api/v1/macros", "/api/v1/macros".to_owned()),
+        ("/api/v1/notifications", "/api/v1/notifications".to_owned()),
+        ("/api/v1/saved-views", "/api/v1/saved-views".to_owned()),
+        (
+            "/api/v1/search",
+            "/api/v1/search?q=%E5%AE%BD%E5%B8%A6".to_owned(),
+        ),
+        (
+            "/api/v1/ticket-categories",
+            "/api/v1/ticket-categories".to_owned(),
+        ),
+        (
+            "/api/v1/ticket-settings",
+            "/api/v1/ticket-settings".to_owned(),
+        ),
+        ("/api/v1/custom-fields", "/api/v1/custom-fields".to_owned()),
+        ("/api/v1/audit", "/api/v1/audit?limit=50".to_owned()),
+    ] {
+        answer_matches(&app, &document, path, &concrete).await;
+    }
+
+    // A created ticket and an error answer fit theirs too.
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        ADMIN,
+        Some(json!({ "subject": "宽带无法上网", "customer_id": customer, "channel": "phone" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let schema = answer_schema(&document, "post", "/api/v1/tickets");
+    let wrong = kefu_testing::schema::violations(&document, &schema, &created);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let (status, refused) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        ADMIN,
+        Some(json!({ "subject": "x", "customer_id": customer, "channel": "pigeon" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let schema = &document["paths"]["/api/v1/tickets"]["post"]["responses"]["422"]["content"]["application/json"]
+        ["schema"];
+    let wrong = kefu_testing::schema::violations(&document, schema, &refused);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+
+    // A body that the document says is valid is accepted.
+    let body_schema = &document["paths"]["/api/v1/tickets"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let sample = json!({ "subject": "发票", "customer_id": customer, "channel": "api" });
+    let wrong = kefu_testing::schema::violations(&document, body_schema, &sample);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

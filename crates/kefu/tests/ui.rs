@@ -614,9 +614,11 @@ async fn tokens_are_shown_once_in_the_admin_screen_and_revoked_there() {
         .unwrap()
         .to_owned();
     assert!(secret.starts_with("kefu_"));
+    let page = admin.get("/settings/tokens").await;
+    assert!(!page.body.contains(&secret), "the secret was shown twice");
     assert!(
-        !admin.get("/settings/tokens").await.body.contains(&secret),
-        "the secret was shown twice"
+        page.body.contains("href=\"/api/openapi.json\""),
+        "the page points integrators at the API document"
     );
     let me = app
         .client

@@ -84,7 +84,7 @@ pub async fn reveal(
 }
 
 /// `?kind=phone&value=…`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupParams {
     /// Contact kind.
@@ -116,7 +116,7 @@ pub async fn export(
 }
 
 /// `{"version": n}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionBody {
     /// The version the requester read.
@@ -149,7 +149,7 @@ pub async fn add_order(
 }
 
 /// `?q=…&cursor=…&limit=…`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationParams {
     /// Part of the name.
@@ -231,7 +231,7 @@ pub async fn merge(
 }
 
 /// `?dry_run=true&mapping={"手机号":"phone","备注":null}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// Check only; write nothing.

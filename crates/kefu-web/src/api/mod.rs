@@ -12,13 +12,31 @@ mod tickets;
 mod tokens;
 
 use crate::access::{Access, Route};
+use crate::openapi::{Answer, Body, reference};
 use axum::http::Method;
 use axum::routing::{delete, get, patch, post, put};
+use kefu_app::page::Page;
 use kefu_domain::Permission::*;
 use serde::Deserialize;
 
 /// The largest import file accepted (200,000 rows of a wide sheet).
 pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Media types of the customer files import and export read and write.
+const CSV: &str = "text/csv";
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// The text parts of a multipart message (files are any parts with a file name).
+const MESSAGE_PARTS: &[(&str, &str)] = &[
+    ("kind", "`reply` (public, the default) or `note` (internal)"),
+    ("body", "the text; may be empty when files come"),
+];
+
+/// The named part of a multipart attachment upload.
+const ATTACHMENT_PARTS: &[(&str, &str)] = &[(
+    "recording",
+    "a call recording (must really be sound); other parts with a file name are plain files",
+)];
 
 /// Where the API is mounted.
 pub const PREFIX: &str = "/api/v1";
@@ -32,6 +50,7 @@ pub fn routes() -> Vec<Route> {
         summary,
         endpoint,
         page: false,
+        doc: Default::default(),
     };
     vec![
         route(
@@ -40,474 +59,541 @@ pub fn routes() -> Vec<Route> {
             Access::SignedIn,
             "the caller's identity, role and permissions",
             get(me::show),
-        ),
+        )
+        .returns::<me::Me>(),
         route(
             Method::PUT,
             "/me/status",
             Access::SignedIn,
             "set the caller's presence: online, away, offline",
             put(me::set_status),
-        ),
+        )
+        .takes::<me::StatusInput>().returns::<kefu_store::agents::Agent>(),
         route(
             Method::GET,
             "/company",
             Access::Requires(ViewSettings),
             "company settings",
             get(company::show),
-        ),
+        )
+        .returns::<kefu_store::company::Company>(),
         route(
             Method::GET,
             "/agents",
             Access::Requires(ViewDirectory),
             "list agents",
             get(agents::list),
-        ),
+        )
+        .query::<ListParams>().returns::<Page<kefu_store::agents::Agent>>(),
         route(
             Method::POST,
             "/agents",
             Access::Requires(ManageAgents),
             "create an agent account",
             post(agents::create),
-        ),
+        )
+        .takes::<kefu_app::directory::NewAgentInput>().creates::<kefu_store::agents::Agent>(),
         route(
             Method::GET,
             "/agents/{id}",
             Access::Requires(ViewDirectory),
             "one agent",
             get(agents::show),
-        ),
+        )
+        .returns::<kefu_store::agents::Agent>(),
         route(
             Method::PATCH,
             "/agents/{id}",
             Access::Requires(ManageAgents),
             "change an agent account: role, active, names (optimistic locking)",
             patch(agents::update),
-        ),
+        )
+        .takes::<kefu_app::directory::AgentChanges>().returns::<kefu_store::agents::Agent>(),
         route(
             Method::DELETE,
             "/agents/{id}/two-step",
             Access::Requires(ManageAgents),
             "switch an agent's two-step sign-in off (lost phone; audited)",
             delete(agents::reset_two_step),
-        ),
+        )
+        .answers(Answer::NoContent),
         route(
             Method::GET,
             "/teams",
             Access::Requires(ViewDirectory),
             "list teams with members",
             get(teams::list),
-        ),
+        )
+        .query::<ListParams>().returns::<Page<kefu_app::directory::TeamView>>(),
         route(
             Method::POST,
             "/teams",
             Access::Requires(ManageTeams),
             "create a team",
             post(teams::create),
-        ),
+        )
+        .takes::<kefu_app::directory::NewTeam>().creates::<kefu_app::directory::TeamView>(),
         route(
             Method::GET,
             "/teams/{id}",
             Access::Requires(ViewDirectory),
             "one team",
             get(teams::show),
-        ),
+        )
+        .returns::<kefu_app::directory::TeamView>(),
         route(
             Method::PATCH,
             "/teams/{id}",
             Access::Requires(ManageTeams),
             "change a team (optimistic locking)",
             patch(teams::update),
-        ),
+        )
+        .takes::<kefu_app::directory::TeamChanges>().returns::<kefu_app::directory::TeamView>(),
         route(
             Method::GET,
             "/teams/{id}/history",
             Access::Requires(ViewAuditLog),
             "a team's audit history",
             get(teams::history),
-        ),
+        )
+        .returns::<Vec<kefu_store::audit::Record>>(),
         route(
             Method::GET,
             "/api-tokens",
             Access::Requires(ManageApiTokens),
             "list API tokens (never their secrets)",
             get(tokens::list),
-        ),
+        )
+        .returns::<Vec<kefu_store::tokens::ApiToken>>(),
         route(
             Method::POST,
             "/api-tokens",
             Access::Requires(ManageApiTokens),
             "issue an API token (shown once)",
             post(tokens::create),
-        ),
+        )
+        .takes::<kefu_app::auth::NewTokenInput>().creates::<kefu_app::auth::IssuedToken>(),
         route(
             Method::DELETE,
             "/api-tokens/{id}",
             Access::Requires(ManageApiTokens),
             "revoke an API token",
             delete(tokens::revoke),
-        ),
+        )
+        .returns::<kefu_store::tokens::ApiToken>(),
         route(
             Method::GET,
             "/customers",
             Access::Requires(ViewCustomers),
             "list and search customers (name, partial phone, email, organization, tag, classification)",
             get(customers::list),
-        ),
+        )
+        .query::<kefu_app::customers::CustomerQuery>().returns::<Page<kefu_app::customers::CustomerSummary>>(),
         route(
             Method::POST,
             "/customers",
             Access::Requires(ManageCustomers),
             "create a customer with contact points and tags",
             post(customers::create),
-        ),
+        )
+        .takes::<kefu_app::customers::NewCustomer>().creates::<kefu_app::customers::CustomerView>(),
         route(
             Method::GET,
             "/customers/lookup",
             Access::Requires(ViewCustomers),
             "the one customer holding a phone, email, WeChat id or external id",
             get(customers::lookup),
-        ),
+        )
+        .query::<customers::LookupParams>().returns::<kefu_app::customers::CustomerView>(),
         route(
             Method::POST,
             "/customers/import",
             Access::Requires(ImportCustomers),
             "import customers from a CSV or XLSX body: dry run, or all rows in one transaction (updates by external_id)",
             post(customers::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        ),
+        )
+        .query::<customers::ImportParams>().body(Body::File(&[CSV, XLSX])).returns::<kefu_app::import::ImportReport>(),
         route(
             Method::GET,
             "/customers/export",
             Access::Requires(ExportCustomers),
             "the filtered customer list as CSV or XLSX (audited)",
             get(customers::export_list),
-        ),
+        )
+        .query::<kefu_app::customers::CustomerQuery>().answers(Answer::File(&[CSV, XLSX])),
         route(
             Method::GET,
             "/customers/duplicates",
             Access::Requires(MergeCustomers),
             "possible duplicates: customers sharing a phone or email, or a name in one organization",
             get(customers::duplicates),
-        ),
+        )
+        .returns::<Vec<kefu_app::customers::DuplicateGroupView>>(),
         route(
             Method::POST,
             "/customers/merge",
             Access::Requires(MergeCustomers),
             "merge a duplicate into a survivor (contact points, tags, orders move; audited)",
             post(customers::merge),
-        ),
+        )
+        .takes::<kefu_app::customers::MergeInput>().returns::<kefu_app::customers::CustomerView>(),
         route(
             Method::GET,
             "/customers/{id}",
             Access::Requires(ViewCustomers),
             "one customer (contact points masked without the personal-data permission)",
             get(customers::show),
-        ),
+        )
+        .returns::<kefu_app::customers::CustomerView>(),
         route(
             Method::PATCH,
             "/customers/{id}",
             Access::Requires(ManageCustomers),
             "change a customer (optimistic locking)",
             patch(customers::update),
-        ),
+        )
+        .takes::<kefu_app::customers::CustomerChanges>().returns::<kefu_app::customers::CustomerView>(),
         route(
             Method::GET,
             "/customers/{id}/profile",
             Access::Requires(ViewCustomers),
             "the 360° view: profile, orders and totals, timeline, possible duplicates",
             get(customers::profile),
-        ),
+        )
+        .returns::<kefu_app::customers::CustomerProfile>(),
         route(
             Method::POST,
             "/customers/{id}/reveal",
             Access::Requires(RevealPersonalData),
             "show a customer's contact points unmasked (audited)",
             post(customers::reveal),
-        ),
+        )
+        .body(Body::Empty).returns::<Vec<kefu_app::customers::ContactView>>(),
         route(
             Method::GET,
             "/customers/{id}/export",
             Access::Requires(ExportCustomers),
             "everything stored about one customer, as JSON (audited)",
             get(customers::export),
-        ),
+        )
+        .returns::<serde_json::Value>(),
         route(
             Method::POST,
             "/customers/{id}/erase",
             Access::Requires(ErasePersonalData),
             "erase (anonymise) a customer's personal data on request",
             post(customers::erase),
-        ),
+        )
+        .takes::<customers::VersionBody>().returns::<kefu_app::customers::CustomerView>(),
         route(
             Method::POST,
             "/customers/{id}/orders",
             Access::Requires(ManageCustomers),
             "record an order for a customer",
             post(customers::add_order),
-        ),
+        )
+        .takes::<kefu_app::customers::OrderInput>().creates::<kefu_store::orders::Order>(),
         route(
             Method::GET,
             "/tickets",
             Access::Requires(ViewTickets),
             "list tickets: queues (mine, team, unassigned), filters, sort, cursor",
             get(tickets::list),
-        ),
+        )
+        .query::<kefu_app::tickets::TicketQuery>().returns::<kefu_app::tickets::TicketPage>(),
         route(
             Method::POST,
             "/tickets",
             Access::Requires(ManageTickets),
             "open a ticket (any channel; priority from the matrix unless overridden with a reason; parent_id escalates out of another)",
             post(tickets::create),
-        ),
+        )
+        .takes::<kefu_app::tickets::NewTicket>().creates::<kefu_app::tickets::TicketView>(),
         route(
             Method::POST,
             "/tickets/bulk",
             Access::Requires(ManageTickets),
             "one action on many tickets (assign, status, add tag, macro), each in its own transaction",
             post(tickets::bulk),
-        ),
+        )
+        .takes::<kefu_app::macros::BulkAction>().returns::<Vec<kefu_app::macros::BulkResult>>(),
         route(
             Method::GET,
             "/tickets/{id}",
             Access::Requires(ViewTickets),
             "one ticket with its conversation and the timeline of changes",
             get(tickets::show),
-        ),
+        )
+        .returns::<kefu_app::tickets::TicketDetail>(),
         route(
             Method::PATCH,
             "/tickets/{id}",
             Access::Requires(ManageTickets),
             "change a ticket's properties (optimistic locking)",
             patch(tickets::update),
-        ),
+        )
+        .takes::<kefu_app::tickets::TicketChanges>().returns::<kefu_app::tickets::TicketView>(),
         route(
             Method::POST,
             "/tickets/{id}/status",
             Access::Requires(ManageTickets),
             "move a ticket along its lifecycle (reason; resolution to resolve or close)",
             post(tickets::change_status),
-        ),
+        )
+        .takes::<kefu_app::tickets::StatusChange>().returns::<kefu_app::tickets::TicketView>(),
         route(
             Method::POST,
             "/tickets/{id}/messages",
             Access::Requires(ManageTickets),
             "add a public reply or an internal note (JSON, or multipart with files)",
             post(tickets::add_message).layer(axum::extract::DefaultBodyLimit::disable()),
-        ),
+        )
+        .body(Body::JsonOrMultipart(reference::<kefu_app::tickets::MessageInput>, MESSAGE_PARTS)).creates::<kefu_app::tickets::MessageView>(),
         route(
             Method::GET,
             "/tickets/{id}/attachments",
             Access::Requires(ViewTickets),
             "the ticket's files (on messages and on the ticket), with sniffed type, size and SHA-256",
             get(tickets::attachment_list),
-        ),
+        )
+        .returns::<Vec<kefu_store::attachments::Attachment>>(),
         route(
             Method::POST,
             "/tickets/{id}/attachments",
             Access::Requires(ManageTickets),
             "attach files to the ticket (multipart; a part named recording is a call recording); 413 over the size limit",
             post(tickets::attach).layer(axum::extract::DefaultBodyLimit::disable()),
-        ),
+        )
+        .body(Body::Multipart(ATTACHMENT_PARTS)).creates::<Vec<kefu_store::attachments::Attachment>>(),
         route(
             Method::GET,
             "/attachments/{id}",
             Access::Requires(ViewTickets),
             "a file's bytes: pictures and sound inline, everything else as a download, never run",
             get(tickets::download),
-        ),
+        )
+        .answers(Answer::File(&["application/octet-stream"])),
         route(
             Method::POST,
             "/tickets/{id}/plan",
             Access::Requires(ManageTickets),
             "add a step to the ticket's service plan (owner, due date)",
             post(tickets::add_plan_step),
-        ),
+        )
+        .takes::<kefu_app::tickets::PlanStepInput>().creates::<kefu_store::tickets::PlanStep>(),
         route(
             Method::PATCH,
             "/ticket-plan-steps/{id}",
             Access::Requires(ManageTickets),
             "change or check off a service plan step (optimistic locking)",
             patch(tickets::update_plan_step),
-        ),
+        )
+        .takes::<kefu_app::tickets::PlanStepChanges>().returns::<kefu_store::tickets::PlanStep>(),
         route(
             Method::POST,
             "/tickets/{id}/links",
             Access::Requires(ManageTickets),
             "record another ticket as related",
             post(tickets::link),
-        ),
+        )
+        .takes::<tickets::LinkBody>().returns::<kefu_app::tickets::TicketView>(),
         route(
             Method::POST,
             "/tickets/{id}/macro",
             Access::Requires(ManageTickets),
             "apply a macro: its message, field changes and status move in one transaction",
             post(tickets::apply_macro),
-        ),
+        )
+        .takes::<kefu_app::macros::ApplyMacro>().returns::<kefu_app::tickets::TicketView>(),
         route(
             Method::GET,
             "/macros",
             Access::Requires(ViewTickets),
             "canned replies and macros",
             get(tickets::macros),
-        ),
+        )
+        .returns::<Vec<kefu_store::macros::Macro>>(),
         route(
             Method::POST,
             "/macros",
             Access::Requires(ManageMacros),
             "add a macro",
             post(tickets::create_macro),
-        ),
+        )
+        .takes::<kefu_app::macros::MacroInput>().creates::<kefu_store::macros::Macro>(),
         route(
             Method::PATCH,
             "/macros/{id}",
             Access::Requires(ManageMacros),
             "change a macro (optimistic locking)",
             patch(tickets::update_macro),
-        ),
+        )
+        .takes::<kefu_app::macros::MacroInput>().returns::<kefu_store::macros::Macro>(),
         route(
             Method::GET,
             "/notifications",
             Access::SignedIn,
             "the caller's newest notifications (mentions) and the unread count",
             get(tickets::notifications),
-        ),
+        )
+        .returns::<tickets::Notifications>(),
         route(
             Method::POST,
             "/notifications/read",
             Access::SignedIn,
             "mark the caller's notifications read",
             post(tickets::read_notifications),
-        ),
+        )
+        .body(Body::Empty).answers(Answer::NoContent),
         route(
             Method::GET,
             "/saved-views",
             Access::Requires(ViewTickets),
             "the caller's saved queue views",
             get(tickets::views),
-        ),
+        )
+        .returns::<Vec<kefu_store::tickets::SavedView>>(),
         route(
             Method::POST,
             "/saved-views",
             Access::Requires(ViewTickets),
             "save the caller's queue filters under a name",
             post(tickets::save_view),
-        ),
+        )
+        .takes::<tickets::ViewBody>().creates::<kefu_store::tickets::SavedView>(),
         route(
             Method::DELETE,
             "/saved-views/{id}",
             Access::Requires(ViewTickets),
             "delete one of the caller's saved views",
             delete(tickets::delete_view),
-        ),
+        )
+        .answers(Answer::NoContent),
         route(
             Method::GET,
             "/events",
             Access::Requires(ViewTickets),
             "live ticket events (server-sent events: created, changed, replying)",
             get(tickets::events),
-        ),
+        )
+        .query::<tickets::EventParams>().answers(Answer::Events),
         route(
             Method::GET,
             "/search",
             Access::Requires(ViewTickets),
             "search tickets (subject, description, conversation; Chinese segmented, English stemmed; newest first) and customers",
             get(tickets::search),
-        ),
+        )
+        .query::<tickets::SearchParams>().returns::<kefu_app::tickets::SearchResults>(),
         route(
             Method::GET,
             "/ticket-categories",
             Access::Requires(ViewTickets),
             "the ticket category tree",
             get(tickets::categories),
-        ),
+        )
+        .returns::<Vec<kefu_store::tickets::Category>>(),
         route(
             Method::POST,
             "/ticket-categories",
             Access::Requires(ManageSettings),
             "add a ticket category",
             post(tickets::create_category),
-        ),
+        )
+        .takes::<kefu_app::tickets::CategoryInput>().creates::<kefu_store::tickets::Category>(),
         route(
             Method::PATCH,
             "/ticket-categories/{id}",
             Access::Requires(ManageSettings),
             "change a ticket category (optimistic locking; a rename moves its subtree)",
             patch(tickets::update_category),
-        ),
+        )
+        .takes::<kefu_app::tickets::CategoryInput>().returns::<kefu_store::tickets::Category>(),
         route(
             Method::GET,
             "/ticket-settings",
             Access::Requires(ViewTickets),
             "the priority matrix and the reopen window",
             get(tickets::settings),
-        ),
+        )
+        .returns::<kefu_app::tickets::SettingsInput>(),
         route(
             Method::PUT,
             "/ticket-settings",
             Access::Requires(ManageSettings),
             "save the priority matrix and the reopen window (optimistic locking)",
             put(tickets::save_settings),
-        ),
+        )
+        .takes::<kefu_app::tickets::SettingsInput>().returns::<kefu_app::tickets::SettingsInput>(),
         route(
             Method::GET,
             "/custom-fields",
             Access::Requires(ViewCustomers),
             "the customer record's custom fields",
             get(custom_fields::list),
-        ),
+        )
+        .returns::<Vec<kefu_store::custom_fields::CustomField>>(),
         route(
             Method::POST,
             "/custom-fields",
             Access::Requires(ManageSettings),
             "add a custom field: text, number, date, select, multiselect",
             post(custom_fields::create),
-        ),
+        )
+        .takes::<kefu_app::custom_fields::FieldInput>().creates::<kefu_store::custom_fields::CustomField>(),
         route(
             Method::PATCH,
             "/custom-fields/{id}",
             Access::Requires(ManageSettings),
             "change a custom field's labels, options, required flag or use (optimistic locking)",
             patch(custom_fields::update),
-        ),
+        )
+        .takes::<kefu_app::custom_fields::FieldInput>().returns::<kefu_store::custom_fields::CustomField>(),
         route(
             Method::GET,
             "/organizations",
             Access::Requires(ViewCustomers),
             "list organizations",
             get(customers::list_organizations),
-        ),
+        )
+        .query::<customers::OrganizationParams>().returns::<Page<kefu_app::customers::OrganizationView>>(),
         route(
             Method::POST,
             "/organizations",
             Access::Requires(ManageCustomers),
             "create an organization",
             post(customers::create_organization),
-        ),
+        )
+        .takes::<kefu_app::customers::OrganizationInput>().creates::<kefu_store::organizations::Organization>(),
         route(
             Method::GET,
             "/organizations/{id}",
             Access::Requires(ViewCustomers),
             "one organization",
             get(customers::show_organization),
-        ),
+        )
+        .returns::<kefu_app::customers::OrganizationView>(),
         route(
             Method::PATCH,
             "/organizations/{id}",
             Access::Requires(ManageCustomers),
             "change an organization (optimistic locking)",
             patch(customers::update_organization),
-        ),
+        )
+        .takes::<kefu_app::customers::OrganizationInput>().returns::<kefu_store::organizations::Organization>(),
         route(
             Method::GET,
             "/audit",
             Access::Requires(ViewAuditLog),
             "search the audit log",
             get(audit::search),
-        ),
+        )
+        .query::<kefu_app::audit::AuditQuery>().returns::<Page<kefu_store::audit::Record>>(),
     ]
 }
 
 /// `?cursor=…&limit=…` on every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// `next_cursor` from the previous page.

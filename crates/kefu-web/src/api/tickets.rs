@@ -19,7 +19,7 @@ use kefu_store::tickets::{Category, PlanStep};
 use serde::Deserialize;
 
 /// `?q=…&limit=…`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Words (Chinese or English), or `#number`.
@@ -241,7 +241,7 @@ pub async fn update_plan_step(
 }
 
 /// `{"ticket_id": n}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
     /// The related ticket.
@@ -318,7 +318,7 @@ pub async fn bulk(
 }
 
 /// `?ticket_id=…`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventParams {
     /// Only this ticket's events.
@@ -342,11 +342,18 @@ pub async fn events(
 pub async fn notifications(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Notifications>, ApiError> {
     let (items, unread) = tickets::notifications(&state.app, &caller).await?;
-    Ok(Json(
-        serde_json::json!({ "items": items, "unread": unread }),
-    ))
+    Ok(Json(Notifications { items, unread }))
+}
+
+/// The caller's newest notifications.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Notifications {
+    /// Newest first.
+    pub items: Vec<tickets::NotificationView>,
+    /// How many are unread.
+    pub unread: i64,
 }
 
 /// Marks the caller's notifications read.
@@ -359,7 +366,7 @@ pub async fn read_notifications(
 }
 
 /// `{"name": "…", "query": "view=team&status=pending"}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ViewBody {
     /// Name.

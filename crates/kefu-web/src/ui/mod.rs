@@ -352,6 +352,7 @@ pub fn routes() -> Vec<Route> {
         summary,
         endpoint,
         page: true,
+        doc: Default::default(),
     };
     use Access::{AnyOf, Customer, Public, PublicForm, Requires, SignedIn};
     use Permission::*;
