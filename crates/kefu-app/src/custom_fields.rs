@@ -5,8 +5,9 @@ use crate::audit::record_change;
 use crate::{App, AppError, Caller};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
-use kefu_domain::custom_field::{self as rules, FieldKind};
+use kefu_domain::custom_field::{self as rules, FieldKind, FieldTarget};
 use kefu_store::custom_fields::{self, CustomField};
+use kefu_store::{Tx, audit as audit_log};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -27,6 +28,9 @@ pub struct FieldInput {
     /// `text`, `number`, `date`, `select` or `multiselect` (creation only).
     #[serde(default)]
     pub kind: Option<String>,
+    /// `customer` (the default) or `ticket`; fixed once the field exists.
+    #[serde(default)]
+    pub applies_to: Option<String>,
     /// Options of select kinds.
     #[serde(default)]
     pub options: Vec<String>,
@@ -38,11 +42,30 @@ pub struct FieldInput {
     pub active: Option<bool>,
 }
 
-/// Every custom field (any signed-in role reads them to show customers).
-pub async fn list_fields(app: &App, caller: &Caller) -> Result<Vec<CustomField>, AppError> {
-    caller.require(Permission::ViewCustomers)?;
+/// The custom fields of one kind of record, or of every kind (any
+/// signed-in role reads them to show customers and tickets).
+pub async fn list_fields(
+    app: &App,
+    caller: &Caller,
+    target: Option<FieldTarget>,
+) -> Result<Vec<CustomField>, AppError> {
+    caller.require(match target {
+        Some(FieldTarget::Ticket) => Permission::ViewTickets,
+        _ => Permission::ViewCustomers,
+    })?;
     let mut reader = app.store.read().await?;
-    Ok(custom_fields::all(&mut reader.conn()).await?)
+    Ok(match target {
+        Some(target) => custom_fields::all(&mut reader.conn(), target).await?,
+        None => custom_fields::every(&mut reader.conn()).await?,
+    })
+}
+
+/// Parses `applies_to`; empty means the customer record.
+pub fn parse_target(text: &str) -> Result<FieldTarget, AppError> {
+    match text.trim() {
+        "" => Ok(FieldTarget::Customer),
+        other => Ok(FieldTarget::parse_field("applies_to", other)?),
+    }
 }
 
 /// Creates a custom field (administrators).
@@ -53,6 +76,7 @@ pub async fn create_field(
 ) -> Result<CustomField, AppError> {
     caller.require(Permission::ManageSettings)?;
     let kind: FieldKind = input.kind.as_deref().unwrap_or("").parse()?;
+    let applies_to = parse_target(input.applies_to.as_deref().unwrap_or(""))?;
     let definition = rules::definition(
         input.key.as_deref().unwrap_or(""),
         &input.label_zh,
@@ -62,7 +86,7 @@ pub async fn create_field(
         input.required,
     )?;
     let mut tx = app.store.write().await?;
-    let field = custom_fields::insert(&mut tx.conn(), &definition).await?;
+    let field = custom_fields::insert(&mut tx.conn(), &definition, applies_to).await?;
     record_change(
         &mut tx,
         caller,
@@ -95,10 +119,14 @@ pub async fn update_field(
         .as_deref()
         .is_some_and(|k| k != before.kind.as_str())
         || input.key.as_deref().is_some_and(|k| k != before.key)
+        || input
+            .applies_to
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && t != before.applies_to.as_str())
     {
         return Err(AppError::invalid(
             "kind",
-            "the key and kind of a field never change; add a new field instead",
+            "the key, kind and record kind of a field never change; add a new field instead",
         ));
     }
     let definition = rules::definition(
@@ -138,6 +166,7 @@ pub(crate) fn check_values(
     fields: &[CustomField],
     given: &Map<String, Value>,
     current: &[(i64, String)],
+    require: Requirement,
 ) -> Result<Vec<(i64, String)>, AppError> {
     for key in given.keys() {
         if !fields.iter().any(|f| f.active && &f.key == key) {
@@ -170,7 +199,11 @@ pub(crate) fn check_values(
                     .filter(|(id, _)| *id == field.id)
                     .map(|(_, v)| v.clone())
                     .collect();
-                if field.active && field.required && kept.is_empty() {
+                if field.active
+                    && field.required
+                    && require == Requirement::Enforced
+                    && kept.is_empty()
+                {
                     return Err(AppError::invalid(name, "must not be empty"));
                 }
                 kept
@@ -182,19 +215,113 @@ pub(crate) fn check_values(
 }
 
 /// A customer's values as the API shows them: active fields by key.
+/// The `(field id, value)` a list filter `field=key&value=…` asks for;
+/// an unknown key is refused with the valid ones.
+pub(crate) fn filter_of(
+    fields: &[CustomField],
+    key: &str,
+    value: Option<&str>,
+) -> Result<(i64, String), AppError> {
+    let Some(field) = fields.iter().find(|f| f.active && f.key == key) else {
+        let valid: Vec<&str> = fields
+            .iter()
+            .filter(|f| f.active)
+            .map(|f| f.key.as_str())
+            .collect();
+        return Err(AppError::invalid(
+            "field",
+            format!("unknown custom field {key:?}; valid: {}", valid.join(", ")),
+        ));
+    };
+    let value = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AppError::invalid("value", "must not be empty"))?;
+    Ok((field.id, value.to_owned()))
+}
+
+/// Whether required fields must have a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requirement {
+    /// An agent's or an import's record: required fields must be filled.
+    Enforced,
+    /// A record a customer made (portal, web form), who cannot see the
+    /// internal fields; agents fill them in later.
+    Relaxed,
+}
+
 pub(crate) fn values_json(fields: &[CustomField], values: &[(i64, String)]) -> Map<String, Value> {
     fields
         .iter()
         .filter(|f| f.active)
         .map(|f| {
-            let mine: Vec<String> = values
+            let mut mine: Vec<String> = values
                 .iter()
                 .filter(|(id, _)| *id == f.id)
                 .map(|(_, v)| v.clone())
                 .collect();
+            // Chosen options read in the order the field lists them.
+            mine.sort_by_key(|v| f.options.iter().position(|o| o == v));
             (f.key.clone(), rules::to_json(f.kind, &mine))
         })
         .collect()
+}
+
+/// The audit changes of custom field values, by field key.
+pub(crate) fn value_changes(
+    fields: &[CustomField],
+    old: &[(i64, String)],
+    new: &[(i64, String)],
+) -> Vec<kefu_domain::audit::FieldChange> {
+    let by_key = |values: &[(i64, String)]| {
+        let mut map = Map::new();
+        for field in fields {
+            let mine: Vec<&String> = values
+                .iter()
+                .filter(|(id, _)| *id == field.id)
+                .map(|(_, v)| v)
+                .collect();
+            if !mine.is_empty() {
+                map.insert(
+                    format!("custom_fields.{}", field.key),
+                    serde_json::json!(mine),
+                );
+            }
+        }
+        Value::Object(map)
+    };
+    kefu_domain::audit::diff(&by_key(old), &by_key(new), &[])
+}
+
+/// Records a change of a customer's or a ticket's custom field values, by
+/// field key, in the audit log of that record.
+pub(crate) async fn record_value_change(
+    tx: &mut Tx,
+    caller: &Caller,
+    target: FieldTarget,
+    record_id: i64,
+    action: Action,
+    old: &[(i64, String)],
+    new: &[(i64, String)],
+) -> Result<(), AppError> {
+    let fields = custom_fields::all(&mut tx.conn(), target).await?;
+    let changes = value_changes(&fields, old, new);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    audit_log::append(
+        &mut tx.conn(),
+        &audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: target.as_str(),
+            entity_id: record_id,
+            action,
+            changes,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,6 +336,7 @@ mod tests {
             label_zh: key.into(),
             label_en: key.into(),
             kind,
+            applies_to: FieldTarget::Customer,
             options: if kind.has_options() {
                 vec!["5G".into(), "宽带".into()]
             } else {
@@ -229,25 +357,35 @@ mod tests {
             field(2, "plans", FieldKind::Multiselect, false),
         ];
         let given = json!({"contract_no": "HT-1", "colour": "red"});
-        let Err(AppError::Validation { field, reason }) =
-            check_values(&fields, given.as_object().unwrap_or(&Map::new()), &[])
-        else {
+        let Err(AppError::Validation { field, reason }) = check_values(
+            &fields,
+            given.as_object().unwrap_or(&Map::new()),
+            &[],
+            Requirement::Enforced,
+        ) else {
             panic!("unknown key accepted");
         };
         assert_eq!(field, "custom_fields.colour");
         assert!(reason.contains("contract_no, plans"), "{reason}");
-        let Err(AppError::Validation { field, .. }) = check_values(&fields, &Map::new(), &[])
+        let Err(AppError::Validation { field, .. }) =
+            check_values(&fields, &Map::new(), &[], Requirement::Enforced)
         else {
             panic!("missing required value accepted");
         };
         assert_eq!(field, "custom_fields.contract_no");
-        let kept = check_values(&fields, &Map::new(), &[(1, "HT-1".into())]);
+        let kept = check_values(
+            &fields,
+            &Map::new(),
+            &[(1, "HT-1".into())],
+            Requirement::Enforced,
+        );
         assert_eq!(kept.ok(), Some(vec![(1, "HT-1".into())]));
         let given = json!({"plans": ["5G", "宽带"]});
         let both = check_values(
             &fields,
             given.as_object().unwrap_or(&Map::new()),
             &[(1, "HT-1".into()), (2, "5G".into())],
+            Requirement::Enforced,
         );
         assert_eq!(
             both.ok(),
@@ -262,5 +400,20 @@ mod tests {
             Value::Object(shown),
             json!({"contract_no": null, "plans": ["5G"]})
         );
+    }
+
+    #[test]
+    fn customers_may_leave_required_fields_to_the_agents() {
+        let fields = [field(1, "contract_no", FieldKind::Text, true)];
+        let relaxed = check_values(&fields, &Map::new(), &[], Requirement::Relaxed);
+        assert_eq!(relaxed.ok(), Some(Vec::new()));
+        let given = json!({"contract_no": ""});
+        let cleared = check_values(
+            &fields,
+            given.as_object().unwrap_or(&Map::new()),
+            &[(1, "HT-1".into())],
+            Requirement::Enforced,
+        );
+        assert!(cleared.is_err(), "an agent cannot empty a required field");
     }
 }

@@ -9,6 +9,7 @@ use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
+use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::customer::{self as rules, CompanySize, ContactKind, Gender, Grade, ProfileFacts};
 use kefu_domain::validate;
 use kefu_store::customers::{self, After, ContactPoint, Customer, CustomerFields, Filter, Sort};
@@ -287,12 +288,13 @@ async fn load_view(
         None => None,
     };
     let completeness = rules::completeness(&facts(&customer, &points, &tags));
-    let fields = kefu_store::custom_fields::all(conn).await?;
-    let values: Vec<(i64, String)> = kefu_store::custom_fields::values_of(conn, &[id])
-        .await?
-        .into_iter()
-        .map(|(_, field, value)| (field, value))
-        .collect();
+    let fields = kefu_store::custom_fields::all(conn, FieldTarget::Customer).await?;
+    let values: Vec<(i64, String)> =
+        kefu_store::custom_fields::values_of(conn, FieldTarget::Customer, &[id])
+            .await?
+            .into_iter()
+            .map(|(_, field, value)| (field, value))
+            .collect();
     let custom_fields = crate::custom_fields::values_json(&fields, &values);
     Ok((
         CustomerView {
@@ -487,6 +489,7 @@ pub(crate) fn check_new_customer(
             fields_defined,
             &input.custom_fields,
             &[],
+            crate::custom_fields::Requirement::Enforced,
         )?,
     })
 }
@@ -499,7 +502,8 @@ pub(crate) async fn create_customer_in(
 ) -> Result<i64, AppError> {
     caller.require(Permission::ManageCustomers)?;
     let company = kefu_store::company::get(&mut tx.conn()).await?;
-    let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let fields_defined =
+        kefu_store::custom_fields::all(&mut tx.conn(), FieldTarget::Customer).await?;
     let checked = check_new_customer(
         input,
         &Defaults::of(company.as_ref()),
@@ -520,11 +524,17 @@ pub(crate) async fn store_new_customer(
     customers::add_contact_points(&mut tx.conn(), customer.id, &checked.points).await?;
     customers::add_tags(&mut tx.conn(), customer.id, &checked.tags).await?;
     if !checked.custom_values.is_empty() {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), customer.id, &checked.custom_values)
-            .await?;
-        record_custom_change(
+        kefu_store::custom_fields::set_values(
+            &mut tx.conn(),
+            FieldTarget::Customer,
+            customer.id,
+            &checked.custom_values,
+        )
+        .await?;
+        crate::custom_fields::record_value_change(
             tx,
             caller,
+            FieldTarget::Customer,
             customer.id,
             Action::Create,
             &[],
@@ -552,7 +562,7 @@ pub(crate) async fn store_new_customers(
 ) -> Result<usize, AppError> {
     let fields: Vec<CustomerFields> = checked.iter().map(|c| c.fields.clone()).collect();
     let created = customers::insert_many(&mut tx.conn(), &fields).await?;
-    let defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let defined = kefu_store::custom_fields::all(&mut tx.conn(), FieldTarget::Customer).await?;
     let mut points = Vec::new();
     let mut tags = Vec::new();
     let mut values = Vec::new();
@@ -579,7 +589,11 @@ pub(crate) async fn store_new_customers(
                 "merged_into_id",
             ],
         );
-        diff.extend(custom_changes(&defined, &[], &input.custom_values));
+        diff.extend(crate::custom_fields::value_changes(
+            &defined,
+            &[],
+            &input.custom_values,
+        ));
         changes.push((customer.id, diff));
     }
     customers::add_contact_points_many(&mut tx.conn(), &points).await?;
@@ -598,58 +612,6 @@ pub(crate) async fn store_new_customers(
         .collect();
     audit_log::append_many(&mut tx.conn(), &entries).await?;
     Ok(created.len())
-}
-
-/// The audit changes of custom field values, by field key.
-fn custom_changes(
-    fields: &[kefu_store::custom_fields::CustomField],
-    old: &[(i64, String)],
-    new: &[(i64, String)],
-) -> Vec<kefu_domain::audit::FieldChange> {
-    let by_key = |values: &[(i64, String)]| {
-        let mut map = serde_json::Map::new();
-        for field in fields {
-            let mine: Vec<&String> = values
-                .iter()
-                .filter(|(id, _)| *id == field.id)
-                .map(|(_, v)| v)
-                .collect();
-            if !mine.is_empty() {
-                map.insert(
-                    format!("custom_fields.{}", field.key),
-                    serde_json::json!(mine),
-                );
-            }
-        }
-        serde_json::Value::Object(map)
-    };
-    kefu_domain::audit::diff(&by_key(old), &by_key(new), &[])
-}
-
-/// Records a change of a customer's custom field values, by field key.
-pub(crate) async fn record_custom_change(
-    tx: &mut Tx,
-    caller: &Caller,
-    customer_id: i64,
-    action: Action,
-    old: &[(i64, String)],
-    new: &[(i64, String)],
-) -> Result<(), AppError> {
-    let fields = kefu_store::custom_fields::all(&mut tx.conn()).await?;
-    let changes = custom_changes(&fields, old, new);
-    audit_log::append(
-        &mut tx.conn(),
-        &audit_log::Entry {
-            actor: &caller.actor,
-            source: caller.source,
-            entity: "customer",
-            entity_id: customer_id,
-            action,
-            changes,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// A customer with its contact points and tags, as the audit log records it.
@@ -759,9 +721,10 @@ pub async fn update_customer(
         Some(values) => rules::tags("tags", values)?,
         None => old_tags.clone(),
     };
-    let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let fields_defined =
+        kefu_store::custom_fields::all(&mut tx.conn(), FieldTarget::Customer).await?;
     let old_custom: Vec<(i64, String)> =
-        kefu_store::custom_fields::values_of(&mut tx.conn(), &[id])
+        kefu_store::custom_fields::values_of(&mut tx.conn(), FieldTarget::Customer, &[id])
             .await?
             .into_iter()
             .map(|(_, field, value)| (field, value))
@@ -770,6 +733,7 @@ pub async fn update_customer(
         &fields_defined,
         &changes.custom_fields.clone().unwrap_or_default(),
         &old_custom,
+        crate::custom_fields::Requirement::Enforced,
     )?;
     check_organization(&mut tx.conn(), f.organization_id).await?;
     let after = customers::update(&mut tx.conn(), id, changes.version, &f).await?;
@@ -792,8 +756,18 @@ pub async fn update_customer(
     let mut sorted_custom = custom.clone();
     sorted_custom.sort();
     if sorted_custom != old_custom {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), id, &custom).await?;
-        record_custom_change(&mut tx, caller, id, Action::Update, &old_custom, &custom).await?;
+        kefu_store::custom_fields::set_values(&mut tx.conn(), FieldTarget::Customer, id, &custom)
+            .await?;
+        crate::custom_fields::record_value_change(
+            &mut tx,
+            caller,
+            FieldTarget::Customer,
+            id,
+            Action::Update,
+            &old_custom,
+            &custom,
+        )
+        .await?;
     }
     let (view, _) = load_view(
         &mut tx.conn(),
@@ -1089,21 +1063,13 @@ pub(crate) async fn list_full(
     }
     let mut reader = app.store.read().await?;
     if let Some(key) = blank(&query.field) {
-        let fields = kefu_store::custom_fields::all(&mut reader.conn()).await?;
-        let Some(field) = fields.iter().find(|f| f.active && f.key == key) else {
-            let valid: Vec<&str> = fields
-                .iter()
-                .filter(|f| f.active)
-                .map(|f| f.key.as_str())
-                .collect();
-            return Err(AppError::invalid(
-                "field",
-                format!("unknown custom field {key:?}; valid: {}", valid.join(", ")),
-            ));
-        };
-        let value =
-            blank(&query.value).ok_or_else(|| AppError::invalid("value", "must not be empty"))?;
-        filter.custom = Some((field.id, value));
+        let fields =
+            kefu_store::custom_fields::all(&mut reader.conn(), FieldTarget::Customer).await?;
+        filter.custom = Some(crate::custom_fields::filter_of(
+            &fields,
+            &key,
+            blank(&query.value).as_deref(),
+        )?);
     }
     let mut rows = customers::search(
         &mut reader.conn(),
@@ -1364,14 +1330,24 @@ pub async fn erase_customer(
     customers::set_contact_points(&mut tx.conn(), id, &[]).await?;
     customers::set_tags(&mut tx.conn(), id, &[]).await?;
     let old_custom: Vec<(i64, String)> =
-        kefu_store::custom_fields::values_of(&mut tx.conn(), &[id])
+        kefu_store::custom_fields::values_of(&mut tx.conn(), FieldTarget::Customer, &[id])
             .await?
             .into_iter()
             .map(|(_, field, value)| (field, value))
             .collect();
     if !old_custom.is_empty() {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), id, &[]).await?;
-        record_custom_change(&mut tx, caller, id, Action::Update, &old_custom, &[]).await?;
+        kefu_store::custom_fields::set_values(&mut tx.conn(), FieldTarget::Customer, id, &[])
+            .await?;
+        crate::custom_fields::record_value_change(
+            &mut tx,
+            caller,
+            FieldTarget::Customer,
+            id,
+            Action::Update,
+            &old_custom,
+            &[],
+        )
+        .await?;
     }
     let after = customers::get(&mut tx.conn(), id).await?;
     record_change(
@@ -1533,8 +1509,12 @@ pub async fn merge_customers(
         )
         .await?;
     }
-    let values =
-        kefu_store::custom_fields::values_of(&mut tx.conn(), &[survivor.id, duplicate.id]).await?;
+    let values = kefu_store::custom_fields::values_of(
+        &mut tx.conn(),
+        FieldTarget::Customer,
+        &[survivor.id, duplicate.id],
+    )
+    .await?;
     let survivor_custom: Vec<(i64, String)> = values
         .iter()
         .filter(|(c, _, _)| *c == survivor.id)
@@ -1552,10 +1532,17 @@ pub async fn merge_customers(
         }
     }
     if !duplicate_custom.is_empty() {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), duplicate.id, &[]).await?;
-        record_custom_change(
+        kefu_store::custom_fields::set_values(
+            &mut tx.conn(),
+            FieldTarget::Customer,
+            duplicate.id,
+            &[],
+        )
+        .await?;
+        crate::custom_fields::record_value_change(
             &mut tx,
             caller,
+            FieldTarget::Customer,
             duplicate.id,
             Action::Update,
             &duplicate_custom,
@@ -1564,10 +1551,17 @@ pub async fn merge_customers(
         .await?;
     }
     if merged_custom != survivor_custom {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), survivor.id, &merged_custom).await?;
-        record_custom_change(
+        kefu_store::custom_fields::set_values(
+            &mut tx.conn(),
+            FieldTarget::Customer,
+            survivor.id,
+            &merged_custom,
+        )
+        .await?;
+        crate::custom_fields::record_value_change(
             &mut tx,
             caller,
+            FieldTarget::Customer,
             survivor.id,
             Action::Update,
             &survivor_custom,

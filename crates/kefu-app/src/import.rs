@@ -11,6 +11,7 @@ use crate::customers::{self as archive, NewCustomer};
 use crate::{App, AppError, Caller};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
+use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::customer::{CompanySize, ContactKind};
 use kefu_store::custom_fields::CustomField;
 use kefu_store::customers::{self, ContactPoint, CustomerFields};
@@ -705,7 +706,8 @@ pub async fn import_customers(
     let mut tx = app.store.write().await?;
     let company = kefu_store::company::get(&mut tx.conn()).await?;
     let defaults = archive::Defaults::of(company.as_ref());
-    let fields_defined = kefu_store::custom_fields::all(&mut tx.conn()).await?;
+    let fields_defined =
+        kefu_store::custom_fields::all(&mut tx.conn(), FieldTarget::Customer).await?;
     // Required custom fields are checked once it is known whether a row adds
     // a customer (it must fill them) or updates one (it may keep them).
     let lenient: Vec<CustomField> = fields_defined
@@ -959,17 +961,31 @@ async fn update_from_import(
     }
     tags.sort();
     let old_custom: Vec<(i64, String)> =
-        kefu_store::custom_fields::values_of(&mut tx.conn(), &[id])
+        kefu_store::custom_fields::values_of(&mut tx.conn(), FieldTarget::Customer, &[id])
             .await?
             .into_iter()
             .map(|(_, field, value)| (field, value))
             .collect();
-    let mut custom =
-        crate::custom_fields::check_values(defined, &input.custom_fields, &old_custom)?;
+    let mut custom = crate::custom_fields::check_values(
+        defined,
+        &input.custom_fields,
+        &old_custom,
+        crate::custom_fields::Requirement::Enforced,
+    )?;
     custom.sort();
     if custom != old_custom {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), id, &custom).await?;
-        archive::record_custom_change(tx, caller, id, Action::Update, &old_custom, &custom).await?;
+        kefu_store::custom_fields::set_values(&mut tx.conn(), FieldTarget::Customer, id, &custom)
+            .await?;
+        crate::custom_fields::record_value_change(
+            tx,
+            caller,
+            FieldTarget::Customer,
+            id,
+            Action::Update,
+            &old_custom,
+            &custom,
+        )
+        .await?;
     }
     let unchanged = f == CustomerFields::of(&before) && points == old_points && tags == old_tags;
     if unchanged {
@@ -1026,7 +1042,7 @@ pub async fn export_rows(
 ) -> Result<Vec<Vec<String>>, AppError> {
     caller.require(Permission::ExportCustomers)?;
     let fields: Vec<kefu_store::custom_fields::CustomField> =
-        crate::custom_fields::list_fields(app, caller)
+        crate::custom_fields::list_fields(app, caller, Some(FieldTarget::Customer))
             .await?
             .into_iter()
             .filter(|f| f.active)
@@ -1042,7 +1058,8 @@ pub async fn export_rows(
         let ids: Vec<i64> = page.items.iter().map(|(c, _, _)| c.id).collect();
         let values = {
             let mut reader = app.store.read().await?;
-            kefu_store::custom_fields::values_of(&mut reader.conn(), &ids).await?
+            kefu_store::custom_fields::values_of(&mut reader.conn(), FieldTarget::Customer, &ids)
+                .await?
         };
         let organization_names =
             archive::organization_names(app, page.items.iter().map(|(c, _, _)| c)).await?;
@@ -1200,7 +1217,7 @@ pub async fn uploaded(app: &App, caller: &Caller, id: i64) -> Result<UploadedTab
     let upload = kefu_store::uploads::get(&mut reader.conn(), id, agent_id).await?;
     let format = FileFormat::sniff(&upload.content);
     let table = format.read(&upload.content)?;
-    let fields = kefu_store::custom_fields::all(&mut reader.conn()).await?;
+    let fields = kefu_store::custom_fields::all(&mut reader.conn(), FieldTarget::Customer).await?;
     Ok(UploadedTable {
         id,
         file_name: upload.file_name,
@@ -1242,7 +1259,8 @@ pub async fn import_file(
 ) -> Result<ImportReport, AppError> {
     caller.require(Permission::ImportCustomers)?;
     let table = FileFormat::sniff(bytes).read(bytes)?;
-    let fields = crate::custom_fields::list_fields(app, caller).await?;
+    let fields =
+        crate::custom_fields::list_fields(app, caller, Some(FieldTarget::Customer)).await?;
     let mut mapping = guess_mapping(&table.headers, &fields);
     for (header, code) in overrides {
         let Some(column) = table.headers.iter().position(|h| h == header) else {

@@ -4,17 +4,21 @@
 
 use crate::attachments::{self, StagedFile};
 use crate::audit::record_change;
+use crate::custom_fields::{Requirement, check_values, record_value_change, values_json};
 use crate::directory::double_option;
 use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
+use kefu_domain::audit::Actor;
+use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::ticket::{
     self as rules, Channel, Direction, Level, MessageKind, Priority, PriorityMatrix,
     ResolutionCategory, ServiceKind, Status, TicketType, TransitionFacts,
 };
 use kefu_domain::{customer as customer_rules, validate};
 use kefu_store::attachments::Attachment;
+use kefu_store::custom_fields;
 use kefu_store::tickets::{
     self, After, Author, Category, CategoryFields, Filter, Message, NewMessage, PlanStep,
     PlanStepFields, Settings, Sort, Ticket, TicketFields,
@@ -87,6 +91,10 @@ pub struct NewTicket {
     /// the parent's customer when none is given.
     #[serde(default)]
     pub parent_id: Option<i64>,
+    /// Values of the ticket's custom fields, by key (text, number, date
+    /// `YYYY-MM-DD`, an option, or a list of options).
+    #[serde(default)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Input to change a ticket's properties: the version read, and only the
@@ -154,6 +162,10 @@ pub struct TicketChanges {
     /// Watchers (replace the old ones).
     #[serde(default)]
     pub watchers: Option<Vec<i64>>,
+    /// Custom field values to change, by key; `null` clears one. Fields
+    /// not named keep their values.
+    #[serde(default)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Input to move a ticket along its lifecycle.
@@ -228,6 +240,8 @@ pub struct TicketView {
     pub related: Vec<TicketSummary>,
     /// The service plan.
     pub plan: Vec<PlanStepView>,
+    /// Values of the active ticket custom fields, by key (`null` when empty).
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A plan step with its owner's name.
@@ -644,6 +658,13 @@ pub(crate) async fn create_in(
     let settings = tickets::settings(&mut tx.conn()).await?;
     let checked =
         check_new_ticket(&mut tx.conn(), input, default_channel(caller), &settings).await?;
+    let fields_defined = custom_fields::all(&mut tx.conn(), FieldTarget::Ticket).await?;
+    // Customers never see the internal fields; agents fill them in later.
+    let requirement = match caller.actor {
+        Actor::Customer(_) => Requirement::Relaxed,
+        _ => Requirement::Enforced,
+    };
+    let custom = check_values(&fields_defined, &input.custom_fields, &[], requirement)?;
     let ticket = tickets::insert(&mut tx.conn(), &checked.fields, kefu_store::now()).await?;
     let text = format!("{}\n{}", ticket.subject, ticket.description);
     tickets::index(
@@ -672,6 +693,19 @@ pub(crate) async fn create_in(
         },
     )
     .await?;
+    if !custom.is_empty() {
+        custom_fields::set_values(&mut tx.conn(), FieldTarget::Ticket, ticket.id, &custom).await?;
+        record_value_change(
+            tx,
+            caller,
+            FieldTarget::Ticket,
+            ticket.id,
+            Action::Create,
+            &[],
+            &custom,
+        )
+        .await?;
+    }
     if !files.is_empty() {
         let author = attachments::author_of(caller);
         attachments::store_files(app, tx, caller, ticket.id, None, author, files).await?;
@@ -770,11 +804,24 @@ async fn view_of(
             step,
         })
         .collect();
+    let fields_defined = custom_fields::all(conn, FieldTarget::Ticket).await?;
+    let custom = if fields_defined.iter().any(|f| f.active) {
+        let values: Vec<(i64, String)> =
+            custom_fields::values_of(conn, FieldTarget::Ticket, &[ticket.id])
+                .await?
+                .into_iter()
+                .map(|(_, field, value)| (field, value))
+                .collect();
+        values_json(&fields_defined, &values)
+    } else {
+        serde_json::Map::new()
+    };
     Ok(TicketView {
         parent,
         children,
         related,
         plan,
+        custom_fields: custom,
         number: rules::display_number(ticket.id),
         matrix_priority: settings
             .priority_matrix
@@ -1036,9 +1083,36 @@ pub(crate) async fn update_in(
         Some(ids) => check_watchers(&mut tx.conn(), ids).await?,
         None => old_watchers.clone(),
     };
+    let custom_change = match &changes.custom_fields {
+        Some(given) => {
+            let fields_defined = custom_fields::all(&mut tx.conn(), FieldTarget::Ticket).await?;
+            let old: Vec<(i64, String)> =
+                custom_fields::values_of(&mut tx.conn(), FieldTarget::Ticket, &[id])
+                    .await?
+                    .into_iter()
+                    .map(|(_, field, value)| (field, value))
+                    .collect();
+            let new = check_values(&fields_defined, given, &old, Requirement::Enforced)?;
+            (new != old).then_some((old, new))
+        }
+        None => None,
+    };
     let after = tickets::update(&mut tx.conn(), id, changes.version, &f).await?;
     if after.subject != before.subject || after.description != before.description {
         reindex(&mut tx.conn(), &after).await?;
+    }
+    if let Some((old, new)) = &custom_change {
+        custom_fields::set_values(&mut tx.conn(), FieldTarget::Ticket, id, new).await?;
+        record_value_change(
+            tx,
+            caller,
+            FieldTarget::Ticket,
+            id,
+            Action::Update,
+            old,
+            new,
+        )
+        .await?;
     }
     if tags != old_tags {
         tickets::set_tags(&mut tx.conn(), id, &tags).await?;
@@ -1393,6 +1467,10 @@ pub struct TicketQuery {
     pub updated_until: Option<DateTime<Utc>>,
     /// `YYYY-MM-DD`: wanted by this date or earlier.
     pub due_by: Option<String>,
+    /// A ticket custom field's key, to filter by its `value`.
+    pub field: Option<String>,
+    /// The value the custom field `field` must have.
+    pub value: Option<String>,
     /// `newest` (default), `oldest`, `updated`, `priority`.
     pub sort: Option<String>,
     /// Cursor from the previous page.
@@ -1584,6 +1662,14 @@ async fn filter_of(
     };
     if let Some(team) = query.team_id {
         filter.team_ids = Some(vec![team]);
+    }
+    if let Some(key) = blank(query.field.as_ref()) {
+        let fields = custom_fields::all(conn, FieldTarget::Ticket).await?;
+        filter.custom = Some(crate::custom_fields::filter_of(
+            &fields,
+            key,
+            query.value.as_deref(),
+        )?);
     }
     if let Some(grade) = blank(query.grade.as_ref()) {
         filter.grade = Some(
@@ -2282,7 +2368,7 @@ pub async fn mark_notifications_read(app: &App, caller: &Caller) -> Result<u64, 
 }
 
 /// The keys a saved view's query may hold: the queue's filters.
-const VIEW_KEYS: [&str; 15] = [
+const VIEW_KEYS: [&str; 17] = [
     "view",
     "status",
     "type",
@@ -2297,6 +2383,8 @@ const VIEW_KEYS: [&str; 15] = [
     "grade",
     "q",
     "due_by",
+    "field",
+    "value",
     "sort",
 ];
 

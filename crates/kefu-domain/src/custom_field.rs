@@ -1,10 +1,20 @@
-//! Custom fields an administrator adds to the customer record: their
-//! definitions and the rules a value must meet.
+//! Custom fields an administrator adds to customer records and to work
+//! orders: their definitions and the rules a value must meet.
 
 use crate::DomainError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+
+code_enum!(
+    /// Which records a custom field belongs on.
+    FieldTarget, "record kind", {
+        /// The customer record (客户档案).
+        Customer => "customer",
+        /// The work order (工单).
+        Ticket => "ticket",
+    }
+);
 
 /// What kind of value a custom field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]

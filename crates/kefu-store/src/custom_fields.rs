@@ -1,10 +1,10 @@
-//! Custom fields on customers: the definitions an administrator makes and
-//! each customer's values (one row per value, so lists filter with plain,
-//! indexed SQL on both backends).
+//! Custom fields on customers and tickets: the definitions an administrator
+//! makes and each record's values (one row per value, so lists filter with
+//! plain, indexed SQL on both backends).
 
 use crate::{Conn, StoreError, on_conn};
 use chrono::{DateTime, Utc};
-use kefu_domain::custom_field::{FieldDefinition, FieldKind};
+use kefu_domain::custom_field::{FieldDefinition, FieldKind, FieldTarget};
 use serde::Serialize;
 
 /// A custom field.
@@ -20,6 +20,8 @@ pub struct CustomField {
     pub label_en: String,
     /// Kind of value.
     pub kind: FieldKind,
+    /// The records it belongs on.
+    pub applies_to: FieldTarget,
     /// Options of select kinds.
     pub options: Vec<String>,
     /// Whether every customer must have a value.
@@ -41,6 +43,7 @@ struct Row {
     label_zh: String,
     label_en: String,
     kind: String,
+    applies_to: String,
     options: String,
     required: bool,
     active: bool,
@@ -56,6 +59,7 @@ impl TryFrom<Row> for CustomField {
             |what: &str| StoreError::Other(format!("custom field {}: bad {what}", row.id));
         Ok(CustomField {
             kind: row.kind.parse().map_err(|_| corrupt("kind"))?,
+            applies_to: row.applies_to.parse().map_err(|_| corrupt("applies_to"))?,
             options: serde_json::from_str(&row.options).map_err(|_| corrupt("options"))?,
             id: row.id,
             key: row.key,
@@ -70,8 +74,7 @@ impl TryFrom<Row> for CustomField {
     }
 }
 
-const COLUMNS: &str =
-    "id, key, label_zh, label_en, kind, options, required, active, version, created_at, updated_at";
+const COLUMNS: &str = "id, key, label_zh, label_en, kind, applies_to, options, required, active, version, created_at, updated_at";
 
 impl CustomField {
     /// The definition, for checking values.
@@ -91,12 +94,16 @@ fn options_text(options: &[String]) -> String {
     serde_json::to_string(options).unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// Creates a field.
-pub async fn insert(conn: &mut Conn<'_>, d: &FieldDefinition) -> Result<CustomField, StoreError> {
+/// Creates a field on `applies_to` records.
+pub async fn insert(
+    conn: &mut Conn<'_>,
+    d: &FieldDefinition,
+    applies_to: FieldTarget,
+) -> Result<CustomField, StoreError> {
     let now = crate::now();
     let sql = format!(
-        "INSERT INTO custom_fields (key, label_zh, label_en, kind, options, required, active, position, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, TRUE, 0, 1, $7, $7) RETURNING {COLUMNS}"
+        "INSERT INTO custom_fields (key, label_zh, label_en, kind, options, required, active, position, version, created_at, updated_at, applies_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, TRUE, 0, 1, $7, $7, $8) RETURNING {COLUMNS}"
     );
     let row: Row = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -107,14 +114,15 @@ pub async fn insert(conn: &mut Conn<'_>, d: &FieldDefinition) -> Result<CustomFi
             .bind(options_text(&d.options))
             .bind(d.required)
             .bind(now)
+            .bind(applies_to.as_str())
             .fetch_one(c)
             .await?
     });
     row.try_into()
 }
 
-/// Every field, active or not, in creation order.
-pub async fn all(conn: &mut Conn<'_>) -> Result<Vec<CustomField>, StoreError> {
+/// Every field, active or not, on any record, in creation order.
+pub async fn every(conn: &mut Conn<'_>) -> Result<Vec<CustomField>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM custom_fields ORDER BY id");
     let rows: Vec<Row> = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -122,6 +130,26 @@ pub async fn all(conn: &mut Conn<'_>) -> Result<Vec<CustomField>, StoreError> {
             .await?
     });
     rows.into_iter().map(CustomField::try_from).collect()
+}
+
+/// The fields of one kind of record, active or not, in creation order.
+pub async fn all(conn: &mut Conn<'_>, target: FieldTarget) -> Result<Vec<CustomField>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM custom_fields WHERE applies_to = $1 ORDER BY id");
+    let rows: Vec<Row> = on_conn!(conn, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(target.as_str())
+            .fetch_all(c)
+            .await?
+    });
+    rows.into_iter().map(CustomField::try_from).collect()
+}
+
+/// The table holding the values of `target` records, and its record column.
+fn value_table(target: FieldTarget) -> (&'static str, &'static str) {
+    match target {
+        FieldTarget::Customer => ("customer_field_values", "customer_id"),
+        FieldTarget::Ticket => ("ticket_field_values", "ticket_id"),
+    }
 }
 
 /// One field.
@@ -171,21 +199,23 @@ pub async fn update(
     }
 }
 
-/// The values of several customers, as (customer id, field id, value).
+/// The values of several records, as (record id, field id, value).
 pub async fn values_of(
     conn: &mut Conn<'_>,
-    customer_ids: &[i64],
+    target: FieldTarget,
+    record_ids: &[i64],
 ) -> Result<Vec<(i64, i64, String)>, StoreError> {
-    if customer_ids.is_empty() {
+    if record_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let (table, column) = value_table(target);
     let sql = format!(
-        "SELECT customer_id, field_id, value FROM customer_field_values WHERE customer_id IN ({})",
-        crate::customers::placeholders(1, customer_ids.len())
+        "SELECT {column}, field_id, value FROM {table} WHERE {column} IN ({})",
+        crate::customers::placeholders(1, record_ids.len())
     );
     let mut rows: Vec<(i64, i64, String)> = on_conn!(conn, |c| {
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for id in customer_ids {
+        for id in record_ids {
             query = query.bind(*id);
         }
         query.fetch_all(c).await?
@@ -194,26 +224,28 @@ pub async fn values_of(
     Ok(rows)
 }
 
-/// Replaces a customer's values: (field id, value) pairs.
+/// Replaces a record's values: (field id, value) pairs.
 pub async fn set_values(
     conn: &mut Conn<'_>,
-    customer_id: i64,
+    target: FieldTarget,
+    record_id: i64,
     values: &[(i64, String)],
 ) -> Result<(), StoreError> {
+    let (table, column) = value_table(target);
+    let delete = format!("DELETE FROM {table} WHERE {column} = $1");
+    let insert = format!("INSERT INTO {table} ({column}, field_id, value) VALUES ($1, $2, $3)");
     on_conn!(conn, |c| {
-        sqlx::query("DELETE FROM customer_field_values WHERE customer_id = $1")
-            .bind(customer_id)
+        sqlx::query(sqlx::AssertSqlSafe(delete.clone()))
+            .bind(record_id)
             .execute(&mut *c)
             .await?;
         for (field_id, value) in values {
-            sqlx::query(
-                "INSERT INTO customer_field_values (customer_id, field_id, value) VALUES ($1, $2, $3)",
-            )
-            .bind(customer_id)
-            .bind(field_id)
-            .bind(value)
-            .execute(&mut *c)
-            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
+                .bind(record_id)
+                .bind(field_id)
+                .bind(value)
+                .execute(&mut *c)
+                .await?;
         }
         Ok(())
     })

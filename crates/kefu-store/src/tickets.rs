@@ -826,6 +826,8 @@ pub struct Filter {
     pub updated_until: Option<DateTime<Utc>>,
     /// Wanted by at or before this date (due).
     pub due_by: Option<NaiveDate>,
+    /// Has this value in this custom field: (field id, value).
+    pub custom: Option<(i64, String)>,
 }
 
 fn any_of(w: &mut Where, column: &str, values: Vec<String>) {
@@ -939,6 +941,12 @@ fn conditions(backend: crate::Backend, filter: &Filter) -> Where {
         w.add(
             "id IN (SELECT g.ticket_id FROM ticket_tags g WHERE g.tag = ?)",
             vec![Param::Text(tag.clone())],
+        );
+    }
+    if let Some((field, value)) = &filter.custom {
+        w.add(
+            "id IN (SELECT v.ticket_id FROM ticket_field_values v WHERE v.field_id = ? AND v.value = ?)",
+            vec![Param::Int(*field), Param::Text(value.clone())],
         );
     }
     if let Some(agent) = filter.assignee_id {

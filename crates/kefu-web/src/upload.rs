@@ -122,7 +122,7 @@ pub async fn read(state: &AppState, request: Request) -> Result<UploadForm, AppE
                 }
                 let value = String::from_utf8(value)
                     .map_err(|_| AppError::invalid(&name, "must be UTF-8 text"))?;
-                form.fields.insert(name, value);
+                crate::ui::custom_fields::add_field(&mut form.fields, name, value);
             }
         }
     }
@@ -139,11 +139,10 @@ pub async fn fields_and_files(
         let form = read(state, request).await?;
         Ok((form.fields, form.files))
     } else {
-        let axum::Form(fields) =
-            axum::Form::<HashMap<String, String>>::from_request(request, state)
-                .await
-                .map_err(|e| AppError::invalid("body", e.body_text()))?;
-        Ok((fields, Vec::new()))
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, state)
+            .await
+            .map_err(|e| AppError::invalid("body", e.body_text()))?;
+        Ok((crate::ui::custom_fields::form_fields(pairs), Vec::new()))
     }
 }
 

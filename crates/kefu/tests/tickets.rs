@@ -1808,3 +1808,269 @@ async fn mentions_notify_agents_and_views_save_queue_filters() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn tickets_carry_custom_fields_an_admin_defines() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let define = |body: Value| {
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/custom-fields",
+            ADMIN,
+            Some(body),
+        )
+    };
+    let (status, contract) = define(json!({
+        "key": "contract_no", "label_zh": "合同号", "label_en": "Contract no.",
+        "kind": "text", "required": true, "applies_to": "ticket",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{contract}");
+    assert_eq!(contract["applies_to"], "ticket");
+    let (status, _) = define(json!({
+        "key": "symptoms", "label_zh": "故障现象", "label_en": "Symptoms",
+        "kind": "multiselect", "options": ["断网", "网速慢", "掉线"], "applies_to": "ticket",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, refused) = define(json!({
+        "key": "plan_code", "label_zh": "套餐", "label_en": "Plan", "kind": "text", "applies_to": "order",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&refused), "applies_to");
+
+    let (_, ticket_fields) = call(
+        &app,
+        Method::GET,
+        "/api/v1/custom-fields?applies_to=ticket",
+        AGENT,
+        None,
+    )
+    .await;
+    let keys: Vec<&str> = ticket_fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["contract_no", "symptoms"]);
+    let (_, customer_fields) = call(
+        &app,
+        Method::GET,
+        "/api/v1/custom-fields?applies_to=customer",
+        AGENT,
+        None,
+    )
+    .await;
+    assert!(
+        customer_fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["applies_to"] == "customer")
+    );
+
+    // A ticket field does not leak onto customers: their form does not ask for it.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        AGENT,
+        Some(json!({ "name": "钱七", "contact_points": [{ "kind": "phone", "value": "13911112222" }] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["custom_fields"].get("contract_no").is_none());
+
+    // Required, checked, and unknown keys are refused with the valid ones.
+    let base = json!({ "subject": "宽带断网", "customer_id": customer, "type": "fault" });
+    let (status, missing) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(base.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&missing), "custom_fields.contract_no");
+    let mut wrong = base.clone();
+    wrong["custom_fields"] = json!({ "contract_no": "HT-1", "colour": "red" });
+    let (status, unknown) = call(&app, Method::POST, "/api/v1/tickets", AGENT, Some(wrong)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&unknown), "custom_fields.colour");
+    assert!(
+        error_message(&unknown).contains("contract_no, symptoms"),
+        "{unknown}"
+    );
+    let mut bad_option = base.clone();
+    bad_option["custom_fields"] = json!({ "contract_no": "HT-1", "symptoms": ["停电"] });
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(bad_option),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "custom_fields.symptoms");
+
+    let mut good = base.clone();
+    good["custom_fields"] = json!({ "contract_no": "HT-2026-0042", "symptoms": ["断网"] });
+    let ticket = open(&app, AGENT, good).await;
+    let id = ticket["id"].as_i64().unwrap();
+    assert_eq!(ticket["custom_fields"]["contract_no"], "HT-2026-0042");
+    assert_eq!(ticket["custom_fields"]["symptoms"], json!(["断网"]));
+
+    // A change names only what changes; the rest is kept, and audited.
+    let (status, changed) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        Some(json!({ "version": ticket["version"], "custom_fields": { "symptoms": ["网速慢", "掉线"] } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["custom_fields"]["contract_no"], "HT-2026-0042");
+    assert_eq!(
+        changed["custom_fields"]["symptoms"],
+        json!(["网速慢", "掉线"]),
+        "in the order the field lists its options"
+    );
+    let (_, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    let timeline = detail["timeline"].to_string();
+    assert!(timeline.contains("custom_fields.symptoms"), "{timeline}");
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        Some(json!({ "version": ticket["version"], "custom_fields": { "contract_no": "HT-x" } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a stale version is refused");
+
+    // Queues filter by a value.
+    let (_, hits) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?view=all&status=any&field=symptoms&value=掉线",
+        AGENT,
+        None,
+    )
+    .await;
+    let ids: Vec<i64> = hits["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [id]);
+    let (_, none) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?view=all&status=any&field=symptoms&value=断网",
+        AGENT,
+        None,
+    )
+    .await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets?field=colour&value=red",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_field(&body), "field");
+
+    // The pages: the ticket form shows and saves them; the queue filters.
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let path = format!("/tickets/{id}");
+    let page = agent.get(&path).await;
+    assert!(
+        page.body
+            .contains("name=\"cf_contract_no\" value=\"HT-2026-0042\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("合同号"));
+    let version = changed["version"].as_i64().unwrap().to_string();
+    let customer_text = customer.to_string();
+    let saved = agent
+        .post_from(
+            &path,
+            &path,
+            &[
+                ("version", &version),
+                ("subject", "宽带断网"),
+                ("type", "fault"),
+                ("urgency", "medium"),
+                ("impact", "medium"),
+                ("channel", "phone"),
+                ("customer_id", &customer_text),
+                ("cf_contract_no", "HT-2026-0043"),
+                ("cf_symptoms", "断网"),
+                ("cf_symptoms", "掉线"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (_, after) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(after["custom_fields"]["contract_no"], "HT-2026-0043");
+    assert_eq!(after["custom_fields"]["symptoms"], json!(["断网", "掉线"]));
+    let version = after["version"].as_i64().unwrap().to_string();
+    let refused = agent
+        .post_from(
+            &path,
+            &path,
+            &[
+                ("version", &version),
+                ("subject", "宽带断网"),
+                ("type", "fault"),
+                ("urgency", "medium"),
+                ("impact", "medium"),
+                ("channel", "phone"),
+                ("cf_contract_no", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("data-field=\"cf_contract_no\""),
+        "{}",
+        refused.body
+    );
+    let queue = agent
+        .get("/tickets?view=all&status=any&field=contract_no&value=HT-2026-0043")
+        .await;
+    assert!(queue.body.contains("name=\"field\""));
+    assert!(
+        queue.body.contains(&format!("/tickets/{id}\"")),
+        "{}",
+        queue.body
+    );
+    let new_form = agent.get("/tickets/new").await;
+    assert!(new_form.body.contains("name=\"cf_symptoms\""));
+}

@@ -529,15 +529,16 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/custom-fields",
             Access::Requires(ViewCustomers),
-            "the customer record's custom fields",
+            "custom fields of customer records and tickets (`applies_to` picks one kind)",
             get(custom_fields::list),
         )
+        .query::<custom_fields::FieldParams>()
         .returns::<Vec<kefu_store::custom_fields::CustomField>>(),
         route(
             Method::POST,
             "/custom-fields",
             Access::Requires(ManageSettings),
-            "add a custom field: text, number, date, select, multiselect",
+            "add a custom field to customer records or tickets: text, number, date, select, multiselect",
             post(custom_fields::create),
         )
         .takes::<kefu_app::custom_fields::FieldInput>().creates::<kefu_store::custom_fields::CustomField>(),

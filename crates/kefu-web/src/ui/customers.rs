@@ -2,6 +2,7 @@
 //! view, the customer form, organizations, and the privacy actions
 //! (reveal, export, erase).
 
+use super::custom_fields::{CustomInput, custom_inputs, custom_values, form_fields, form_text};
 use super::form::FormState;
 use super::{Fields, caller, field, url_escape};
 use super::{PageContext, Shell, failure, render};
@@ -18,6 +19,7 @@ use kefu_app::customers::{
 use kefu_app::page::PageRequest;
 use kefu_app::{AppError, Caller};
 use kefu_domain::Permission;
+use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade, display_phone};
 
 pub(super) fn allows(context: &PageContext, permission: Permission) -> bool {
@@ -162,19 +164,20 @@ pub async fn list(
         }
         Err(other) => return failure(&context, other),
     };
-    let custom_filters = kefu_app::custom_fields::list_fields(&state.app, caller)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| f.active)
-        .map(|f| {
-            let label = match context.locale {
-                crate::i18n::Locale::ZhCn => f.label_zh,
-                crate::i18n::Locale::En => f.label_en,
-            };
-            (f.key, label)
-        })
-        .collect();
+    let custom_filters =
+        kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Customer))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f.active)
+            .map(|f| {
+                let label = match context.locale {
+                    crate::i18n::Locale::ZhCn => f.label_zh,
+                    crate::i18n::Locale::En => f.label_en,
+                };
+                (f.key, label)
+            })
+            .collect();
     let organization_name = match query.organization_id {
         Some(id) => customers::get_organization(&state.app, caller, id)
             .await
@@ -258,118 +261,6 @@ struct FormPage {
     custom: Vec<CustomInput>,
 }
 
-/// One custom field on the customer form.
-struct CustomInput {
-    /// Form field name: `cf_<key>`.
-    name: String,
-    /// Label in the page's language.
-    label: String,
-    /// `text`, `number`, `date`, `select` or `multiselect`.
-    kind: &'static str,
-    /// Current value (comma-joined for multiselect).
-    value: String,
-    /// Options with whether each is chosen.
-    options: Vec<(String, bool)>,
-    /// Whether a value is required.
-    required: bool,
-    /// The error beside it.
-    error: Option<String>,
-}
-
-fn custom_inputs(
-    context: &PageContext,
-    fields: &[kefu_store::custom_fields::CustomField],
-    form: &FormState,
-) -> Vec<CustomInput> {
-    fields
-        .iter()
-        .filter(|f| f.active)
-        .map(|f| {
-            let name = format!("cf_{}", f.key);
-            let value = form.value(&name).to_owned();
-            let chosen: Vec<&str> = value.split(',').map(str::trim).collect();
-            CustomInput {
-                label: match context.locale {
-                    crate::i18n::Locale::ZhCn => f.label_zh.clone(),
-                    crate::i18n::Locale::En => f.label_en.clone(),
-                },
-                kind: f.kind.as_str(),
-                options: f
-                    .options
-                    .iter()
-                    .map(|o| (o.clone(), chosen.contains(&o.as_str())))
-                    .collect(),
-                required: f.required,
-                error: form
-                    .error(&format!("custom_fields.{}", f.key))
-                    .map(str::to_owned),
-                value,
-                name,
-            }
-        })
-        .collect()
-}
-
-/// The custom values of a submitted form, for every active field.
-fn custom_values(
-    fields: &[kefu_store::custom_fields::CustomField],
-    form: &Fields,
-) -> serde_json::Map<String, serde_json::Value> {
-    use kefu_domain::custom_field::FieldKind;
-    fields
-        .iter()
-        .filter(|f| f.active)
-        .map(|f| {
-            let text = field(form, &format!("cf_{}", f.key)).trim().to_owned();
-            let value = if f.kind == FieldKind::Multiselect {
-                serde_json::json!(
-                    text.split(',')
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .collect::<Vec<_>>()
-                )
-            } else if text.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::Value::String(text)
-            };
-            (f.key.clone(), value)
-        })
-        .collect()
-}
-
-/// A submitted form as name → value; repeated names (multiselect check
-/// boxes) are joined with commas.
-fn form_fields(pairs: Vec<(String, String)>) -> Fields {
-    let mut out = Fields::new();
-    for (name, value) in pairs {
-        match out.get_mut(&name) {
-            Some(existing) if name.starts_with("cf_") => {
-                existing.push(',');
-                existing.push_str(&value);
-            }
-            _ => {
-                out.insert(name, value);
-            }
-        }
-    }
-    out
-}
-
-/// A stored custom value as the form shows it.
-fn form_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
-    }
-}
-
 async fn organization_options(
     state: &AppState,
     caller: &Caller,
@@ -409,10 +300,13 @@ async fn form_page(
         Ok(o) => o,
         Err(e) => return failure(context, e),
     };
-    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller).await {
-        Ok(f) => f,
-        Err(e) => return failure(context, e),
-    };
+    let fields =
+        match kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Customer))
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return failure(context, e),
+        };
     let custom = custom_inputs(context, &fields, &form);
     let page = render(&FormPage {
         custom,
@@ -513,7 +407,13 @@ pub async fn create(
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
     };
-    let defined = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+    let defined = match kefu_app::custom_fields::list_fields(
+        &state.app,
+        &caller,
+        Some(FieldTarget::Customer),
+    )
+    .await
+    {
         Ok(f) => f,
         Err(e) => return failure(&context, e),
     };
@@ -668,7 +568,13 @@ pub async fn save(
         Ok(c) => c.clone(),
         Err(e) => return failure(&context, e),
     };
-    let defined = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+    let defined = match kefu_app::custom_fields::list_fields(
+        &state.app,
+        &caller,
+        Some(FieldTarget::Customer),
+    )
+    .await
+    {
         Ok(f) => f,
         Err(e) => return failure(&context, e),
     };
@@ -967,9 +873,10 @@ async fn profile_page(
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
     .collect();
-    let defined = kefu_app::custom_fields::list_fields(&state.app, caller)
-        .await
-        .unwrap_or_default();
+    let defined =
+        kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Customer))
+            .await
+            .unwrap_or_default();
     let custom_shown: Vec<(String, String)> = defined
         .iter()
         .filter(|f| f.active)
@@ -1868,7 +1775,13 @@ async fn import_step(
         Ok(u) => u,
         Err(e) => return failure(context, e),
     };
-    let custom = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+    let custom = match kefu_app::custom_fields::list_fields(
+        &state.app,
+        &caller,
+        Some(FieldTarget::Customer),
+    )
+    .await
+    {
         Ok(f) => f,
         Err(e) => return failure(context, e),
     };
@@ -1969,7 +1882,13 @@ pub async fn import_run(
     let Some(caller) = context.signed_in.as_ref().map(|s| s.caller.clone()) else {
         return failure(&context, AppError::Unauthenticated);
     };
-    let custom = match kefu_app::custom_fields::list_fields(&state.app, &caller).await {
+    let custom = match kefu_app::custom_fields::list_fields(
+        &state.app,
+        &caller,
+        Some(FieldTarget::Customer),
+    )
+    .await
+    {
         Ok(f) => f,
         Err(e) => return failure(&context, e),
     };

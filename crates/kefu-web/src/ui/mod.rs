@@ -9,6 +9,7 @@
 //! role does not allow the page with a "not allowed" page.
 
 pub mod cookies;
+pub(crate) mod custom_fields;
 mod customers;
 pub mod form;
 mod pages;

@@ -906,6 +906,7 @@ struct CustomFieldRow {
     label_zh: String,
     label_en: String,
     kind_key: String,
+    target_key: String,
     options: String,
     required: bool,
     active: bool,
@@ -923,7 +924,7 @@ async fn custom_fields_page(
         Ok(c) => c,
         Err(e) => return failure(context, e),
     };
-    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller).await {
+    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller, None).await {
         Ok(f) => f,
         Err(e) => return failure(context, e),
     };
@@ -935,6 +936,7 @@ async fn custom_fields_page(
             label_zh: f.label_zh,
             label_en: f.label_en,
             kind_key: format!("custom_fields.kind_{}", f.kind.as_str()),
+            target_key: format!("custom_fields.on_{}", f.applies_to.as_str()),
             options: f.options.join(", "),
             required: f.required,
             active: f.active,
@@ -971,7 +973,7 @@ pub async fn custom_fields(
     let notice = query
         .contains_key("saved")
         .then(|| context.locale.t("custom_fields.saved"));
-    let form = FormState::with_values(&[("kind", "text")]);
+    let form = FormState::with_values(&[("kind", "text"), ("applies_to", "customer")]);
     custom_fields_page(&state, &context, notice, form, None, StatusCode::OK).await
 }
 
@@ -982,6 +984,7 @@ fn field_input(fields: &Fields, version: Option<i64>) -> kefu_app::custom_fields
         label_zh: field(fields, "label_zh").to_owned(),
         label_en: field(fields, "label_en").to_owned(),
         kind: Some(field(fields, "kind").to_owned()).filter(|k| !k.is_empty()),
+        applies_to: Some(field(fields, "applies_to").to_owned()).filter(|k| !k.is_empty()),
         options: field(fields, "options")
             .split([',', '，', '\n'])
             .map(str::trim)
@@ -1051,7 +1054,7 @@ pub async fn custom_field_form(
         Ok(c) => c,
         Err(e) => return failure(&context, e),
     };
-    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller).await {
+    let fields = match kefu_app::custom_fields::list_fields(&state.app, caller, None).await {
         Ok(f) => f,
         Err(e) => return failure(&context, e),
     };
@@ -1064,6 +1067,7 @@ pub async fn custom_field_form(
         ("label_zh", &f.label_zh),
         ("label_en", &f.label_en),
         ("kind", f.kind.as_str()),
+        ("applies_to", f.applies_to.as_str()),
         ("options", &f.options.join(", ")),
         ("required", if f.required { "1" } else { "" }),
         ("active", if f.active { "1" } else { "" }),

@@ -2,6 +2,7 @@
 //! visit), the ticket page with its conversation, properties and
 //! lifecycle, and the ticket settings.
 
+use super::custom_fields::{CustomInput, custom_inputs, custom_values, form_fields, form_text};
 use super::customers::{Choice, allows, choices};
 use super::form::FormState;
 use super::{Fields, PageContext, Shell, caller, failure, field, render, url_escape};
@@ -18,6 +19,7 @@ use kefu_app::tickets::{
     TicketDetail, TicketQuery, TicketSummary, TimelineItem,
 };
 use kefu_domain::Permission;
+use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::ticket::{
     Channel, Direction, Level, Priority, ResolutionCategory, ServiceKind, Status, TicketType,
 };
@@ -128,6 +130,7 @@ struct QueuePage {
     priorities: Vec<Choice>,
     channels: Vec<Choice>,
     categories: Vec<(i64, String)>,
+    custom_filters: Vec<(String, String)>,
     tickets: Vec<QueueRow>,
     next_link: Option<String>,
     error: Option<String>,
@@ -163,6 +166,8 @@ fn query_of(params: &Fields) -> TicketQuery {
         grade: filled(params, "grade"),
         q: filled(params, "q"),
         due_by: filled(params, "due_by"),
+        field: filled(params, "field"),
+        value: filled(params, "value"),
         sort: filled(params, "sort"),
         cursor: filled(params, "cursor"),
         ..TicketQuery::default()
@@ -219,6 +224,19 @@ pub async fn list(
         .unwrap_or_default()
         .into_iter()
         .map(|c| (c.id, c.path))
+        .collect();
+    let custom_filters = ticket_fields(&state, &caller)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.active)
+        .map(|f| {
+            let label = match context.locale {
+                crate::i18n::Locale::ZhCn => f.label_zh,
+                crate::i18n::Locale::En => f.label_en,
+            };
+            (f.key, label)
+        })
         .collect();
     let next_link = next.map(|cursor| {
         let mut pairs: Vec<(String, String)> = params
@@ -293,6 +311,7 @@ pub async fn list(
         .collect();
     let view_error = filled(&params, "view_error");
     let page = QueuePage {
+        custom_filters,
         views,
         current_query,
         view_error,
@@ -323,6 +342,7 @@ pub async fn list(
 struct NewPage {
     shell: Shell,
     form: FormState,
+    custom: Vec<CustomInput>,
     customer_name: Option<String>,
     types: Vec<Choice>,
     service_kinds: Vec<Choice>,
@@ -349,6 +369,14 @@ async fn people(
         .map(|t| (t.team.id, t.team.name))
         .collect();
     Ok((teams, agents))
+}
+
+/// The custom fields of tickets.
+async fn ticket_fields(
+    state: &AppState,
+    caller: &kefu_app::Caller,
+) -> Result<Vec<kefu_store::custom_fields::CustomField>, AppError> {
+    kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Ticket)).await
 }
 
 async fn active_categories(
@@ -381,6 +409,10 @@ async fn new_page(
         Ok(c) => c,
         Err(e) => return failure(context, e),
     };
+    let custom = match ticket_fields(state, &caller).await {
+        Ok(fields) => custom_inputs(context, &fields, &form),
+        Err(e) => return failure(context, e),
+    };
     let customer_name = match form.value("customer_id").parse::<i64>() {
         Ok(id) => kefu_app::customers::get_customer(&state.app, &caller, id)
             .await
@@ -390,6 +422,7 @@ async fn new_page(
     };
     let page = NewPage {
         shell: context.shell("tickets"),
+        custom,
         form,
         customer_name,
         types: type_choices(),
@@ -493,6 +526,10 @@ pub async fn create(
     if form.has_errors() {
         return new_page(&state, &context, form, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
+    let defined = match ticket_fields(&state, &caller).await {
+        Ok(f) => f,
+        Err(e) => return failure(&context, e),
+    };
     let logged_call = matches!(field(&fields, "channel"), "phone" | "counter");
     let input = NewTicket {
         subject: field(&fields, "subject").to_owned(),
@@ -519,6 +556,7 @@ pub async fn create(
         assignee_id: ids[3],
         watchers: Vec::new(),
         parent_id: None,
+        custom_fields: custom_values(&defined, &fields),
     };
     match tickets::create_ticket_with_files(&state.app, &caller, input, files).await {
         Ok(view) => Redirect::to(&format!("/tickets/{}?created=1", view.ticket.id)).into_response(),
@@ -555,6 +593,7 @@ struct TicketPage {
     updated: String,
     timeline: Vec<TimelineRow>,
     form: FormState,
+    custom: Vec<CustomInput>,
     reply: FormState,
     status_form: FormState,
     next_statuses: Vec<Choice>,
@@ -682,7 +721,7 @@ async fn ticket_page(
     let t = &detail.view.ticket;
     let id_text = |v: Option<i64>| v.map(|i| i.to_string()).unwrap_or_default();
     let props = forms.props.unwrap_or_else(|| {
-        FormState::with_values(&[
+        let mut form = FormState::with_values(&[
             ("version", &t.version.to_string()),
             ("subject", &t.subject),
             ("type", t.ticket_type.as_str()),
@@ -709,8 +748,16 @@ async fn ticket_page(
             ("tags", &detail.view.tags.join(", ")),
             ("team_id", &id_text(t.team_id)),
             ("assignee_id", &id_text(t.assignee_id)),
-        ])
+        ]);
+        for (key, value) in &detail.view.custom_fields {
+            form.set_value(&format!("cf_{key}"), &form_text(value));
+        }
+        form
     });
+    let custom = match ticket_fields(state, &caller).await {
+        Ok(fields) => custom_inputs(context, &fields, &props),
+        Err(e) => return failure(context, e),
+    };
     let reply = forms
         .reply
         .unwrap_or_else(|| FormState::with_values(&[("kind", "reply")]));
@@ -909,6 +956,7 @@ async fn ticket_page(
         updated: context.time(t.updated_at),
         timeline,
         form: props,
+        custom,
         reply,
         status_form,
         next_statuses,
@@ -1064,10 +1112,15 @@ pub async fn save(
     State(state): State<AppState>,
     context: PageContext,
     Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let caller = match caller(&context) {
         Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let fields = form_fields(pairs);
+    let defined = match ticket_fields(&state, &caller).await {
+        Ok(f) => f,
         Err(e) => return failure(&context, e),
     };
     let mut form = FormState::from_submitted(&fields);
@@ -1116,6 +1169,7 @@ pub async fn save(
         team_id: Some(ids[2]),
         assignee_id: Some(ids[3]),
         watchers: None,
+        custom_fields: Some(custom_values(&defined, &fields)),
     };
     match tickets::update_ticket(&state.app, &caller, id, changes).await {
         Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1")).into_response(),
