@@ -45,6 +45,9 @@ struct Options {
     /// after the customers; 0 skips the ticket measurements.
     #[arg(long, default_value_t = 0)]
     tickets: usize,
+    /// Keep the SQLite file afterwards (to inspect or profile queries).
+    #[arg(long)]
+    keep: bool,
     /// Where to write the JSON result.
     #[arg(long, default_value = "target/bench/customers.json")]
     out: PathBuf,
@@ -555,6 +558,10 @@ async fn main() -> Result<()> {
     }
     if let DatabaseLocation::SqliteFile(file) = &location {
         app.store.close().await;
+        if options.keep {
+            println!("kept {}", file.display());
+            return Ok(());
+        }
         let _ = std::fs::remove_file(file);
         let _ = std::fs::remove_file(file.with_extension("db-wal"));
         let _ = std::fs::remove_file(file.with_extension("db-shm"));
