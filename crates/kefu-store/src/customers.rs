@@ -197,6 +197,60 @@ pub fn name_key(name: &str) -> String {
         .to_lowercase()
 }
 
+/// How many leading characters a name search can start at: a search for
+/// a part of a name that begins later in a very long name does not find it.
+pub const NAME_SEARCH_STARTS: usize = 32;
+
+/// The suffixes of a name key a name search matches: one starting at each
+/// of the first [`NAME_SEARCH_STARTS`] characters that is not a space. A
+/// part of a name is a prefix of one of them. (Migration 0010 computes the
+/// same set in SQL for the customers stored before it.)
+pub fn name_suffixes(key: &str) -> Vec<&str> {
+    key.char_indices()
+        .take(NAME_SEARCH_STARTS)
+        .filter(|(_, c)| *c != ' ')
+        .map(|(i, _)| &key[i..])
+        .collect()
+}
+
+/// Writes the name search keys of customers: (customer id, name key).
+/// `replace` removes their old keys first (a rename).
+async fn write_name_keys(
+    conn: &mut Conn<'_>,
+    names: &[(i64, String)],
+    replace: bool,
+) -> Result<(), StoreError> {
+    if replace {
+        for (id, _) in names {
+            on_conn!(&mut *conn, |c| {
+                sqlx::query("DELETE FROM customer_name_keys WHERE customer_id = $1")
+                    .bind(*id)
+                    .execute(c)
+                    .await?;
+            });
+        }
+    }
+    let rows: Vec<(&str, i64)> = names
+        .iter()
+        .flat_map(|(id, key)| name_suffixes(key).into_iter().map(move |s| (s, *id)))
+        .collect();
+    for chunk in rows.chunks(BULK_ROWS * 8) {
+        let values = (0..chunk.len())
+            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO customer_name_keys (key, customer_id) VALUES {values}");
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, id) in chunk {
+                query = query.bind(*key).bind(*id);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
 /// Creates a customer.
 pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer, StoreError> {
     let now = crate::now();
@@ -228,7 +282,9 @@ pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer,
             .fetch_one(c)
             .await?
     });
-    row.try_into()
+    let customer: Customer = row.try_into()?;
+    write_name_keys(conn, &[(customer.id, name_key(&customer.name))], false).await?;
+    Ok(customer)
 }
 
 /// Rows per multi-row INSERT: far below both backends' limits on bound
@@ -291,6 +347,12 @@ pub async fn insert_many(
             )));
         }
         ids.sort_unstable();
+        let names: Vec<(i64, String)> = ids
+            .iter()
+            .zip(chunk)
+            .map(|(id, f)| (*id, name_key(&f.name)))
+            .collect();
+        write_name_keys(&mut *conn, &names, false).await?;
         for (id, f) in ids.into_iter().zip(chunk) {
             out.push(Customer {
                 id,
@@ -462,7 +524,11 @@ pub async fn update(
             .await?
     });
     match row {
-        Some(row) => row.try_into(),
+        Some(row) => {
+            let customer: Customer = row.try_into()?;
+            write_name_keys(conn, &[(id, name_key(&customer.name))], true).await?;
+            Ok(customer)
+        }
         None => Err(StoreError::Conflict {
             current_version: get(conn, id).await?.version,
         }),
@@ -893,9 +959,14 @@ pub async fn search(
         add("erased_at IS NULL AND merged_into_id IS NULL", vec![]);
     }
     if let Some(name) = &filter.name {
+        // A part of a name is a prefix of one of its suffixes: a range of
+        // the suffix index, whatever the size of the archive.
         add(
-            "name_key LIKE ? ESCAPE '\\'",
-            vec![Param::Text(like_pattern(name))],
+            "id IN (SELECT k.customer_id FROM customer_name_keys k WHERE k.key >= ? AND k.key < ?)",
+            vec![
+                Param::Text(name.clone()),
+                Param::Text(format!("{name}\u{10FFFF}")),
+            ],
         );
     }
     if let Some(digits) = &filter.phone_digits {
@@ -986,4 +1057,24 @@ pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     )
     .fetch_one(c)
     .await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{name_key, name_suffixes};
+
+    #[test]
+    fn every_part_of_a_name_is_a_prefix_of_one_suffix() {
+        assert_eq!(name_suffixes("王小明"), ["王小明", "小明", "明"]);
+        let key = name_key("Olivia  Brown");
+        assert_eq!(key, "olivia brown");
+        let suffixes = name_suffixes(&key);
+        assert!(suffixes.contains(&"brown"));
+        assert!(!suffixes.iter().any(|s| s.starts_with(' ')));
+        for part in ["oli", "via b", "own", "n"] {
+            assert!(suffixes.iter().any(|s| s.starts_with(part)), "{part}");
+        }
+        let long = "甲".repeat(40);
+        assert_eq!(name_suffixes(&long).len(), super::NAME_SEARCH_STARTS);
+    }
 }

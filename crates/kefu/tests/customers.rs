@@ -1715,3 +1715,60 @@ async fn imports_fill_custom_fields_matched_by_label_or_key() {
     assert_eq!(errors[0]["row"], 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn any_part_of_a_name_finds_the_customer_after_renames_too() {
+    let app = spawn_demo_app().await;
+    let wang = create(&app, AGENT, json!({"name": "王小明"})).await;
+    let olivia = create(&app, AGENT, json!({"name": "Olivia  Brown-Smith"})).await;
+    let search = |q: &str| {
+        let path = format!("/api/v1/customers?q={}", urlencode(q));
+        let app = &app;
+        async move {
+            let (status, found) = call(app, Method::GET, &path, AGENT, None).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let wang_id = wang["id"].as_i64().unwrap();
+    let olivia_id = olivia["id"].as_i64().unwrap();
+    for part in ["王小明", "小明", "明"] {
+        assert!(search(part).await.contains(&wang_id), "{part}");
+    }
+    for part in ["olivia brown", "BROWN", "smith", "own-sm"] {
+        assert!(search(part).await.contains(&olivia_id), "{part}");
+    }
+    assert!(!search("小红").await.contains(&wang_id));
+
+    // A rename moves the customer to the new name's parts.
+    let (status, renamed) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/customers/{wang_id}"),
+        AGENT,
+        Some(json!({"version": wang["version"], "name": "王小红"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert!(search("小红").await.contains(&wang_id));
+    assert!(!search("小明").await.contains(&wang_id));
+
+    // Customers from an import are found the same way.
+    let csv = "姓名,手机\n欧阳娜娜,13812340001\n";
+    let imported = app
+        .as_user(Method::POST, "/api/v1/customers/import", ADMIN)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::OK);
+    let found = search("阳娜").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    app.stop().await;
+}
