@@ -978,9 +978,21 @@ pub async fn search(
         );
     }
     if let Some(value) = &filter.contact_value {
+        // Naming every kind lets the (kind, value) index find the few
+        // holders; probing each customer for a match would scan the archive.
+        let kinds = vec!["?"; ContactKind::ALL.len()].join(", ");
+        let mut values = vec![Param::Text(value.clone())];
+        values.extend(
+            ContactKind::ALL
+                .iter()
+                .map(|k| Param::Text(k.as_str().to_owned())),
+        );
+        values.push(Param::Text(value.clone()));
         add(
-            "(external_id = ? OR EXISTS (SELECT 1 FROM contact_points p WHERE p.customer_id = customers.id AND p.value = ?))",
-            vec![Param::Text(value.clone()), Param::Text(value.clone())],
+            &format!(
+                "(external_id = ? OR id IN (SELECT p.customer_id FROM contact_points p WHERE p.kind IN ({kinds}) AND p.value = ?))"
+            ),
+            values,
         );
     }
     if let Some(id) = filter.organization_id {
