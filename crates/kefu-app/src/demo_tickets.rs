@@ -598,5 +598,8 @@ pub async fn load_bulk(app: &crate::App, count: usize, seed: u64) -> Result<usiz
         .await?;
         tx.commit().await?;
     }
+    let mut tx = app.store.write().await?;
+    kefu_store::tickets::analyze_after_bulk(&mut tx.conn()).await?;
+    tx.commit().await?;
     Ok(done)
 }

@@ -440,7 +440,7 @@ pub async fn add_tags_many(conn: &mut Conn<'_>, tags: &[(i64, String)]) -> Resul
 /// scans of a million rows); SQLite's planner needs no statistics for them.
 pub async fn analyze_after_bulk(conn: &mut Conn<'_>) -> Result<(), StoreError> {
     if let Conn::Postgres(c) = conn {
-        sqlx::query("ANALYZE customers, contact_points, customer_tags, customer_field_values")
+        sqlx::query("ANALYZE customers, contact_points, customer_tags, customer_field_values, customer_name_keys")
             .execute(&mut **c)
             .await?;
     }

@@ -1099,10 +1099,23 @@ pub async fn index(conn: &mut Conn<'_>, documents: &[(i64, String)]) -> Result<(
     Ok(())
 }
 
+/// Refreshes the planner's statistics of the ticket tables after a bulk
+/// load (PostgreSQL plans queues and searches by them; until autovacuum
+/// gets to it, a freshly loaded table looks empty).
+pub async fn analyze_after_bulk(conn: &mut Conn<'_>) -> Result<(), StoreError> {
+    if let Conn::Postgres(c) = conn {
+        sqlx::query("ANALYZE tickets, ticket_messages, ticket_tags, fts_tickets, audit_log")
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The ids of tickets matching every term, newest first, at most `limit`.
 ///
 /// Newest first rather than by relevance: agents look for current work,
-/// and both engines can stop after `limit` matches in id order, where
+/// and SQLite's FTS5 can stop after `limit` matches in id order (PostgreSQL
+/// sorts the matches, a top-N sort), where
 /// ranking (BM25, `ts_rank`) must score every match — hundreds of
 /// milliseconds for a word in a fifth of all tickets.
 pub async fn search_newest(
@@ -1122,16 +1135,41 @@ pub async fn search_newest(
         .bind(limit)
         .fetch_all(&mut **c)
         .await?),
-        Conn::Postgres(c) => Ok(sqlx::query_scalar(
-            "SELECT ticket_id FROM fts_tickets WHERE terms @@ to_tsquery('simple', $1) \
-             ORDER BY ticket_id DESC LIMIT $2",
-        )
-        .bind(value)
-        .bind(limit)
-        .fetch_all(&mut **c)
-        .await?),
+        Conn::Postgres(c) => {
+            // The planner cannot tell a rare word from a common one, and
+            // its favourite plan (walk tickets newest first, test each)
+            // reads most of the table for a rare word. So count the matches
+            // up to a cap first (cheap either way), then: a common word
+            // walks newest first and stops early; a rare one takes its few
+            // matches from the GIN index and sorts them.
+            let common: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM fts_tickets \
+                 WHERE terms @@ to_tsquery('simple', $1) LIMIT $2) m",
+            )
+            .bind(&value)
+            .bind(COMMON_MATCHES)
+            .fetch_one(&mut **c)
+            .await?;
+            let sql = if common >= COMMON_MATCHES {
+                "SELECT ticket_id FROM fts_tickets WHERE terms @@ to_tsquery('simple', $1) \
+                 ORDER BY ticket_id DESC LIMIT $2"
+            } else {
+                "WITH matches AS MATERIALIZED ( \
+                     SELECT ticket_id FROM fts_tickets WHERE terms @@ to_tsquery('simple', $1)) \
+                 SELECT ticket_id FROM matches ORDER BY ticket_id DESC LIMIT $2"
+            };
+            Ok(sqlx::query_scalar(sql)
+                .bind(value)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?)
+        }
     }
 }
+
+/// Matches from which a search term counts as common on PostgreSQL (see
+/// [`search_newest`]).
+const COMMON_MATCHES: i64 = 200;
 
 /// One step of a ticket's service plan (服务方案).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]

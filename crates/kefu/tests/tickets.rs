@@ -2074,3 +2074,60 @@ async fn tickets_carry_custom_fields_an_admin_defines() {
     let new_form = agent.get("/tickets/new").await;
     assert!(new_form.body.contains("name=\"cf_symptoms\""));
 }
+
+#[tokio::test]
+async fn search_answers_the_newest_matches_for_common_and_rare_words() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let mut common = Vec::new();
+    let mut rare = Vec::new();
+    // Enough tickets for "zebra" to count as a common word on PostgreSQL,
+    // which searches common and rare words by different plans.
+    for i in 0..210 {
+        let subject = if i % 70 == 0 {
+            format!("zebra crossing unicorn {i}")
+        } else {
+            format!("zebra crossing {i}")
+        };
+        let ticket = open(
+            &app,
+            AGENT,
+            json!({ "subject": subject, "customer_id": customer }),
+        )
+        .await;
+        let id = ticket["id"].as_i64().unwrap();
+        common.push(id);
+        if i % 70 == 0 {
+            rare.push(id);
+        }
+    }
+    common.reverse();
+    rare.reverse();
+    let ids = |body: &Value| -> Vec<i64> {
+        body["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (status, found) = call(
+        &app,
+        Method::GET,
+        "/api/v1/search?q=zebra&limit=5",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(ids(&found), common[..5]);
+    let (_, found) = call(
+        &app,
+        Method::GET,
+        "/api/v1/search?q=unicorn&limit=5",
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&found), rare);
+}
