@@ -293,9 +293,9 @@ pub(crate) fn value_changes(
     kefu_domain::audit::diff(&by_key(old), &by_key(new), &[])
 }
 
-/// Records a change of a customer's or a ticket's custom field values, by
-/// field key, in the audit log of that record.
-pub(crate) async fn record_value_change(
+/// Replaces a customer's or a ticket's custom field values with `new` and
+/// records the change, by field key, in the audit log of that record.
+pub(crate) async fn replace_values(
     tx: &mut Tx,
     caller: &Caller,
     target: FieldTarget,
@@ -304,6 +304,7 @@ pub(crate) async fn record_value_change(
     old: &[(i64, String)],
     new: &[(i64, String)],
 ) -> Result<(), AppError> {
+    custom_fields::set_values(&mut tx.conn(), target, record_id, new).await?;
     let fields = custom_fields::all(&mut tx.conn(), target).await?;
     let changes = value_changes(&fields, old, new);
     if changes.is_empty() {

@@ -524,14 +524,7 @@ pub(crate) async fn store_new_customer(
     customers::add_contact_points(&mut tx.conn(), customer.id, &checked.points).await?;
     customers::add_tags(&mut tx.conn(), customer.id, &checked.tags).await?;
     if !checked.custom_values.is_empty() {
-        kefu_store::custom_fields::set_values(
-            &mut tx.conn(),
-            FieldTarget::Customer,
-            customer.id,
-            &checked.custom_values,
-        )
-        .await?;
-        crate::custom_fields::record_value_change(
+        crate::custom_fields::replace_values(
             tx,
             caller,
             FieldTarget::Customer,
@@ -756,9 +749,7 @@ pub async fn update_customer(
     let mut sorted_custom = custom.clone();
     sorted_custom.sort();
     if sorted_custom != old_custom {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), FieldTarget::Customer, id, &custom)
-            .await?;
-        crate::custom_fields::record_value_change(
+        crate::custom_fields::replace_values(
             &mut tx,
             caller,
             FieldTarget::Customer,
@@ -1336,9 +1327,7 @@ pub async fn erase_customer(
             .map(|(_, field, value)| (field, value))
             .collect();
     if !old_custom.is_empty() {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), FieldTarget::Customer, id, &[])
-            .await?;
-        crate::custom_fields::record_value_change(
+        crate::custom_fields::replace_values(
             &mut tx,
             caller,
             FieldTarget::Customer,
@@ -1532,14 +1521,7 @@ pub async fn merge_customers(
         }
     }
     if !duplicate_custom.is_empty() {
-        kefu_store::custom_fields::set_values(
-            &mut tx.conn(),
-            FieldTarget::Customer,
-            duplicate.id,
-            &[],
-        )
-        .await?;
-        crate::custom_fields::record_value_change(
+        crate::custom_fields::replace_values(
             &mut tx,
             caller,
             FieldTarget::Customer,
@@ -1551,14 +1533,7 @@ pub async fn merge_customers(
         .await?;
     }
     if merged_custom != survivor_custom {
-        kefu_store::custom_fields::set_values(
-            &mut tx.conn(),
-            FieldTarget::Customer,
-            survivor.id,
-            &merged_custom,
-        )
-        .await?;
-        crate::custom_fields::record_value_change(
+        crate::custom_fields::replace_values(
             &mut tx,
             caller,
             FieldTarget::Customer,

@@ -974,9 +974,7 @@ async fn update_from_import(
     )?;
     custom.sort();
     if custom != old_custom {
-        kefu_store::custom_fields::set_values(&mut tx.conn(), FieldTarget::Customer, id, &custom)
-            .await?;
-        crate::custom_fields::record_value_change(
+        crate::custom_fields::replace_values(
             tx,
             caller,
             FieldTarget::Customer,

@@ -4,7 +4,7 @@
 
 use crate::attachments::{self, StagedFile};
 use crate::audit::record_change;
-use crate::custom_fields::{Requirement, check_values, record_value_change, values_json};
+use crate::custom_fields::{Requirement, check_values, replace_values, values_json};
 use crate::directory::double_option;
 use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -694,8 +694,7 @@ pub(crate) async fn create_in(
     )
     .await?;
     if !custom.is_empty() {
-        custom_fields::set_values(&mut tx.conn(), FieldTarget::Ticket, ticket.id, &custom).await?;
-        record_value_change(
+        replace_values(
             tx,
             caller,
             FieldTarget::Ticket,
@@ -1102,8 +1101,7 @@ pub(crate) async fn update_in(
         reindex(&mut tx.conn(), &after).await?;
     }
     if let Some((old, new)) = &custom_change {
-        custom_fields::set_values(&mut tx.conn(), FieldTarget::Ticket, id, new).await?;
-        record_value_change(
+        replace_values(
             tx,
             caller,
             FieldTarget::Ticket,

@@ -23,6 +23,26 @@ pub(crate) struct CustomInput {
     pub(crate) error: Option<String>,
 }
 
+/// A field's label in the page's language.
+fn label(context: &PageContext, field: &kefu_store::custom_fields::CustomField) -> String {
+    match context.locale {
+        crate::i18n::Locale::ZhCn => field.label_zh.clone(),
+        crate::i18n::Locale::En => field.label_en.clone(),
+    }
+}
+
+/// The active fields as (key, label) for a list's "custom field" filter.
+pub(crate) fn filter_choices(
+    context: &PageContext,
+    fields: &[kefu_store::custom_fields::CustomField],
+) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|f| f.active)
+        .map(|f| (f.key.clone(), label(context, f)))
+        .collect()
+}
+
 /// The inputs of the active fields, filled and marked from `form`.
 pub(crate) fn custom_inputs(
     context: &PageContext,
@@ -37,10 +57,7 @@ pub(crate) fn custom_inputs(
             let value = form.value(&name).to_owned();
             let chosen: Vec<&str> = value.split(',').map(str::trim).collect();
             CustomInput {
-                label: match context.locale {
-                    crate::i18n::Locale::ZhCn => f.label_zh.clone(),
-                    crate::i18n::Locale::En => f.label_en.clone(),
-                },
+                label: label(context, f),
                 kind: f.kind.as_str(),
                 options: f
                     .options

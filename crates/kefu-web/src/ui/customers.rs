@@ -2,7 +2,9 @@
 //! view, the customer form, organizations, and the privacy actions
 //! (reveal, export, erase).
 
-use super::custom_fields::{CustomInput, custom_inputs, custom_values, form_fields, form_text};
+use super::custom_fields::{
+    CustomInput, custom_inputs, custom_values, filter_choices, form_fields, form_text,
+};
 use super::form::FormState;
 use super::{Fields, caller, field, url_escape};
 use super::{PageContext, Shell, failure, render};
@@ -164,20 +166,12 @@ pub async fn list(
         }
         Err(other) => return failure(&context, other),
     };
-    let custom_filters =
-        kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Customer))
+    let custom_filters = filter_choices(
+        &context,
+        &kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Customer))
             .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| f.active)
-            .map(|f| {
-                let label = match context.locale {
-                    crate::i18n::Locale::ZhCn => f.label_zh,
-                    crate::i18n::Locale::En => f.label_en,
-                };
-                (f.key, label)
-            })
-            .collect();
+            .unwrap_or_default(),
+    );
     let organization_name = match query.organization_id {
         Some(id) => customers::get_organization(&state.app, caller, id)
             .await

@@ -2,7 +2,9 @@
 //! visit), the ticket page with its conversation, properties and
 //! lifecycle, and the ticket settings.
 
-use super::custom_fields::{CustomInput, custom_inputs, custom_values, form_fields, form_text};
+use super::custom_fields::{
+    CustomInput, custom_inputs, custom_values, filter_choices, form_fields, form_text,
+};
 use super::customers::{Choice, allows, choices};
 use super::form::FormState;
 use super::{Fields, PageContext, Shell, caller, failure, field, render, url_escape};
@@ -225,19 +227,10 @@ pub async fn list(
         .into_iter()
         .map(|c| (c.id, c.path))
         .collect();
-    let custom_filters = ticket_fields(&state, &caller)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| f.active)
-        .map(|f| {
-            let label = match context.locale {
-                crate::i18n::Locale::ZhCn => f.label_zh,
-                crate::i18n::Locale::En => f.label_en,
-            };
-            (f.key, label)
-        })
-        .collect();
+    let custom_filters = filter_choices(
+        &context,
+        &ticket_fields(&state, &caller).await.unwrap_or_default(),
+    );
     let next_link = next.map(|cursor| {
         let mut pairs: Vec<(String, String)> = params
             .iter()
