@@ -87,7 +87,7 @@ pub async fn search(
 }
 
 /// Bookkeeping fields left out of every change record.
-const BOOKKEEPING: [&str; 3] = ["version", "created_at", "updated_at"];
+pub(crate) const BOOKKEEPING: [&str; 3] = ["version", "created_at", "updated_at"];
 
 /// Writes the audit record of a change to `entity` `entity_id` by `caller`
 /// inside `tx`: each field of `old` and `new` (snapshots of the record,

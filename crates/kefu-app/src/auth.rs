@@ -149,22 +149,19 @@ pub async fn authenticate_token(
         return Err(AppError::Unauthenticated);
     }
     let hash = token_hash(token);
-    let record = {
+    let found = {
         let mut reader = app.store.read().await?;
-        tokens::find_by_hash(&mut reader.conn(), &hash).await?
+        tokens::find_for_sign_in(&mut reader.conn(), &hash).await?
     };
-    let Some(record) = record else {
+    let Some(found) = found else {
         return Err(AppError::Unauthenticated);
     };
+    let record = found.token;
     let now = kefu_store::now();
-    if record.revoked_at.is_some() || record.expires_at.is_some_and(|at| at <= now) {
-        return Err(AppError::Unauthenticated);
-    }
-    let agent = {
-        let mut reader = app.store.read().await?;
-        agents::get(&mut reader.conn(), record.agent_id).await?
-    };
-    if !agent.active {
+    if record.revoked_at.is_some()
+        || record.expires_at.is_some_and(|at| at <= now)
+        || !found.agent_active
+    {
         return Err(AppError::Unauthenticated);
     }
     let role: Role = record
@@ -181,7 +178,7 @@ pub async fn authenticate_token(
     }
     Ok(Caller {
         actor: Actor::ApiToken(record.id),
-        agent_id: Some(agent.id),
+        agent_id: Some(record.agent_id),
         role,
         source,
     })

@@ -591,7 +591,8 @@ pub(crate) async fn store_new_customers(
     }
     customers::add_contact_points_many(&mut tx.conn(), &points).await?;
     customers::add_tags_many(&mut tx.conn(), &tags).await?;
-    kefu_store::custom_fields::add_values_many(&mut tx.conn(), &values).await?;
+    kefu_store::custom_fields::add_values_many(&mut tx.conn(), FieldTarget::Customer, &values)
+        .await?;
     let entries: Vec<audit_log::Entry<'_>> = changes
         .into_iter()
         .map(|(id, changes)| audit_log::Entry {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 mod caller;
 pub mod company;
+mod creation;
 pub mod custom_fields;
 pub mod customers;
 pub mod demo;
@@ -46,6 +47,8 @@ pub struct App {
     pub attachments: attachments::AttachmentSettings,
     /// Signs the public web form's tokens (derived from the installation secret).
     pub form_key: Vec<u8>,
+    /// The writer task that stores new tickets in group commits.
+    creations: creation::CreationQueue,
 }
 
 impl App {
@@ -72,6 +75,7 @@ impl App {
             form_key,
             public_ids: PublicIdCodec::new(&secret),
             events: events::Events::start(&store).await,
+            creations: creation::CreationQueue::start(store.clone()),
             store,
             attachments,
         })

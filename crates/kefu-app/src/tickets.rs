@@ -4,13 +4,13 @@
 
 use crate::attachments::{self, StagedFile};
 use crate::audit::record_change;
+use crate::creation;
 use crate::custom_fields::{Requirement, check_values, replace_values, values_json};
 use crate::directory::double_option;
 use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
-use kefu_domain::audit::Actor;
 use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::ticket::{
     self as rules, Channel, Direction, Level, MessageKind, Priority, PriorityMatrix,
@@ -415,13 +415,13 @@ async fn check_watchers(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<i64>, Ap
     Ok(out)
 }
 
-/// The customer (active, not merged or erased) and their organization.
-async fn customer_and_organization(
+/// The customer a ticket may be for (it exists and was not merged away).
+async fn ticket_customer(
     conn: &mut Conn<'_>,
     id: Option<i64>,
-) -> Result<(Option<i64>, Option<i64>), AppError> {
+) -> Result<Option<customers::Customer>, AppError> {
     let Some(id) = id else {
-        return Ok((None, None));
+        return Ok(None);
     };
     match customers::get(conn, id).await {
         Ok(c) if c.merged_into_id.is_some() => Err(AppError::invalid(
@@ -431,7 +431,7 @@ async fn customer_and_organization(
                 c.merged_into_id.unwrap_or_default()
             ),
         )),
-        Ok(c) => Ok((Some(c.id), c.organization_id)),
+        Ok(c) => Ok(Some(c)),
         Err(kefu_store::StoreError::NotFound) => Err(AppError::invalid(
             "customer_id",
             format!("customer {id} does not exist"),
@@ -473,6 +473,8 @@ pub(crate) struct CheckedTicket {
     pub(crate) fields: TicketFields,
     pub(crate) tags: Vec<String>,
     pub(crate) watchers: Vec<i64>,
+    /// The customer's name, for the answer.
+    pub(crate) customer_name: Option<String>,
 }
 
 /// Checks a new ticket's input; the first problem is returned with its field.
@@ -547,7 +549,9 @@ pub(crate) async fn check_new_ticket(
     let customer = input
         .customer_id
         .or(parent.as_ref().and_then(|p| p.customer_id));
-    let (customer_id, organization_id) = customer_and_organization(conn, customer).await?;
+    let customer = ticket_customer(conn, customer).await?;
+    let customer_id = customer.as_ref().map(|c| c.id);
+    let organization_id = customer.as_ref().and_then(|c| c.organization_id);
     let fields = TicketFields {
         subject,
         description: text(input.description.as_ref(), "description", rules::BODY_MAX)?,
@@ -583,6 +587,7 @@ pub(crate) async fn check_new_ticket(
         fields,
         tags,
         watchers,
+        customer_name: customer.map(|c| c.name),
     })
 }
 
@@ -600,16 +605,16 @@ pub(crate) async fn reindex(conn: &mut Conn<'_>, ticket: &Ticket) -> Result<(), 
 
 /// What the audit log keeps of a ticket: its fields, tags and watchers.
 #[derive(Serialize, schemars::JsonSchema)]
-struct AuditSnapshot<'a> {
+pub(crate) struct AuditSnapshot<'a> {
     #[serde(flatten)]
-    ticket: &'a Ticket,
-    tags: &'a [String],
-    watchers: &'a [i64],
+    pub(crate) ticket: &'a Ticket,
+    pub(crate) tags: &'a [String],
+    pub(crate) watchers: &'a [i64],
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
+    pub(crate) reason: Option<&'a str>,
 }
 
-fn default_channel(caller: &Caller) -> Channel {
+pub(crate) fn default_channel(caller: &Caller) -> Channel {
     match caller.source {
         kefu_domain::audit::Source::Email => Channel::Email,
         kefu_domain::audit::Source::Web => Channel::Phone,
@@ -636,9 +641,20 @@ pub async fn create_ticket_with_files(
 ) -> Result<TicketView, AppError> {
     caller.require(Permission::ManageTickets)?;
     attachments::check_files(&files)?;
-    let mut tx = app.store.write().await?;
-    let view = create_in(app, &mut tx, caller, &input, files).await?;
-    tx.commit().await?;
+    let view = if files.is_empty() {
+        // Without files a creation joins the next group commit.
+        let prepared = {
+            let mut reader = app.store.read().await?;
+            creation::prepare(&mut reader.conn(), caller, &input).await?
+        };
+        let (ticket, prepared) = app.creations.store(prepared).await?;
+        creation::view(ticket, prepared)
+    } else {
+        let mut tx = app.store.write().await?;
+        let view = create_in(app, &mut tx, caller, &input, files).await?;
+        tx.commit().await?;
+        view
+    };
     app.events
         .ticket(caller, view.ticket.id, crate::events::EventKind::Created)
         .await;
@@ -646,8 +662,8 @@ pub async fn create_ticket_with_files(
 }
 
 /// Opens a ticket inside `tx`: checks, row, search index, tags,
-/// watchers, audit record and files. The caller checks permissions and
-/// [`attachments::check_files`] first.
+/// watchers, custom field values, audit records and files. The caller
+/// checks permissions and [`attachments::check_files`] first.
 pub(crate) async fn create_in(
     app: &App,
     tx: &mut Tx,
@@ -655,65 +671,20 @@ pub(crate) async fn create_in(
     input: &NewTicket,
     files: Vec<StagedFile>,
 ) -> Result<TicketView, AppError> {
-    let settings = tickets::settings(&mut tx.conn()).await?;
-    let checked =
-        check_new_ticket(&mut tx.conn(), input, default_channel(caller), &settings).await?;
-    let fields_defined = custom_fields::all(&mut tx.conn(), FieldTarget::Ticket).await?;
-    // Customers never see the internal fields; agents fill them in later.
-    let requirement = match caller.actor {
-        Actor::Customer(_) => Requirement::Relaxed,
-        _ => Requirement::Enforced,
-    };
-    let custom = check_values(&fields_defined, &input.custom_fields, &[], requirement)?;
-    let ticket = tickets::insert(&mut tx.conn(), &checked.fields, kefu_store::now()).await?;
-    let text = format!("{}\n{}", ticket.subject, ticket.description);
-    tickets::index(
-        &mut tx.conn(),
-        &[(ticket.id, crate::search::document(&text))],
-    )
-    .await?;
-    if !checked.tags.is_empty() {
-        tickets::set_tags(&mut tx.conn(), ticket.id, &checked.tags).await?;
-    }
-    if !checked.watchers.is_empty() {
-        tickets::set_watchers(&mut tx.conn(), ticket.id, &checked.watchers).await?;
-    }
-    record_change(
-        tx,
-        caller,
-        "ticket",
-        ticket.id,
-        Action::Create,
-        &(),
-        &AuditSnapshot {
-            ticket: &ticket,
-            tags: &checked.tags,
-            watchers: &checked.watchers,
-            reason: None,
-        },
-    )
-    .await?;
-    if !custom.is_empty() {
-        replace_values(
-            tx,
-            caller,
-            FieldTarget::Ticket,
-            ticket.id,
-            Action::Create,
-            &[],
-            &custom,
-        )
-        .await?;
-    }
+    let prepared = creation::prepare(&mut tx.conn(), caller, input).await?;
+    let ticket = creation::write(tx, std::slice::from_ref(&prepared))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::Internal("the ticket insert returned no row".into()))?;
     if !files.is_empty() {
         let author = attachments::author_of(caller);
         attachments::store_files(app, tx, caller, ticket.id, None, author, files).await?;
     }
-    view_of(&mut tx.conn(), ticket, &settings).await
+    Ok(creation::view(ticket, prepared))
 }
 
 /// The name of one row of `kind`, when there is an id.
-async fn named(
+pub(crate) async fn named(
     conn: &mut Conn<'_>,
     kind: Named,
     id: Option<i64>,
@@ -1049,9 +1020,9 @@ pub(crate) async fn update_in(
         f.channel = Channel::parse_field("channel", v)?;
     }
     if let Some(v) = changes.customer_id {
-        let (customer, organization) = customer_and_organization(&mut tx.conn(), v).await?;
-        f.customer_id = customer;
-        f.organization_id = organization;
+        let customer = ticket_customer(&mut tx.conn(), v).await?;
+        f.customer_id = customer.as_ref().map(|c| c.id);
+        f.organization_id = customer.and_then(|c| c.organization_id);
     }
     if let Some(v) = &changes.expectation {
         f.expectation = text(Some(v), "expectation", 2000)?;

@@ -45,6 +45,9 @@ struct Options {
     /// after the customers; 0 skips the ticket measurements.
     #[arg(long, default_value_t = 0)]
     tickets: usize,
+    /// Measure only ticket creation (to profile the write path).
+    #[arg(long)]
+    only_creation: bool,
     /// Keep the SQLite file afterwards (to inspect or profile queries).
     #[arg(long)]
     keep: bool,
@@ -334,73 +337,75 @@ async fn main() -> Result<()> {
     };
     let any = Arc::new(|_: usize, _: &serde_json::Value| true) as CheckAnswer;
     let mut latencies = Vec::new();
-    latencies.push(
-        measure(
-            "customer lookup by phone",
-            options.requests,
-            options.concurrency,
-            get(Arc::new(move |i| {
-                format!(
-                    "/customers/lookup?kind=phone&value={}",
-                    phone_of(spread(i)).replace('+', "%2B")
-                )
-            })),
-            Arc::new(move |i, body| body["external_id"] == format!("BENCH-{}", spread(i))),
-        )
-        .await
-        .context("lookup")?,
-    );
-    latencies.push(
-        measure(
-            "customer list page (50, newest first)",
-            options.requests,
-            options.concurrency,
-            get(Arc::new(|_| "/customers?limit=50".to_owned())),
-            Arc::new(|_, body| body["items"].as_array().is_some_and(|a| a.len() == 50)),
-        )
-        .await?,
-    );
-    latencies.push(
-        measure(
-            "customer list filtered by tag and grade",
-            options.requests,
-            options.concurrency,
-            get(Arc::new(|i| {
-                format!(
-                    "/customers?limit=50&grade=vip&tag={}",
-                    ["%E5%AE%BD%E5%B8%A6", "IPTV"][i % 2]
-                )
-            })),
-            any.clone(),
-        )
-        .await?,
-    );
-    latencies.push(
-        measure(
-            "customer 360° view",
-            options.requests,
-            options.concurrency,
-            get(Arc::new(move |i| {
-                format!("/customers/{}/profile", 321 + spread(i))
-            })),
-            any.clone(),
-        )
-        .await?,
-    );
-    latencies.push(
-        measure(
-            "customer search by partial phone",
-            options.requests.min(200),
-            options.concurrency,
-            get(Arc::new(move |i| {
-                format!("/customers?limit=20&q={:08}", spread(i))
-            })),
-            any.clone(),
-        )
-        .await?,
-    );
-
-    if tickets > 0 {
+    let reads = !options.only_creation;
+    if reads {
+        latencies.push(
+            measure(
+                "customer lookup by phone",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(move |i| {
+                    format!(
+                        "/customers/lookup?kind=phone&value={}",
+                        phone_of(spread(i)).replace('+', "%2B")
+                    )
+                })),
+                Arc::new(move |i, body| body["external_id"] == format!("BENCH-{}", spread(i))),
+            )
+            .await
+            .context("lookup")?,
+        );
+        latencies.push(
+            measure(
+                "customer list page (50, newest first)",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(|_| "/customers?limit=50".to_owned())),
+                Arc::new(|_, body| body["items"].as_array().is_some_and(|a| a.len() == 50)),
+            )
+            .await?,
+        );
+        latencies.push(
+            measure(
+                "customer list filtered by tag and grade",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(|i| {
+                    format!(
+                        "/customers?limit=50&grade=vip&tag={}",
+                        ["%E5%AE%BD%E5%B8%A6", "IPTV"][i % 2]
+                    )
+                })),
+                any.clone(),
+            )
+            .await?,
+        );
+        latencies.push(
+            measure(
+                "customer 360° view",
+                options.requests,
+                options.concurrency,
+                get(Arc::new(move |i| {
+                    format!("/customers/{}/profile", 321 + spread(i))
+                })),
+                any.clone(),
+            )
+            .await?,
+        );
+        latencies.push(
+            measure(
+                "customer search by partial phone",
+                options.requests.min(200),
+                options.concurrency,
+                get(Arc::new(move |i| {
+                    format!("/customers?limit=20&q={:08}", spread(i))
+                })),
+                any.clone(),
+            )
+            .await?,
+        );
+    }
+    if tickets > 0 && reads {
         let total = tickets + 1_000;
         let pick = move |i: usize| 1 + (i.wrapping_mul(2_654_435_761)) % total;
         latencies.push(
@@ -457,6 +462,8 @@ async fn main() -> Result<()> {
                 .await?,
             );
         }
+    }
+    if tickets > 0 {
         for clients in [8usize, 64] {
             let client = client.clone();
             let token = token.clone();

@@ -251,23 +251,24 @@ pub async fn set_values(
     })
 }
 
-/// Adds values to several new customers: (customer id, field id, value).
+/// Adds values to several new records of `target`: (record id, field id,
+/// value).
 pub async fn add_values_many(
     conn: &mut Conn<'_>,
+    target: FieldTarget,
     values: &[(i64, i64, String)],
 ) -> Result<(), StoreError> {
+    let (table, column) = value_table(target);
     for chunk in values.chunks(1000) {
         let rows = (0..chunk.len())
             .map(|r| format!("(${}, ${}, ${})", 1 + r * 3, 2 + r * 3, 3 + r * 3))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
-            "INSERT INTO customer_field_values (customer_id, field_id, value) VALUES {rows}"
-        );
+        let sql = format!("INSERT INTO {table} ({column}, field_id, value) VALUES {rows}");
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (customer_id, field_id, value) in chunk {
-                query = query.bind(*customer_id).bind(*field_id).bind(value);
+            for (record_id, field_id, value) in chunk {
+                query = query.bind(*record_id).bind(*field_id).bind(value);
             }
             query.execute(c).await?;
         });

@@ -336,9 +336,12 @@ async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Inner, Store
             path.display()
         )));
     }
+    // A connection to a local file cannot go stale: skip the ping before
+    // each use, a round trip to the connection's thread on every request.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
+        .test_before_acquire(false)
         .connect_with(
             base.clone()
                 .create_if_missing(options.create_if_missing)
@@ -351,6 +354,7 @@ async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Inner, Store
         .map_err(|e| sqlite_open_error(path, e))?;
     let reader = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
+        .test_before_acquire(false)
         .connect_with(
             base.pragma("query_only", "ON")
                 .pragma("cache_size", "-16384"),

@@ -586,6 +586,28 @@ pub async fn set_watchers(
     })
 }
 
+/// Adds watchers to new tickets: (ticket id, agent id).
+pub async fn add_watchers_many(
+    conn: &mut Conn<'_>,
+    pairs: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    for chunk in pairs.chunks(BULK_ROWS * 4) {
+        let values = (0..chunk.len())
+            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO ticket_watchers (ticket_id, agent_id) VALUES {values}");
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, agent) in chunk {
+                query = query.bind(*id).bind(*agent);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]

@@ -65,19 +65,31 @@ pub async fn insert(conn: &mut Conn<'_>, new: &NewApiToken) -> Result<ApiToken, 
     })
 }
 
-/// The token with this hash, if any.
-pub async fn find_by_hash(
+/// A token found for signing in, with whether its agent is active.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenSignIn {
+    /// The token.
+    #[sqlx(flatten)]
+    pub token: ApiToken,
+    /// Whether the agent it acts for may still sign in.
+    pub agent_active: bool,
+}
+
+/// The token with this hash and its agent's state, in one query (it
+/// runs on every API request).
+pub async fn find_for_sign_in(
     conn: &mut Conn<'_>,
     token_hash: &str,
-) -> Result<Option<ApiToken>, StoreError> {
+) -> Result<Option<TokenSignIn>, StoreError> {
     on_conn!(conn, |c| {
         Ok(sqlx::query_as(
-        "SELECT id, name, role, agent_id, created_by, expires_at, last_used_at, revoked_at, created_at \
-         FROM api_tokens WHERE token_hash = $1"
-    )
-    .bind(token_hash)
-    .fetch_optional(c)
-    .await?)
+            "SELECT t.id, t.name, t.role, t.agent_id, t.created_by, t.expires_at, t.last_used_at, \
+                t.revoked_at, t.created_at, a.active AS agent_active \
+         FROM api_tokens t JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(c)
+        .await?)
     })
 }
 

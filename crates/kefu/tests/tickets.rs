@@ -2131,3 +2131,104 @@ async fn search_answers_the_newest_matches_for_common_and_rare_words() {
     .await;
     assert_eq!(ids(&found), rare);
 }
+
+#[tokio::test]
+async fn concurrent_creations_share_commits_and_each_answer_is_what_was_stored() {
+    let app = spawn_demo_app().await;
+    let customer = a_customer(&app).await;
+    let agent = me(&app, AGENT).await;
+    let manager = me(&app, MANAGER).await;
+    let (_, issued) = call(
+        &app,
+        Method::POST,
+        "/api/v1/api-tokens",
+        ADMIN,
+        Some(json!({"name": "load", "role": "admin", "expires_in_days": 1})),
+    )
+    .await;
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let mut running = tokio::task::JoinSet::new();
+    for i in 0..48usize {
+        let kind = ["fault", "inquiry", "complaint"][i % 3];
+        let request = app
+            .client
+            .post(app.url("/api/v1/tickets"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "subject": format!("并发工单 {i} concurrent"),
+                "description": "宽带无法上网",
+                "type": kind,
+                "customer_id": (i % 2 == 0).then_some(customer),
+                "assignee_id": (i % 3 == 0).then_some(agent),
+                "watchers": if i % 4 == 0 { vec![manager] } else { vec![] },
+                "tags": if i % 5 == 0 { vec!["宽带", "load"] } else { vec![] },
+                // One in twelve is refused; the rest of its batch is stored.
+                "urgency": if i % 12 == 7 { "someday" } else { "high" },
+            }));
+        running.spawn(async move {
+            let response = request.send().await.unwrap();
+            (
+                i,
+                response.status(),
+                response.json::<Value>().await.unwrap(),
+            )
+        });
+    }
+    let mut created = Vec::new();
+    while let Some(done) = running.join_next().await {
+        let (i, status, body) = done.unwrap();
+        if i % 12 == 7 {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(error_field(&body), "urgency");
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            created.push(body);
+        }
+    }
+    assert_eq!(created.len(), 44);
+    let mut ids: Vec<i64> = created.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 44, "every creation got its own ticket");
+    for answer in &created {
+        let id = answer["id"].as_i64().unwrap();
+        let (status, stored) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets/{id}"),
+            ADMIN,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        // The answer is built from what was checked; it must equal what a
+        // later read shows.
+        for key in [
+            "subject",
+            "number",
+            "status",
+            "priority",
+            "matrix_priority",
+            "next_statuses",
+            "customer",
+            "organization",
+            "assignee",
+            "watchers",
+            "tags",
+            "custom_fields",
+            "created_at",
+            "version",
+        ] {
+            assert_eq!(answer[key], stored[key], "{key} of ticket {id}");
+        }
+        let history = stored["timeline"].as_array().unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|item| item["entry"] == "change" && item["action"] == "create"),
+            "ticket {id} has its creation record: {history:?}"
+        );
+    }
+    let found = search_ids(&app, "concurrent").await;
+    assert!(ids.iter().all(|id| found.contains(id)), "{found:?}");
+}
