@@ -207,6 +207,9 @@ pub struct PortalTicket {
     pub messages: Vec<(Message, String, Vec<Attachment>)>,
     /// Files on the ticket itself and on public replies.
     pub attachments: Vec<Attachment>,
+    /// Whether the customer may still reply (a resolved request only
+    /// within the reopen window, and the reply reopens it).
+    pub can_reply: bool,
 }
 
 /// The ticket if it is the customer's; `NotFound` otherwise.
@@ -236,6 +239,14 @@ fn visible(attachments: Vec<Attachment>, notes: &[i64]) -> Vec<Attachment> {
 pub async fn ticket(app: &App, me: &PortalCustomer, id: i64) -> Result<PortalTicket, AppError> {
     let mut reader = app.store.read().await?;
     let ticket = own_ticket(&mut reader.conn(), me, id).await?;
+    let reopen_days = tickets::settings(&mut reader.conn()).await?.reopen_days;
+    let can_reply = kefu_domain::ticket::status_after_customer_reply(
+        ticket.status,
+        ticket.resolved_at,
+        reopen_days,
+        kefu_store::now(),
+    )
+    .is_ok();
     let all = tickets::messages(&mut reader.conn(), id).await?;
     let notes: Vec<i64> = all
         .iter()
@@ -280,6 +291,7 @@ pub async fn ticket(app: &App, me: &PortalCustomer, id: i64) -> Result<PortalTic
         ticket,
         messages,
         attachments: files,
+        can_reply,
     })
 }
 
@@ -328,13 +340,9 @@ pub async fn reply(
     let caller = as_customer(me.customer_id);
     let author = Author::Customer(me.customer_id);
     let mut tx = app.store.write().await?;
-    let ticket = own_ticket(&mut tx.conn(), me, id).await?;
-    if matches!(ticket.status, Status::Closed | Status::Merged) {
-        return Err(AppError::invalid(
-            "body",
-            "this request is closed; send a new request instead",
-        ));
-    }
+    own_ticket(&mut tx.conn(), me, id).await?;
+    // A closed request, or a resolved one past the reopen window, refuses
+    // the reply; a resolved one within it reopens.
     let message = append_message(
         &mut tx,
         &caller,

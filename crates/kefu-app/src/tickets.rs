@@ -1355,9 +1355,27 @@ pub(crate) async fn append_message(
             f.status = Status::Open;
         }
     }
-    // The customer answered what the agents were waiting for.
-    if matches!(author, Author::Customer(_)) && f.status == Status::Pending {
-        f.status = Status::Open;
+    // The customer answered what the agents were waiting for, or came
+    // back to a resolved request within the reopen window.
+    let mut reason = None;
+    if matches!(author, Author::Customer(_)) {
+        let reopen_days = if before.status == Status::Resolved {
+            tickets::settings(&mut tx.conn()).await?.reopen_days
+        } else {
+            0
+        };
+        let to = rules::status_after_customer_reply(
+            before.status,
+            before.resolved_at,
+            reopen_days,
+            now,
+        )?;
+        if to == Status::Open && before.status == Status::Resolved {
+            f.resolved_at = None;
+            f.closed_at = None;
+            reason = Some(rules::CUSTOMER_REOPEN_REASON);
+        }
+        f.status = to;
     }
     if f != TicketFields::of(&before) {
         let after = tickets::update(&mut tx.conn(), id, before.version, &f).await?;
@@ -1379,7 +1397,7 @@ pub(crate) async fn append_message(
                 ticket: &after,
                 tags: &tags,
                 watchers: &watchers,
-                reason: None,
+                reason,
             },
         )
         .await?;

@@ -322,6 +322,50 @@ pub fn check_transition(facts: &TransitionFacts, to: Status) -> Result<(), Domai
     Ok(())
 }
 
+/// The reason recorded when a customer's reply reopens a resolved ticket.
+pub const CUSTOMER_REOPEN_REASON: &str = "reopened: the customer replied";
+
+/// What a customer's message does to a ticket: an answer to a ticket
+/// pending the customer goes back to the agents (open); a reply to a
+/// resolved ticket within the reopen window reopens it; a reply to a
+/// closed or merged ticket, or to a resolved one after the window, is
+/// refused on `body` — the customer sends a new request that refers to it.
+/// Any other status stays as it is.
+pub fn status_after_customer_reply(
+    from: Status,
+    resolved_at: Option<DateTime<Utc>>,
+    reopen_days: i64,
+    now: DateTime<Utc>,
+) -> Result<Status, DomainError> {
+    match from {
+        Status::Pending => Ok(Status::Open),
+        Status::Resolved => {
+            let facts = TransitionFacts {
+                from,
+                resolved_at,
+                reopen_days,
+                has_resolution: true,
+                has_reason: true,
+                now,
+            };
+            check_transition(&facts, Status::Open).map_err(|_| {
+                DomainError::invalid(
+                    "body",
+                    format!(
+                        "this request was resolved more than {reopen_days} days ago; send a new request that refers to it"
+                    ),
+                )
+            })?;
+            Ok(Status::Open)
+        }
+        Status::Closed | Status::Merged => Err(DomainError::invalid(
+            "body",
+            "this request is closed; send a new request instead",
+        )),
+        other => Ok(other),
+    }
+}
+
 /// The most a subject may hold, in characters.
 pub const SUBJECT_MAX: usize = 200;
 /// The most a description or message may hold, in characters.
@@ -446,6 +490,35 @@ mod tests {
         f.has_reason = false;
         let err = check_transition(&f, Status::Open).unwrap_err();
         assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "reason"));
+    }
+
+    #[test]
+    fn a_customer_reply_reopens_within_the_window_and_is_refused_after_it() {
+        let now = Utc::now();
+        let resolved = Some(now - TimeDelta::days(3));
+        assert_eq!(
+            status_after_customer_reply(Status::Pending, None, 7, now),
+            Ok(Status::Open)
+        );
+        assert_eq!(
+            status_after_customer_reply(Status::Resolved, resolved, 7, now),
+            Ok(Status::Open)
+        );
+        let late = status_after_customer_reply(Status::Resolved, resolved, 2, now);
+        assert!(
+            matches!(&late, Err(DomainError::Validation { field, .. }) if field == "body"),
+            "{late:?}"
+        );
+        for shut in [Status::Closed, Status::Merged] {
+            let refused = status_after_customer_reply(shut, resolved, 7, now);
+            assert!(
+                matches!(&refused, Err(DomainError::Validation { field, .. }) if field == "body"),
+                "{refused:?}"
+            );
+        }
+        for stays in [Status::New, Status::Open, Status::OnHold, Status::Spam] {
+            assert_eq!(status_after_customer_reply(stays, None, 7, now), Ok(stays));
+        }
     }
 
     #[test]

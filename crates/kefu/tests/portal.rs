@@ -295,3 +295,100 @@ async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
         .await;
     assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_reply_to_a_resolved_request_reopens_it_within_the_window_only() {
+    let app = spawn_demo_app().await;
+    let me = customer_with_email(&app, "钱多多", "qian.duo@example.cn").await;
+    let id = ticket_for(&app, me, "宽带晚上掉线").await;
+    let customer = signed_in_customer(&app, "qian.duo@example.cn").await;
+    let location = format!("/portal/tickets/{id}");
+    let resolve = |version: Value| {
+        json!({
+            "version": version,
+            "status": "resolved",
+            "resolution_category": "solved",
+            "resolution": "已更换光猫",
+        })
+    };
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    let (status, resolved) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/status"),
+            AGENT,
+            Some(resolve(ticket["version"].clone())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+
+    // Within the window the page offers the reply and says it reopens.
+    let page = customer.get(&location).await;
+    assert!(page.body.contains("id=\"reopen-note\""), "{}", page.body);
+    let replied = customer
+        .post_multipart(
+            &location,
+            &format!("/portal/tickets/{id}/messages"),
+            Form::new().text("body", "换了光猫后还是掉线。"),
+        )
+        .await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(ticket["status"], "open");
+    assert!(ticket["resolved_at"].is_null());
+    let reopened = ticket["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["entry"] == "change" && e["action"] == "update")
+        .unwrap();
+    assert_eq!(reopened["actor"], "钱多多");
+    assert!(
+        reopened.to_string().contains("the customer replied"),
+        "the reason is on the timeline: {reopened}"
+    );
+
+    // Resolved again, and the window passes: the reply is refused by name
+    // and the page no longer offers it.
+    let (_, again) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/status"),
+            AGENT,
+            Some(resolve(ticket["version"].clone())),
+        )
+        .await;
+    assert_eq!(again["status"], "resolved", "{again}");
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let mut tx = app.app.store.write().await.unwrap();
+    kefu_store::on_conn!(&mut tx.conn(), |c| {
+        sqlx::query("UPDATE tickets SET resolved_at = $1 WHERE id = $2")
+            .bind(long_ago)
+            .bind(id)
+            .execute(c)
+            .await
+            .unwrap();
+    });
+    tx.commit().await.unwrap();
+    let page = customer.get(&location).await;
+    assert!(!page.body.contains("id=\"portal-reply\""));
+    assert!(page.body.contains("id=\"closed-note\""));
+    let late = customer
+        .post_multipart(
+            &location,
+            &format!("/portal/tickets/{id}/messages"),
+            Form::new().text("body", "又掉线了"),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(late.body.contains("data-field=\"body\""), "{}", late.body);
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(ticket["status"], "resolved", "nothing was saved");
+}

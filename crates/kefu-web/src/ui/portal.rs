@@ -96,6 +96,7 @@ portal_page!(TicketPage, "portal_ticket.html", {
     created: String,
     ticket_files: Vec<Attachment>,
     open: bool,
+    reopens: bool,
     form: FormState,
 });
 
@@ -351,7 +352,8 @@ async fn ticket_page(
             .filter(|a| a.message_id.is_none())
             .cloned()
             .collect(),
-        open: !matches!(detail.ticket.status, Status::Closed | Status::Merged),
+        open: detail.can_reply,
+        reopens: detail.ticket.status == Status::Resolved,
         form,
         detail,
     };
