@@ -1746,6 +1746,11 @@ pub struct OrganizationInput {
     /// External id.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// Members see each other's requests in the customer portal (new
+    /// organizations: each sees only their own; changes: unchanged when
+    /// left out).
+    #[serde(default)]
+    pub portal_shared: Option<bool>,
 }
 
 fn organization_fields(input: &OrganizationInput) -> Result<OrganizationFields, AppError> {
@@ -1759,6 +1764,7 @@ fn organization_fields(input: &OrganizationInput) -> Result<OrganizationFields, 
         },
         notes: trimmed(input.notes.as_ref(), "notes", 4000)?,
         external_id: external_id(input.external_id.as_ref())?,
+        portal_shared: input.portal_shared.unwrap_or(false),
     })
 }
 
@@ -1818,9 +1824,10 @@ pub async fn update_organization(
     let version = input
         .version
         .ok_or_else(|| AppError::invalid("version", "must not be empty"))?;
-    let fields = organization_fields(&input)?;
+    let mut fields = organization_fields(&input)?;
     let mut tx = app.store.write().await?;
     let before = organizations::get(&mut tx.conn(), id).await?;
+    fields.portal_shared = input.portal_shared.unwrap_or(before.portal_shared);
     let after = organizations::update(&mut tx.conn(), id, version, &fields).await?;
     record_change(
         &mut tx,

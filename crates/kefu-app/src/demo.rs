@@ -469,7 +469,7 @@ async fn load_customers(
     use rand::Rng;
     let sizes = ["micro", "small", "medium", "large"];
     let mut organizations: Vec<(i64, &str, usize)> = Vec::new();
-    for (name, industry) in ORGANIZATIONS {
+    for (index, (name, industry)) in ORGANIZATIONS.into_iter().enumerate() {
         let place = rng.random_range(0..PLACES.len());
         let org = create_organization_in(
             tx,
@@ -479,6 +479,8 @@ async fn load_customers(
                 region: Some(PLACES[place].3.into()),
                 industry: Some(industry.into()),
                 company_size: sizes.choose(rng).map(|s| (*s).to_owned()),
+                // One company lets its staff follow each other's requests.
+                portal_shared: Some(index == 0),
                 ..OrganizationInput::default()
             },
         )

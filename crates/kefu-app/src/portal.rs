@@ -42,6 +42,9 @@ pub struct PortalCustomer {
     pub session_id: i64,
     /// The token the portal's forms must carry.
     pub csrf_token: String,
+    /// The customer's organization, when it lets its members see each
+    /// other's requests.
+    pub shared_organization: Option<i64>,
 }
 
 /// Acting as the customer: recorded as the customer in the audit log. The
@@ -144,8 +147,16 @@ pub async fn session(app: &App, token: &str) -> Result<PortalCustomer, AppError>
             .await?
             .ok_or(AppError::Unauthenticated)?;
         let customer = kefu_store::customers::get(&mut reader.conn(), session.customer_id).await?;
-        (session, customer)
+        let shared = match customer.organization_id {
+            Some(id) => kefu_store::organizations::get(&mut reader.conn(), id)
+                .await?
+                .portal_shared
+                .then_some(id),
+            None => None,
+        };
+        (session, (customer, shared))
     };
+    let (customer, shared_organization) = customer;
     let now = kefu_store::now();
     if !kefu_domain::signin::session_is_valid(session.created_at, session.last_seen_at, now) {
         return Err(AppError::Unauthenticated);
@@ -161,6 +172,7 @@ pub async fn session(app: &App, token: &str) -> Result<PortalCustomer, AppError>
         language: customer.language,
         session_id: session.id,
         csrf_token: session.csrf_token,
+        shared_organization,
     })
 }
 
@@ -172,7 +184,8 @@ pub async fn sign_out(app: &App, me: &PortalCustomer) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The customer's tickets, newest first (spam left out).
+/// The customer's tickets — their organization's too when it shares
+/// them — newest first (spam left out).
 pub async fn my_tickets(app: &App, me: &PortalCustomer) -> Result<Vec<TicketSummary>, AppError> {
     let mut reader = app.store.read().await?;
     let statuses = Status::ALL
@@ -183,7 +196,11 @@ pub async fn my_tickets(app: &App, me: &PortalCustomer) -> Result<Vec<TicketSumm
     let rows = tickets::search(
         &mut reader.conn(),
         &Filter {
-            customer_id: Some(me.customer_id),
+            customer_id: match me.shared_organization {
+                Some(_) => None,
+                None => Some(me.customer_id),
+            },
+            organization_id: me.shared_organization,
             statuses,
             ..Filter::default()
         },
@@ -210,16 +227,26 @@ pub struct PortalTicket {
     /// Whether the customer may still reply (a resolved request only
     /// within the reopen window, and the reply reopens it).
     pub can_reply: bool,
+    /// Whether the signed-in customer made the request (only they may
+    /// close it; colleagues of a sharing organization read and reply).
+    pub mine: bool,
 }
 
-/// The ticket if it is the customer's; `NotFound` otherwise.
+/// The ticket if the customer may see it — theirs, or their sharing
+/// organization's; `NotFound` otherwise, so nobody learns it exists.
 async fn own_ticket(
     conn: &mut kefu_store::Conn<'_>,
     me: &PortalCustomer,
     id: i64,
 ) -> Result<Ticket, AppError> {
+    let visible = |t: &Ticket| {
+        t.customer_id == Some(me.customer_id)
+            || me
+                .shared_organization
+                .is_some_and(|org| t.organization_id == Some(org))
+    };
     match tickets::get(conn, id).await {
-        Ok(t) if t.customer_id == Some(me.customer_id) && t.status != Status::Spam => Ok(t),
+        Ok(t) if visible(&t) && t.status != Status::Spam => Ok(t),
         Ok(_) | Err(kefu_store::StoreError::NotFound) => Err(AppError::NotFound),
         Err(e) => Err(e.into()),
     }
@@ -269,13 +296,29 @@ pub async fn ticket(app: &App, me: &PortalCustomer, id: i64) -> Result<PortalTic
             .await?
             .into_iter()
             .collect();
+    // Colleagues of a sharing organization write on the same request.
+    let customer_ids: Vec<i64> = all
+        .iter()
+        .filter_map(|m| match m.author {
+            Author::Customer(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let customer_names: std::collections::HashMap<i64, String> = kefu_store::names_of(
+        &mut reader.conn(),
+        kefu_store::Named::Customers,
+        &customer_ids,
+    )
+    .await?
+    .into_iter()
+    .collect();
     let messages = all
         .into_iter()
         .filter(|m| m.kind == MessageKind::Reply)
         .map(|m| {
             let who = match m.author {
                 Author::Agent(a) => names.get(&a).cloned().unwrap_or_default(),
-                Author::Customer(_) => me.name.clone(),
+                Author::Customer(c) => customer_names.get(&c).cloned().unwrap_or_default(),
                 Author::System => String::new(),
             };
             let on_it = files
@@ -286,12 +329,14 @@ pub async fn ticket(app: &App, me: &PortalCustomer, id: i64) -> Result<PortalTic
             (m, who, on_it)
         })
         .collect();
+    let mine = ticket.customer_id == Some(me.customer_id);
     Ok(PortalTicket {
         number: kefu_domain::ticket::display_number(ticket.id),
         ticket,
         messages,
         attachments: files,
         can_reply,
+        mine,
     })
 }
 
@@ -366,6 +411,9 @@ pub async fn close(app: &App, me: &PortalCustomer, id: i64) -> Result<(), AppErr
     let caller = as_customer(me.customer_id);
     let mut tx = app.store.write().await?;
     let ticket = own_ticket(&mut tx.conn(), me, id).await?;
+    if ticket.customer_id != Some(me.customer_id) {
+        return Err(AppError::Forbidden);
+    }
     if matches!(ticket.status, Status::Closed | Status::Merged) {
         return Ok(());
     }

@@ -22,6 +22,8 @@ pub struct Organization {
     pub notes: String,
     /// Id in another system.
     pub external_id: Option<String>,
+    /// Whether its members see each other's requests in the portal.
+    pub portal_shared: bool,
     /// Optimistic-locking version.
     pub version: i64,
     /// Created.
@@ -30,8 +32,7 @@ pub struct Organization {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, name, region, industry, company_size, notes, external_id, version, created_at, updated_at";
+const COLUMNS: &str = "id, name, region, industry, company_size, notes, external_id, portal_shared, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -42,6 +43,7 @@ struct Row {
     company_size: String,
     notes: String,
     external_id: Option<String>,
+    portal_shared: bool,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -63,6 +65,7 @@ impl TryFrom<Row> for Organization {
             industry: row.industry,
             notes: row.notes,
             external_id: row.external_id,
+            portal_shared: row.portal_shared,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -85,6 +88,8 @@ pub struct OrganizationFields {
     pub notes: String,
     /// External id.
     pub external_id: Option<String>,
+    /// Members see each other's requests in the portal.
+    pub portal_shared: bool,
 }
 
 /// Creates an organization; a name already used (ignoring case) is a
@@ -95,8 +100,8 @@ pub async fn insert(
 ) -> Result<Organization, StoreError> {
     let now = crate::now();
     let sql = format!(
-        "INSERT INTO organizations (name, name_key, region, industry, company_size, notes, external_id, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING {COLUMNS}"
+        "INSERT INTO organizations (name, name_key, region, industry, company_size, notes, external_id, portal_shared, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8) RETURNING {COLUMNS}"
     );
     let row: Row = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -108,6 +113,7 @@ pub async fn insert(
             .bind(&f.notes)
             .bind(&f.external_id)
             .bind(now)
+            .bind(f.portal_shared)
             .fetch_one(c)
             .await
             .map_err(name_taken)?
@@ -159,7 +165,7 @@ pub async fn update(
     let now = crate::now();
     let sql = format!(
         "UPDATE organizations SET name = $1, name_key = $2, region = $3, industry = $4, company_size = $5, notes = $6, \
-         external_id = $7, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10 RETURNING {COLUMNS}"
+         external_id = $7, portal_shared = $11, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10 RETURNING {COLUMNS}"
     );
     let row: Option<Row> = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -173,6 +179,7 @@ pub async fn update(
             .bind(now)
             .bind(id)
             .bind(expected_version)
+            .bind(f.portal_shared)
             .fetch_optional(&mut *c)
             .await
             .map_err(name_taken)?

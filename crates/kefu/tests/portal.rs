@@ -392,3 +392,140 @@ async fn a_reply_to_a_resolved_request_reopens_it_within_the_window_only() {
         .await;
     assert_eq!(ticket["status"], "resolved", "nothing was saved");
 }
+
+async fn member_of(app: &TestApp, organization: i64, name: &str, email: &str) -> i64 {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/customers",
+            AGENT,
+            Some(json!({
+                "name": name,
+                "organization_id": organization,
+                "contact_points": [{ "kind": "email", "value": email }]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_sharing_organization_lets_colleagues_follow_each_others_requests() {
+    let app = spawn_demo_app().await;
+    let (status, org) = app
+        .call(
+            Method::POST,
+            "/api/v1/organizations",
+            ADMIN,
+            Some(json!({ "name": "星河物流有限公司", "portal_shared": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    assert_eq!(org["portal_shared"], true);
+    let org_id = org["id"].as_i64().unwrap();
+    let (_, private) = app
+        .call(
+            Method::POST,
+            "/api/v1/organizations",
+            ADMIN,
+            Some(json!({ "name": "独立工作室" })),
+        )
+        .await;
+    assert_eq!(private["portal_shared"], false);
+    let zhou = member_of(&app, org_id, "周物流", "zhou@wuliu.example").await;
+    member_of(&app, org_id, "吴物流", "wu@wuliu.example").await;
+    let outsider = member_of(
+        &app,
+        private["id"].as_i64().unwrap(),
+        "郑独立",
+        "zheng@studio.example",
+    )
+    .await;
+    let theirs = ticket_for(&app, zhou, "仓库专线中断").await;
+    let outsiders = ticket_for(&app, outsider, "工作室网速慢").await;
+
+    // A colleague sees the request, who made it, and may add to it.
+    let wu = signed_in_customer(&app, "wu@wuliu.example").await;
+    let home = wu.get("/portal").await;
+    assert!(home.body.contains("id=\"shared-note\""));
+    assert!(home.body.contains(&format!("data-ticket=\"{theirs}\"")));
+    assert!(home.body.contains("周物流"));
+    assert!(!home.body.contains(&format!("data-ticket=\"{outsiders}\"")));
+    let location = format!("/portal/tickets/{theirs}");
+    let page = wu.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"portal-reply\""));
+    assert!(
+        !page.body.contains("id=\"portal-close\""),
+        "only the requester closes"
+    );
+    let replied = wu
+        .post_multipart(
+            &location,
+            &format!("/portal/tickets/{theirs}/messages"),
+            Form::new().text("body", "二号仓库也断了。"),
+        )
+        .await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
+    let page = wu.get(&location).await;
+    assert!(
+        page.body.contains("吴物流"),
+        "the colleague's reply carries their name"
+    );
+    let refused = wu
+        .post_from(&location, &format!("/portal/tickets/{theirs}/close"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Another organization's request stays unknown.
+    let hidden = wu.get(&format!("/portal/tickets/{outsiders}")).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    // A customer of a non-sharing organization sees only their own.
+    let zheng = signed_in_customer(&app, "zheng@studio.example").await;
+    let home = zheng.get("/portal").await;
+    assert!(!home.body.contains("id=\"shared-note\""));
+    assert!(home.body.contains(&format!("data-ticket=\"{outsiders}\"")));
+    assert_eq!(zheng.get(&location).await.status, StatusCode::NOT_FOUND);
+
+    // Sharing switched off: the colleague's view shrinks to their own.
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{org_id}"),
+            ADMIN,
+            Some(json!({ "version": org["version"], "name": "星河物流有限公司", "portal_shared": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["portal_shared"], false);
+    assert_eq!(wu.get(&location).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        !wu.get("/portal")
+            .await
+            .body
+            .contains(&format!("data-ticket=\"{theirs}\""))
+    );
+
+    // An agent switches it back on in the organization's page.
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let org_page = format!("/organizations/{org_id}");
+    let page = admin.get(&org_page).await;
+    assert!(page.body.contains("id=\"portal-shared\""));
+    let saved = admin
+        .post_from(
+            &org_page,
+            &org_page,
+            &[
+                ("version", &changed["version"].to_string()),
+                ("name", "星河物流有限公司"),
+                ("company_size", "unknown"),
+                ("portal_shared", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = admin.get(&org_page).await;
+    assert!(page.body.contains("id=\"portal-shared\" checked"));
+    assert_eq!(wu.get(&location).await.status, StatusCode::OK);
+}

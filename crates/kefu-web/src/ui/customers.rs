@@ -1272,6 +1272,8 @@ fn organization_input(fields: &Fields, version: Option<i64>) -> OrganizationInpu
         company_size: optional(fields, "company_size"),
         notes: optional(fields, "notes"),
         external_id: optional(fields, "external_id"),
+        // An unticked box is absent from the form: the page always says.
+        portal_shared: Some(field(fields, "portal_shared") == "1"),
     }
 }
 
@@ -1348,6 +1350,7 @@ async fn organization_page(
             ("company_size", o.company_size.as_str()),
             ("notes", &o.notes),
             ("external_id", o.external_id.as_deref().unwrap_or("")),
+            ("portal_shared", if o.portal_shared { "1" } else { "" }),
         ])
     });
     let page = render(&OrganizationPage {

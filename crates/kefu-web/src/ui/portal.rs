@@ -88,7 +88,7 @@ macro_rules! portal_page {
 }
 
 portal_page!(LoginPage, "portal_login.html", { mode: &'static str, action: String, email: String, error: Option<String> });
-portal_page!(HomePage, "portal_home.html", { rows: Vec<Row> });
+portal_page!(HomePage, "portal_home.html", { rows: Vec<Row>, shared: bool });
 portal_page!(NewPage, "portal_new.html", { form: FormState });
 portal_page!(TicketPage, "portal_ticket.html", {
     detail: PortalTicket,
@@ -108,6 +108,8 @@ struct Row {
     status: &'static str,
     status_key: String,
     updated: String,
+    /// Who made the request (shown when the organization shares them).
+    requester: String,
 }
 
 fn zone() -> &'static str {
@@ -264,11 +266,17 @@ pub async fn home(State(state): State<AppState>, context: PortalContext) -> Resp
             status: t.status.as_str(),
             status_key: format!("ticket_status.{}", t.status.as_str()),
             updated: format_time(context.locale, zone(), t.updated_at),
+            requester: t
+                .customer
+                .as_ref()
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
         })
         .collect();
     let page = HomePage {
         head: Head::of(&context),
         rows,
+        shared: context.me.shared_organization.is_some(),
     };
     render(&page)
 }
