@@ -96,9 +96,15 @@ impl Locale {
     }
 
     /// A validation reason from the domain (written in English) in this
-    /// locale: known phrasings map to catalogue entries, numbers carried
-    /// over; anything unknown is shown as it is.
+    /// locale: as written in English; in Chinese, known phrasings map to
+    /// catalogue entries, numbers carried over, and anything unknown is
+    /// shown as it is.
     pub fn reason(self, english: &str) -> String {
+        // The domain's own words carry the most detail (values, lists of
+        // valid choices); the catalogue's English is only the pattern.
+        if self == Locale::En {
+            return english.to_owned();
+        }
         let number = english
             .split(|c: char| !c.is_ascii_digit())
             .find(|part| !part.is_empty())
@@ -179,6 +185,42 @@ impl Locale {
             "reasons.too_many_files"
         } else if english.starts_with("is empty: expected a header row") {
             "reasons.empty_file"
+        } else if english.starts_with("this request is closed") {
+            "reasons.request_closed"
+        } else if english.starts_with("this request was resolved more than") {
+            "reasons.request_reopen_passed"
+        } else if english.starts_with("a resolution (category and text) is required") {
+            "reasons.need_resolution"
+        } else if english.starts_with("say why: a reason is required") {
+            "reasons.need_reason"
+        } else if english.starts_with("the reopen window of") {
+            "reasons.reopen_passed"
+        } else if english.starts_with("cannot go from") {
+            "reasons.illegal_move"
+        } else if english.starts_with("the ticket is already") {
+            "reasons.already_in_status"
+        } else if english.starts_with("child tickets are still open") {
+            "reasons.children_open"
+        } else if english.starts_with("this ticket was merged into another") {
+            "reasons.ticket_merged"
+        } else if english.starts_with("say why the priority differs") {
+            "reasons.priority_reason"
+        } else if english.starts_with("the form has expired") {
+            "reasons.form_expired"
+        } else if english.starts_with("customer ") && english.contains("was merged into") {
+            "reasons.customer_merged"
+        } else if english.starts_with("customer ") && english.ends_with("does not exist") {
+            "reasons.no_such_customer"
+        } else if english.starts_with("ticket ") && english.ends_with("does not exist") {
+            "reasons.no_such_ticket"
+        } else if english.starts_with("team ") && english.ends_with("does not exist") {
+            "reasons.no_such_team"
+        } else if english.starts_with("category ") && english.contains("switched off") {
+            "reasons.category_off"
+        } else if english.contains("between 0 and 86400") {
+            "reasons.call_seconds"
+        } else if english.starts_with("only service requests") {
+            "reasons.service_kind_only"
         } else {
             return english.to_owned();
         };
@@ -358,6 +400,45 @@ mod tests {
         }
         let unknown = "is shaped oddly";
         assert_eq!(Locale::ZhCn.reason(unknown), unknown);
+    }
+
+    #[test]
+    fn the_lifecycle_refusals_people_meet_are_translated() {
+        use kefu_domain::DomainError;
+        use kefu_domain::ticket::{Status, TransitionFacts, check_transition};
+        let now = chrono::Utc::now();
+        let facts = |from, resolved_days_ago: i64, has_resolution, has_reason| TransitionFacts {
+            from,
+            resolved_at: Some(now - chrono::TimeDelta::days(resolved_days_ago)),
+            reopen_days: 7,
+            has_resolution,
+            has_reason,
+            now,
+        };
+        let refusals = [
+            check_transition(&facts(Status::Open, 0, false, false), Status::Resolved),
+            check_transition(&facts(Status::Resolved, 0, true, false), Status::Open),
+            check_transition(&facts(Status::Resolved, 30, true, true), Status::Open),
+            check_transition(&facts(Status::Closed, 0, true, true), Status::Pending),
+            check_transition(&facts(Status::Open, 0, true, true), Status::Open),
+            kefu_domain::ticket::status_after_customer_reply(Status::Closed, None, 7, now)
+                .map(|_| ()),
+            kefu_domain::ticket::status_after_customer_reply(
+                Status::Resolved,
+                Some(now - chrono::TimeDelta::days(30)),
+                7,
+                now,
+            )
+            .map(|_| ()),
+        ];
+        for refusal in refusals {
+            let Err(DomainError::Validation { reason, .. }) = refusal else {
+                panic!("expected a refusal: {refusal:?}");
+            };
+            let chinese = Locale::ZhCn.reason(&reason);
+            assert_ne!(chinese, reason, "no translation for {reason:?}");
+            assert!(!chinese.contains("the "), "{chinese}");
+        }
     }
 
     #[test]
