@@ -166,6 +166,74 @@ pub fn content_disposition(file_name: &str, inline: bool) -> String {
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// What to send for a download's `Range` header (RFC 9110 §14): the
+/// whole file, one byte range (first and last byte, inclusive), or a
+/// refusal when the range lies beyond the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeAnswer {
+    /// No range, a malformed one, or several: the whole file (200).
+    Whole,
+    /// Bytes `first..=last` (206).
+    Part {
+        /// First byte sent.
+        first: u64,
+        /// Last byte sent.
+        last: u64,
+    },
+    /// The range starts past the end (416).
+    Unsatisfiable,
+}
+
+/// Reads a `Range` header for a file of `size` bytes. Only one range of
+/// bytes is served; a malformed header or several ranges get the whole
+/// file, which the standard allows and every player copes with.
+pub fn byte_range(header: &str, size: u64) -> RangeAnswer {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return RangeAnswer::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAnswer::Whole;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Whole;
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let parse = |t: &str| t.parse::<u64>().ok();
+    match (start.is_empty(), end.is_empty()) {
+        // The last `n` bytes.
+        (true, false) => match parse(end) {
+            Some(0) => RangeAnswer::Unsatisfiable,
+            Some(n) if size > 0 => RangeAnswer::Part {
+                first: size.saturating_sub(n),
+                last: size - 1,
+            },
+            Some(_) => RangeAnswer::Unsatisfiable,
+            None => RangeAnswer::Whole,
+        },
+        (false, _) => {
+            let Some(first) = parse(start) else {
+                return RangeAnswer::Whole;
+            };
+            let last = if end.is_empty() {
+                None
+            } else {
+                match parse(end) {
+                    Some(last) if last >= first => Some(last),
+                    _ => return RangeAnswer::Whole,
+                }
+            };
+            if first >= size {
+                return RangeAnswer::Unsatisfiable;
+            }
+            RangeAnswer::Part {
+                first,
+                last: last.map_or(size - 1, |l| l.min(size - 1)),
+            }
+        }
+        (true, true) => RangeAnswer::Whole,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +324,62 @@ mod tests {
         assert!(content_disposition("a.png", true).starts_with("inline;"));
     }
 
+    #[test]
+    fn byte_ranges_follow_the_standard() {
+        use RangeAnswer::*;
+        assert_eq!(byte_range("bytes=0-99", 1000), Part { first: 0, last: 99 });
+        assert_eq!(
+            byte_range("bytes=500-", 1000),
+            Part {
+                first: 500,
+                last: 999
+            }
+        );
+        assert_eq!(
+            byte_range("bytes=-100", 1000),
+            Part {
+                first: 900,
+                last: 999
+            }
+        );
+        assert_eq!(
+            byte_range("bytes=-5000", 1000),
+            Part {
+                first: 0,
+                last: 999
+            }
+        );
+        assert_eq!(
+            byte_range("bytes=900-5000", 1000),
+            Part {
+                first: 900,
+                last: 999
+            }
+        );
+        assert_eq!(byte_range("bytes=1000-", 1000), Unsatisfiable);
+        assert_eq!(byte_range("bytes=-0", 1000), Unsatisfiable);
+        assert_eq!(byte_range("bytes=0-", 0), Unsatisfiable);
+        assert_eq!(byte_range("bytes=5-1", 1000), Whole);
+        assert_eq!(byte_range("bytes=0-1,5-9", 1000), Whole);
+        assert_eq!(byte_range("items=0-1", 1000), Whole);
+        assert_eq!(byte_range("bytes=x-", 1000), Whole);
+        assert_eq!(byte_range("bytes=-", 1000), Whole);
+    }
+
     proptest! {
+        #[test]
+        fn a_served_range_lies_inside_the_file(size in 0u64..10_000, a in 0u64..12_000, b in 0u64..12_000, form in 0u8..3) {
+            let header = match form {
+                0 => format!("bytes={a}-{b}"),
+                1 => format!("bytes={a}-"),
+                _ => format!("bytes=-{b}"),
+            };
+            if let RangeAnswer::Part { first, last } = byte_range(&header, size) {
+                prop_assert!(first <= last);
+                prop_assert!(last < size);
+            }
+        }
+
         #[test]
         fn cleaned_names_are_safe(name in any::<String>()) {
             let cleaned = clean_file_name(&name);

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kefu_app::AppError;
 use kefu_app::attachments::{Content, MAX_FILES, StagedFile};
-use kefu_domain::attachment as rules;
+use kefu_domain::attachment::{self as rules, RangeAnswer};
 use kefu_store::attachments::Attachment;
 use std::collections::HashMap;
 
@@ -163,21 +163,55 @@ pub async fn send(attachment: &Attachment, content: Content, headers: &HeaderMap
     } else {
         "application/octet-stream"
     };
+    let size = u64::try_from(attachment.size).unwrap_or(0);
+    // A range applies only to the version the client has (If-Range).
+    let same_version = headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(spec) if same_version => rules::byte_range(spec, size),
+        _ => RangeAnswer::Whole,
+    };
+    let (first, length) = match range {
+        RangeAnswer::Whole => (0, size),
+        RangeAnswer::Part { first, last } => (first, last - first + 1),
+        RangeAnswer::Unsatisfiable => {
+            let mut refused = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                refused.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return refused;
+        }
+    };
     let body = match content {
-        Content::Bytes(bytes) => Body::from(bytes),
-        Content::File(path) => match tokio::fs::File::open(&path).await {
-            Ok(file) => Body::from_stream(futures_util::stream::unfold(file, |mut file| async {
+        Content::Bytes(bytes) => {
+            let start = usize::try_from(first)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let end = usize::try_from(first + length)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            Body::from(bytes[start..end].to_vec())
+        }
+        Content::File(path) => match open_at(&path, first).await {
+            Ok(file) => {
                 use tokio::io::AsyncReadExt;
-                let mut buffer = vec![0u8; 64 * 1024];
-                match file.read(&mut buffer).await {
-                    Ok(0) => None,
-                    Ok(n) => {
-                        buffer.truncate(n);
-                        Some((Ok::<_, std::io::Error>(buffer), file))
-                    }
-                    Err(e) => Some((Err(e), file)),
-                }
-            })),
+                Body::from_stream(futures_util::stream::unfold(
+                    file.take(length),
+                    |mut file| async {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        match file.read(&mut buffer).await {
+                            Ok(0) => None,
+                            Ok(n) => {
+                                buffer.truncate(n);
+                                Some((Ok::<_, std::io::Error>(buffer), file))
+                            }
+                            Err(e) => Some((Err(e), file)),
+                        }
+                    },
+                ))
+            }
             Err(e) => {
                 tracing::error!(attachment = attachment.id, path = %path.display(), error = %e, "attachment file missing");
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -192,7 +226,14 @@ pub async fn send(attachment: &Attachment, content: Content, headers: &HeaderMap
         }
     };
     set(header::CONTENT_TYPE, content_type);
-    set(header::CONTENT_LENGTH, &attachment.size.to_string());
+    set(header::CONTENT_LENGTH, &length.to_string());
+    set(header::ACCEPT_RANGES, "bytes");
+    if let RangeAnswer::Part { first, last } = range {
+        set(
+            header::CONTENT_RANGE,
+            &format!("bytes {first}-{last}/{size}"),
+        );
+    }
     set(
         header::CONTENT_DISPOSITION,
         &rules::content_disposition(&attachment.file_name, inline),
@@ -204,5 +245,18 @@ pub async fn send(attachment: &Attachment, content: Content, headers: &HeaderMap
     );
     set(header::CACHE_CONTROL, "private, max-age=86400");
     set(header::ETAG, &etag);
+    if matches!(range, RangeAnswer::Part { .. }) {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
     response
+}
+
+/// The file at `path`, positioned at byte `first`.
+async fn open_at(path: &std::path::Path, first: u64) -> std::io::Result<tokio::fs::File> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    if first > 0 {
+        file.seek(std::io::SeekFrom::Start(first)).await?;
+    }
+    Ok(file)
 }

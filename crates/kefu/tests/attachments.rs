@@ -130,6 +130,48 @@ async fn a_reply_carries_files_typed_by_content_and_served_safely() {
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
+    // Players ask for parts (a recording is sought, not downloaded whole).
+    let ranged = |range: &str, if_range: Option<&str>| {
+        let mut request = app.as_user(
+            Method::GET,
+            &format!("/api/v1/attachments/{}", files[0]["id"]),
+            AGENT,
+        );
+        request = request.header(header::RANGE, range);
+        if let Some(tag) = if_range {
+            request = request.header(header::IF_RANGE, tag);
+        }
+        request.send()
+    };
+    let total = PNG.len();
+    let part = ranged("bytes=2-5", None).await.unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        header_of(&part, header::CONTENT_RANGE),
+        format!("bytes 2-5/{total}")
+    );
+    assert_eq!(header_of(&part, header::CONTENT_LENGTH), "4");
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &PNG[2..6]);
+    let tail = ranged("bytes=-4", None).await.unwrap();
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), &PNG[total - 4..]);
+    let beyond = ranged(&format!("bytes={total}-"), None).await.unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        header_of(&beyond, header::CONTENT_RANGE),
+        format!("bytes */{total}")
+    );
+    let changed = ranged("bytes=2-5", Some("\"another-version\""))
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.status(),
+        StatusCode::OK,
+        "a stale If-Range gets it all"
+    );
+    assert_eq!(header_of(&changed, header::ACCEPT_RANGES), "bytes");
+    assert_eq!(changed.bytes().await.unwrap().as_ref(), PNG);
+
     // The ticket lists them, on the message and all together.
     let (_, detail) = app
         .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
