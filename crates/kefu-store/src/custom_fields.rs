@@ -260,10 +260,7 @@ pub async fn add_values_many(
 ) -> Result<(), StoreError> {
     let (table, column) = value_table(target);
     for chunk in values.chunks(1000) {
-        let rows = (0..chunk.len())
-            .map(|r| format!("(${}, ${}, ${})", 1 + r * 3, 2 + r * 3, 3 + r * 3))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let rows = crate::customers::value_rows(chunk.len(), 3);
         let sql = format!("INSERT INTO {table} ({column}, field_id, value) VALUES {rows}");
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -235,10 +235,7 @@ async fn write_name_keys(
         .flat_map(|(id, key)| name_suffixes(key).into_iter().map(move |s| (s, *id)))
         .collect();
     for chunk in rows.chunks(BULK_ROWS * 8) {
-        let values = (0..chunk.len())
-            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO customer_name_keys (key, customer_id) VALUES {values}");
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -418,10 +415,7 @@ pub async fn add_contact_points_many(
 /// Adds tags to several new customers: (customer id, tag).
 pub async fn add_tags_many(conn: &mut Conn<'_>, tags: &[(i64, String)]) -> Result<(), StoreError> {
     for chunk in tags.chunks(BULK_ROWS * 4) {
-        let values = (0..chunk.len())
-            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO customer_tags (customer_id, tag) VALUES {values}");
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -875,6 +869,15 @@ pub async fn add_tags(
 }
 
 /// `$first, $first+1, …` for `count` values.
+/// `($1, $2), ($3, $4), …`: the VALUES rows of a multi-row insert of
+/// `rows` rows, `width` parameters each.
+pub(crate) fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(1 + r * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|n| format!("${n}"))

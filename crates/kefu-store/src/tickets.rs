@@ -538,10 +538,7 @@ pub async fn set_tags(conn: &mut Conn<'_>, id: i64, tags: &[String]) -> Result<(
 /// Adds tags to tickets that do not carry them yet: (ticket id, tag).
 pub async fn add_tags_many(conn: &mut Conn<'_>, pairs: &[(i64, String)]) -> Result<(), StoreError> {
     for chunk in pairs.chunks(BULK_ROWS * 4) {
-        let values = (0..chunk.len())
-            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO ticket_tags (ticket_id, tag) VALUES {values}");
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -592,10 +589,7 @@ pub async fn add_watchers_many(
     pairs: &[(i64, i64)],
 ) -> Result<(), StoreError> {
     for chunk in pairs.chunks(BULK_ROWS * 4) {
-        let values = (0..chunk.len())
-            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO ticket_watchers (ticket_id, agent_id) VALUES {values}");
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1086,10 +1080,7 @@ pub async fn count(conn: &mut Conn<'_>, filter: &Filter) -> Result<i64, StoreErr
 pub async fn index(conn: &mut Conn<'_>, documents: &[(i64, String)]) -> Result<(), StoreError> {
     for chunk in documents.chunks(BULK_ROWS * 2) {
         let ids = crate::customers::placeholders(1, chunk.len());
-        let values = (0..chunk.len())
-            .map(|r| format!("(${}, ${})", 1 + r * 2, 2 + r * 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::customers::value_rows(chunk.len(), 2);
         match &mut *conn {
             Conn::Sqlite(c) => {
                 let delete = format!("DELETE FROM fts_tickets WHERE rowid IN ({ids})");

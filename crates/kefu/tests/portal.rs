@@ -3,7 +3,7 @@
 //! new requests with files, replies and closing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kefu_testing::{DEMO_PASSWORD, TestApp, Visitor, spawn_demo_app};
+use kefu_testing::{DEMO_PASSWORD, PageResponse, TestApp, Visitor, spawn_demo_app};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -39,6 +39,15 @@ async fn ticket_for(app: &TestApp, customer: i64, subject: &str) -> i64 {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["id"].as_i64().unwrap()
+}
+
+/// The ticket as agents see it in the API.
+async fn ticket_as_agent(app: &TestApp, id: i64) -> Value {
+    let (status, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ticket}");
+    ticket
 }
 
 async fn outbox(app: &TestApp, email: &str) -> Vec<kefu_store::outbox::OutboxMessage> {
@@ -217,9 +226,7 @@ async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
         .trim_start_matches("/portal/tickets/")
         .parse()
         .unwrap();
-    let (_, ticket) = app
-        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
-        .await;
+    let ticket = ticket_as_agent(&app, id).await;
     assert_eq!(ticket["channel"], "portal");
     assert_eq!(ticket["customer"]["id"], me);
     assert_eq!(ticket["attachments"][0]["file_name"], "证件.txt");
@@ -253,9 +260,7 @@ async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
         .post_multipart(&location, &format!("/portal/tickets/{id}/messages"), reply)
         .await;
     assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
-    let (_, ticket) = app
-        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
-        .await;
+    let ticket = ticket_as_agent(&app, id).await;
     assert_eq!(ticket["status"], "open");
     let customer_message = ticket["timeline"]
         .as_array()
@@ -266,33 +271,19 @@ async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
     assert_eq!(customer_message["author"]["kind"], "customer");
 
     // An empty reply is refused by name; the customer closes the request.
-    let empty = customer
-        .post_multipart(
-            &location,
-            &format!("/portal/tickets/{id}/messages"),
-            Form::new().text("body", "  "),
-        )
-        .await;
+    let empty = reply_in_portal(&customer, id, "  ").await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(empty.body.contains("data-field=\"body\""));
     let closed = customer
         .post_from(&location, &format!("/portal/tickets/{id}/close"), &[])
         .await;
     assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.body);
-    let (_, ticket) = app
-        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
-        .await;
+    let ticket = ticket_as_agent(&app, id).await;
     assert_eq!(ticket["status"], "closed");
     assert_eq!(ticket["resolution_category"], "withdrawn");
     let page = customer.get(&location).await;
     assert!(page.body.contains("id=\"closed-note\""));
-    let late = customer
-        .post_multipart(
-            &location,
-            &format!("/portal/tickets/{id}/messages"),
-            Form::new().text("body", "还有一个问题"),
-        )
-        .await;
+    let late = reply_in_portal(&customer, id, "还有一个问题").await;
     assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -303,41 +294,32 @@ async fn a_reply_to_a_resolved_request_reopens_it_within_the_window_only() {
     let id = ticket_for(&app, me, "宽带晚上掉线").await;
     let customer = signed_in_customer(&app, "qian.duo@example.cn").await;
     let location = format!("/portal/tickets/{id}");
-    let resolve = |version: Value| {
-        json!({
-            "version": version,
-            "status": "resolved",
-            "resolution_category": "solved",
-            "resolution": "已更换光猫",
-        })
+    // An agent resolves the request at the version they read.
+    let resolve = async |ticket: &Value| {
+        let (status, resolved) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/tickets/{id}/status"),
+                AGENT,
+                Some(json!({
+                    "version": ticket["version"],
+                    "status": "resolved",
+                    "resolution_category": "solved",
+                    "resolution": "已更换光猫",
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{resolved}");
+        assert_eq!(resolved["status"], "resolved");
     };
-    let (_, ticket) = app
-        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
-        .await;
-    let (status, resolved) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/tickets/{id}/status"),
-            AGENT,
-            Some(resolve(ticket["version"].clone())),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{resolved}");
+    resolve(&ticket_as_agent(&app, id).await).await;
 
     // Within the window the page offers the reply and says it reopens.
     let page = customer.get(&location).await;
     assert!(page.body.contains("id=\"reopen-note\""), "{}", page.body);
-    let replied = customer
-        .post_multipart(
-            &location,
-            &format!("/portal/tickets/{id}/messages"),
-            Form::new().text("body", "换了光猫后还是掉线。"),
-        )
-        .await;
+    let replied = reply_in_portal(&customer, id, "换了光猫后还是掉线。").await;
     assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
-    let (_, ticket) = app
-        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
-        .await;
+    let ticket = ticket_as_agent(&app, id).await;
     assert_eq!(ticket["status"], "open");
     assert!(ticket["resolved_at"].is_null());
     let reopened = ticket["timeline"]
@@ -355,15 +337,7 @@ async fn a_reply_to_a_resolved_request_reopens_it_within_the_window_only() {
 
     // Resolved again, and the window passes: the reply is refused by name
     // and the page no longer offers it.
-    let (_, again) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/tickets/{id}/status"),
-            AGENT,
-            Some(resolve(ticket["version"].clone())),
-        )
-        .await;
-    assert_eq!(again["status"], "resolved", "{again}");
+    resolve(&ticket).await;
     let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
     let mut tx = app.app.store.write().await.unwrap();
     kefu_store::on_conn!(&mut tx.conn(), |c| {
@@ -378,19 +352,23 @@ async fn a_reply_to_a_resolved_request_reopens_it_within_the_window_only() {
     let page = customer.get(&location).await;
     assert!(!page.body.contains("id=\"portal-reply\""));
     assert!(page.body.contains("id=\"closed-note\""));
-    let late = customer
-        .post_multipart(
-            &location,
-            &format!("/portal/tickets/{id}/messages"),
-            Form::new().text("body", "又掉线了"),
-        )
-        .await;
+    let late = reply_in_portal(&customer, id, "又掉线了").await;
     assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(late.body.contains("data-field=\"body\""), "{}", late.body);
-    let (_, ticket) = app
-        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
-        .await;
+    let ticket = ticket_as_agent(&app, id).await;
     assert_eq!(ticket["status"], "resolved", "nothing was saved");
+}
+
+/// The customer's reply (text only) sent from the request's page.
+async fn reply_in_portal(customer: &Visitor, id: i64, body: &str) -> PageResponse {
+    let page = format!("/portal/tickets/{id}");
+    customer
+        .post_multipart(
+            &page,
+            &format!("{page}/messages"),
+            Form::new().text("body", body.to_owned()),
+        )
+        .await
 }
 
 async fn member_of(app: &TestApp, organization: i64, name: &str, email: &str) -> i64 {
@@ -460,13 +438,7 @@ async fn a_sharing_organization_lets_colleagues_follow_each_others_requests() {
         !page.body.contains("id=\"portal-close\""),
         "only the requester closes"
     );
-    let replied = wu
-        .post_multipart(
-            &location,
-            &format!("/portal/tickets/{theirs}/messages"),
-            Form::new().text("body", "二号仓库也断了。"),
-        )
-        .await;
+    let replied = reply_in_portal(&wu, theirs, "二号仓库也断了。").await;
     assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
     let page = wu.get(&location).await;
     assert!(
