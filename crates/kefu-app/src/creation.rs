@@ -118,6 +118,23 @@ pub(crate) async fn prepare(
 /// watchers, custom field values and their audit records, one
 /// statement of each kind for all of them. Returns them in the order given.
 pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, AppError> {
+    // A customer merged away since the check: refused as the check would
+    // (under the write lock, so no merge slips in between).
+    let mut customers: Vec<i64> = all
+        .iter()
+        .filter_map(|p| p.checked.fields.customer_id)
+        .collect();
+    customers.sort_unstable();
+    customers.dedup();
+    if let Some((id, survivor)) = kefu_store::customers::merged_among(&mut tx.conn(), &customers)
+        .await?
+        .first()
+    {
+        return Err(AppError::invalid(
+            "customer_id",
+            format!("customer {id} was merged into customer {survivor}; use that one"),
+        ));
+    }
     let now = kefu_store::now();
     let rows: Vec<_> = all
         .iter()
@@ -309,27 +326,10 @@ async fn commit(store: &Store, all: &[Prepared]) -> Result<Vec<Ticket>, AppError
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use kefu_store::{DatabaseLocation, StoreOptions};
-
-    async fn fresh_store() -> (Store, std::path::PathBuf) {
-        let path = std::env::temp_dir().join(format!(
-            "kefu-creation-{}-{}.db",
-            std::process::id(),
-            kefu_store::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let store = Store::open(
-            &DatabaseLocation::SqliteFile(path.clone()),
-            &StoreOptions::default(),
-        )
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        (store, path)
-    }
 
     #[tokio::test]
     async fn a_creation_that_fails_in_the_batch_fails_alone() {
-        let (store, path) = fresh_store().await;
+        let (store, path) = tests_support::fresh_store().await;
         let caller = Caller::system("test");
         let mut reader = store.read().await.unwrap();
         let mut batch = Vec::new();
@@ -379,5 +379,89 @@ mod tests {
         drop(reader);
         store.close().await;
         let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod merge_race {
+    use super::*;
+    use crate::customers::{NewCustomer, create_customer};
+
+    #[tokio::test]
+    async fn a_customer_merged_after_the_check_is_refused_by_name() {
+        let (store, path) = tests_support::fresh_store().await;
+        let files = path.with_extension("files");
+        let app = crate::App::start(
+            store.clone(),
+            crate::attachments::AttachmentSettings::on_disk(files.clone(), 5),
+        )
+        .await
+        .unwrap();
+        let caller = Caller::system("test");
+        let mut ids = Vec::new();
+        for name in ["林小雨", "林小雨（重复）"] {
+            let made = create_customer(
+                &app,
+                &caller,
+                NewCustomer {
+                    name: name.into(),
+                    ..NewCustomer::default()
+                },
+            )
+            .await
+            .unwrap();
+            ids.push(made.customer.id);
+        }
+        let input = NewTicket {
+            subject: "合并前开的工单".into(),
+            customer_id: Some(ids[1]),
+            ..NewTicket::default()
+        };
+        let prepared = {
+            let mut reader = store.read().await.unwrap();
+            prepare(&mut reader.conn(), &caller, &input).await.unwrap()
+        };
+        // The duplicate is merged into the survivor before the write.
+        let mut tx = store.write().await.unwrap();
+        kefu_store::customers::mark_merged(&mut tx.conn(), ids[1], ids[0])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let (reply, answer) = oneshot::channel();
+        store_batch(&store, vec![Job { prepared, reply }]).await;
+        match answer.await.unwrap() {
+            Err(AppError::Validation { field, reason }) => {
+                assert_eq!(field, "customer_id");
+                assert!(reason.contains("merged"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|(t, _)| t)),
+        }
+        store.close().await;
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_dir_all(files);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests_support {
+    use kefu_store::{DatabaseLocation, Store, StoreOptions};
+
+    /// A new, migrated SQLite database in the temporary directory.
+    pub(super) async fn fresh_store() -> (Store, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "kefu-creation-{}-{}.db",
+            std::process::id(),
+            kefu_store::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let store = Store::open(
+            &DatabaseLocation::SqliteFile(path.clone()),
+            &StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        (store, path)
     }
 }

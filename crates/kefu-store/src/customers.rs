@@ -869,6 +869,26 @@ pub async fn add_tags(
 }
 
 /// `$first, $first+1, …` for `count` values.
+/// Of `ids`, the customers merged into another: (id, survivor id).
+pub async fn merged_among(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, merged_into_id FROM customers WHERE id IN ({}) AND merged_into_id IS NOT NULL",
+            placeholders(1, chunk.len())
+        );
+        let rows: Vec<(i64, i64)> = on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.fetch_all(c).await?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// `($1, $2), ($3, $4), …`: the VALUES rows of a multi-row insert of
 /// `rows` rows, `width` parameters each.
 pub(crate) fn value_rows(rows: usize, width: usize) -> String {
