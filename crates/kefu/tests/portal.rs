@@ -11,21 +11,25 @@ use serde_json::{Value, json};
 const ADMIN: &str = "admin@xinghe.example";
 const AGENT: &str = "agent@xinghe.example";
 
-async fn customer_with_email(app: &TestApp, name: &str, email: &str) -> i64 {
+/// Creates a customer from `fields` through the API; returns its id.
+async fn new_customer(app: &TestApp, fields: Value) -> i64 {
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/customers",
-            AGENT,
-            Some(json!({
-                "name": name,
-                "language": "zh-CN",
-                "contact_points": [{ "kind": "email", "value": email }]
-            })),
-        )
+        .call(Method::POST, "/api/v1/customers", AGENT, Some(fields))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["id"].as_i64().unwrap()
+}
+
+async fn customer_with_email(app: &TestApp, name: &str, email: &str) -> i64 {
+    new_customer(
+        app,
+        json!({
+            "name": name,
+            "language": "zh-CN",
+            "contact_points": [{ "kind": "email", "value": email }]
+        }),
+    )
+    .await
 }
 
 async fn ticket_for(app: &TestApp, customer: i64, subject: &str) -> i64 {
@@ -372,20 +376,15 @@ async fn reply_in_portal(customer: &Visitor, id: i64, body: &str) -> PageRespons
 }
 
 async fn member_of(app: &TestApp, organization: i64, name: &str, email: &str) -> i64 {
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/customers",
-            AGENT,
-            Some(json!({
-                "name": name,
-                "organization_id": organization,
-                "contact_points": [{ "kind": "email", "value": email }]
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_i64().unwrap()
+    new_customer(
+        app,
+        json!({
+            "name": name,
+            "organization_id": organization,
+            "contact_points": [{ "kind": "email", "value": email }]
+        }),
+    )
+    .await
 }
 
 #[tokio::test]
