@@ -72,6 +72,7 @@ impl Role {
             ErasePersonalData => self == Role::Admin,
             ViewTickets => true,
             ManageMacros => matches!(self, Role::Admin | Role::Manager),
+            ViewMetrics => matches!(self, Role::Admin | Role::Manager | Role::Analyst),
             ManageTickets => matches!(
                 self,
                 Role::Admin | Role::Manager | Role::Agent | Role::TechSupport
@@ -149,11 +150,14 @@ pub enum Permission {
     ManageTickets,
     /// Write the shared canned replies and macros.
     ManageMacros,
+    /// Read the operational metrics (`/metrics`): counts and timings, no
+    /// personal data. A Prometheus scraper uses an analyst-role API token.
+    ViewMetrics,
 }
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -172,6 +176,7 @@ impl Permission {
         Permission::ViewTickets,
         Permission::ManageTickets,
         Permission::ManageMacros,
+        Permission::ViewMetrics,
     ];
 }
 

@@ -396,6 +396,22 @@ impl Visitor {
         .await
     }
 
+    /// The same visitor (cookies and headers) talking to another server,
+    /// e.g. a second instance behind a load balancer.
+    pub fn at(&self, address: SocketAddr) -> Visitor {
+        Visitor {
+            client: self.client.clone(),
+            base: format!("http://{address}"),
+            cookies: std::sync::Mutex::new(
+                self.cookies
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
+            ),
+            headers: self.headers.clone(),
+        }
+    }
+
     /// Whether the visitor holds a session cookie.
     pub fn has_session(&self) -> bool {
         self.cookies
@@ -474,6 +490,22 @@ async fn spawn(demo: bool) -> TestApp {
             .await
             .unwrap_or_else(|e| panic!("cannot load the demo: {e}"));
     }
+    let (address, shutdown, server) = serve_on_loopback(&app).await;
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        app,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        files,
+        database,
+    }
+}
+
+/// Serves `app` on a fresh port of 127.0.0.1 until the sender is used.
+async fn serve_on_loopback(
+    app: &App,
+) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"));
@@ -493,14 +525,50 @@ async fn spawn(demo: bool) -> TestApp {
         })
         .await;
     });
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-        app,
-        shutdown: Some(shutdown),
-        server: Some(server),
-        files,
-        database,
+    (address, shutdown, server)
+}
+
+/// A second Kefu server on the same database and files as a [`TestApp`]:
+/// one more instance of an installation that runs several.
+pub struct TestInstance {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// The application this instance runs (its own pools and caches).
+    pub app: App,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestInstance {
+    /// Stops this instance gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.app.store.close().await;
+    }
+}
+
+impl TestApp {
+    /// Starts another instance on this one's database and files, with its
+    /// own connection pools, as a second `kefu serve` would.
+    pub async fn spawn_beside(&self) -> TestInstance {
+        let store = Store::open(self.database.location(), &StoreOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the database again: {e}"));
+        let app = App::start(store, self.app.attachments.clone())
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a second instance: {e}"));
+        let (address, shutdown, server) = serve_on_loopback(&app).await;
+        TestInstance {
+            address,
+            app,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
     }
 }
 

@@ -56,7 +56,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
             ));
         }
         let _ = state;
@@ -67,17 +66,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 let too_large = std::error::Error::source(&e)
                     .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
                 if too_large {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is too large",
-                    )
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
                 } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        "the request body could not be read",
-                    )
+                    ApiError::new(StatusCode::BAD_REQUEST, "bad_request")
                 }
             })?;
         parse_json(&bytes).map(ApiJson)
@@ -90,11 +81,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not valid JSON: {inner}"),
-            );
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_json")
+                .arg("detail", inner.to_string());
         }
         let message = inner.to_string();
         let path = error.path().to_string();
@@ -110,12 +98,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .next()
             .unwrap_or(&message)
             .to_owned();
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("{field}: {message}"),
-        )
-        .with_field(field)
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .keyed("invalid_field")
+            .with_field(field)
+            .arg("detail", message)
     })
 }
 
@@ -143,12 +129,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                     .unwrap_or("query")
                     .trim()
                     .to_owned();
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    format!("invalid query parameter: {detail}"),
-                )
-                .with_field(field)
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+                    .keyed("invalid_query")
+                    .with_field(field)
+                    .arg("detail", detail)
             })
     }
 }
@@ -195,8 +179,18 @@ mod tests {
             match parse_json::<Input>(body.as_bytes()) {
                 Ok(_) => panic!("{body} accepted"),
                 Err(e) => {
-                    assert_eq!(e.status.as_u16(), status, "{body}: {}", e.message);
-                    assert_eq!(e.field.as_deref(), field, "{body}: {}", e.message);
+                    assert_eq!(
+                        e.status.as_u16(),
+                        status,
+                        "{body}: {}",
+                        e.message(crate::i18n::Locale::En)
+                    );
+                    assert_eq!(
+                        e.field.as_deref(),
+                        field,
+                        "{body}: {}",
+                        e.message(crate::i18n::Locale::En)
+                    );
                 }
             }
         }

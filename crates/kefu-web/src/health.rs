@@ -18,12 +18,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let store = &state.app.store;
     if let Err(error) = store.ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unreachable",
-            "the database does not answer",
-        )
-        .into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unreachable")
+            .into_response();
     }
     match store.schema_status().await {
         Ok(status) if status.is_current() => Json(json!({
@@ -32,23 +28,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "schema_version": status.applied,
         }))
         .into_response(),
-        Ok(status) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "schema_not_current",
-            format!(
-                "the database schema is at {:?}, this binary needs {}; run `kefu migrate`",
-                status.applied, status.latest
-            ),
-        )
-        .into_response(),
+        Ok(status) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "schema_not_current")
+            .arg("applied", format!("{:?}", status.applied))
+            .arg("latest", status.latest.to_string())
+            .into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness: schema check failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unreachable",
-                "the database does not answer",
-            )
-            .into_response()
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unreachable").into_response()
         }
     }
 }

@@ -66,6 +66,9 @@ pub fn router(app: App, options: WebOptions) -> Router {
         .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(
+            error::answer_in_requested_language,
+        ))
         .with_state(state)
 }
 
@@ -123,12 +126,15 @@ fn top_routes() -> Vec<Route> {
             "the OpenAPI 3.1 document of the API under /api/v1",
             get(openapi::serve),
         ),
-        route(
-            Method::GET,
-            "/metrics",
-            "Prometheus metrics (no personal data)",
-            get(metrics::render),
-        ),
+        Route {
+            access: Access::Requires(kefu_domain::Permission::ViewMetrics),
+            ..route(
+                Method::GET,
+                "/metrics",
+                "Prometheus metrics (no personal data); a scraper sends an analyst-role API token",
+                get(metrics::render),
+            )
+        },
     ]
 }
 

@@ -65,7 +65,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_show_the_pool() {
-    let app = spawn_app().await;
+    let app = spawn_demo_app().await;
     for _ in 0..3 {
         app.client.get(app.url("/healthz")).send().await.unwrap();
     }
@@ -74,7 +74,33 @@ async fn metrics_count_requests_by_route_and_show_the_pool() {
         .send()
         .await
         .unwrap();
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+
+    // Metrics are for monitoring: not for anyone who asks, nor for an agent.
+    let (status, value) = body(app.client.get(app.url("/metrics")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error_shape(&value, "unauthenticated");
+    let (status, value) = call(&app, Method::GET, "/metrics", AGENT, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error_shape(&value, "forbidden");
+
+    // A scraper carries an analyst-role token, read-only everywhere else.
+    let (status, issued) = call(
+        &app,
+        Method::POST,
+        "/api/v1/api-tokens",
+        ADMIN,
+        Some(json!({"name": "Prometheus", "role": "analyst", "expires_in_days": 365})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(
@@ -943,4 +969,62 @@ async fn the_openapi_document_describes_every_route_as_it_answers() {
     let sample = json!({ "subject": "发票", "customer_id": customer, "channel": "api" });
     let wrong = kefu_testing::schema::violations(&document, body_schema, &sample);
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[tokio::test]
+async fn error_sentences_speak_the_language_the_request_asks_for() {
+    let app = spawn_demo_app().await;
+    let create = |language: Option<&str>| {
+        let mut request = app
+            .as_user(Method::POST, "/api/v1/teams", ADMIN)
+            .json(&json!({"name": ""}));
+        if let Some(language) = language {
+            request = request.header("Accept-Language", language);
+        }
+        request.send()
+    };
+
+    // No preference: English, the API's default for programs.
+    let (status, english) = body(create(None).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{english}");
+    assert_error_shape(&english, "validation_failed");
+    assert_eq!(english["error"]["message"], "name must not be empty");
+
+    // Chinese asked for: the same code and field, the sentence in Chinese.
+    let (status, chinese) = body(create(Some("zh-CN,zh;q=0.9,en;q=0.5")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{chinese}");
+    assert_error_shape(&chinese, "validation_failed");
+    assert_eq!(chinese["error"]["field"], "name");
+    assert_eq!(chinese["error"]["message"], "name：不能为空");
+
+    // Errors raised before any handler runs follow the request too.
+    let (status, refused) = body(
+        app.client
+            .get(app.url("/api/v1/agents"))
+            .header("Accept-Language", "zh-CN")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error_shape(&refused, "unauthenticated");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("需要登录")),
+        "{refused}"
+    );
+    let (status, missing) = body(
+        app.client
+            .get(app.url("/api/v1/no-such-thing"))
+            .header("Accept-Language", "en-GB,zh-CN;q=0.3")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"]["message"], "no such resource");
+    app.stop().await;
 }

@@ -1033,3 +1033,84 @@ async fn presence_follows_sign_in_and_the_switch() {
     assert_eq!(api["status"], "offline");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_on_one_database_share_sessions_settings_and_lockouts() {
+    let app = spawn_demo_app().await;
+    let beside = app.spawn_beside().await;
+
+    // A session begun on one instance is honoured by the other, forms too:
+    // a load balancer may send each request anywhere.
+    let laptop = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let laptop_beside = laptop.at(beside.address);
+    let page = laptop_beside.get("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("工作台"), "{}", page.body);
+    let switched = laptop_beside
+        .post_from("/", "/lang", &[("lang", "en"), ("next", "/")])
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER, "{}", switched.body);
+    assert!(laptop.get("/").await.body.contains("Workspace"));
+
+    // Signing out everywhere on one instance ends sessions the other began.
+    let phone = app.visitor().at(beside.address);
+    let signed = phone
+        .post_from(
+            "/login",
+            "/login",
+            &[("email", AGENT), ("password", DEMO_PASSWORD), ("next", "/")],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert_eq!(phone.get("/").await.status, StatusCode::OK);
+    let everywhere = laptop
+        .post_from("/account", "/logout/everywhere", &[])
+        .await;
+    assert_eq!(everywhere.status, StatusCode::OK);
+    assert_eq!(phone.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(laptop_beside.get("/").await.status, StatusCode::OK);
+
+    // Failed sign-ins count across instances: guessing on one and then on
+    // the other does not double the attempts.
+    let guesser = app.visitor();
+    for attempt in 0..5 {
+        let visitor = if attempt % 2 == 0 {
+            guesser.at(app.address)
+        } else {
+            guesser.at(beside.address)
+        };
+        let refused = visitor
+            .post_from(
+                "/login",
+                "/login",
+                &[
+                    ("email", "trainer@xinghe.example"),
+                    ("password", "guess"),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    }
+    for address in [app.address, beside.address] {
+        let locked = guesser
+            .at(address)
+            .post_from(
+                "/login",
+                "/login",
+                &[
+                    ("email", "trainer@xinghe.example"),
+                    ("password", DEMO_PASSWORD),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            locked.status,
+            StatusCode::UNAUTHORIZED,
+            "the right password got in during the lockout on {address}"
+        );
+    }
+    beside.stop().await;
+    app.stop().await;
+}

@@ -267,13 +267,16 @@ pub async fn import(
         return Ok(Json(report).into_response());
     }
     let first = &report.errors[0];
+    let error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "import_rejected")
+        .with_field("file")
+        .arg("count", report.errors.len().to_string())
+        .arg("row", first.row.to_string())
+        .arg("column", format!("{:?}", first.column))
+        .arg("reason", first.reason.clone());
     let body = serde_json::json!({
         "error": {
-            "code": "import_rejected",
-            "message": format!(
-                "{} problem(s) in the file; nothing was imported. First: row {}, column {:?}: {}",
-                report.errors.len(), first.row, first.column, first.reason
-            ),
+            "code": error.code,
+            "message": error.message(crate::error::answer_locale()),
             "field": "file",
         },
         "report": report,

@@ -131,11 +131,10 @@ pub async fn attach(
     request: Request,
 ) -> Result<(StatusCode, Json<Vec<Attachment>>), ApiError> {
     if !upload::is_multipart(request.headers()) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the files as multipart/form-data",
-        ));
+        return Err(
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                .keyed("multipart_required"),
+        );
     }
     let form = upload::read(&state, request).await?;
     Ok((
