@@ -927,7 +927,8 @@ fn parse_cursor(sort: Sort, cursor: Option<&str>) -> Result<After, AppError> {
     let id: i64 = id.parse().map_err(|_| bad())?;
     match sort {
         Sort::Newest => Ok(After::Id(id)),
-        Sort::Name => Ok(After::Name(rest.to_owned(), id)),
+        // Cursors of earlier versions carried the name after the id.
+        Sort::Name => Ok(After::Name(id)),
         Sort::Updated => DateTime::parse_from_rfc3339(rest)
             .map(|at| After::Updated(at.with_timezone(&Utc), id))
             .map_err(|_| bad()),
@@ -937,7 +938,7 @@ fn parse_cursor(sort: Sort, cursor: Option<&str>) -> Result<After, AppError> {
 fn cursor_of(sort: Sort, customer: &Customer) -> String {
     match sort {
         Sort::Newest => customer.id.to_string(),
-        Sort::Name => format!("{}.{}", customer.id, customers::name_key(&customer.name)),
+        Sort::Name => customer.id.to_string(),
         Sort::Updated => format!(
             "{}.{}",
             customer.id,
@@ -1163,7 +1164,8 @@ pub struct CustomerProfile {
     pub orders_per_month: Option<f64>,
     /// The newest orders.
     pub recent_orders: Vec<Order>,
-    /// Other customers sharing a phone or email: possible duplicates.
+    /// Other customers sharing a phone or email, or in the same
+    /// organization with a name that sounds the same: possible duplicates.
     pub possible_duplicates: Vec<i64>,
     /// The newest tickets, open or not.
     pub recent_tickets: Vec<crate::tickets::TicketSummary>,
@@ -1202,6 +1204,14 @@ pub async fn profile(app: &App, caller: &Caller, id: i64) -> Result<CustomerProf
     {
         for other in customers::holders_of(&mut reader.conn(), p.kind, &p.value).await? {
             if other != id && !possible_duplicates.contains(&other) {
+                possible_duplicates.push(other);
+            }
+        }
+    }
+    if let Some(organization) = customer.customer.organization_id {
+        let name = &customer.customer.name;
+        for other in customers::sounding_alike(&mut reader.conn(), organization, name, id).await? {
+            if !possible_duplicates.contains(&other) {
                 possible_duplicates.push(other);
             }
         }
@@ -1921,8 +1931,12 @@ mod tests {
             Some(After::Id(42))
         );
         assert_eq!(
+            parse_cursor(Sort::Name, Some("7")).ok(),
+            Some(After::Name(7))
+        );
+        assert_eq!(
             parse_cursor(Sort::Name, Some("7.wang fang")).ok(),
-            Some(After::Name("wang fang".into(), 7))
+            Some(After::Name(7))
         );
         assert!(parse_cursor(Sort::Updated, Some("7.yesterday")).is_err());
         assert!(parse_cursor(Sort::Newest, Some("x")).is_err());

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod custom_field;
 pub mod customer;
 pub mod error;
+pub mod name;
 pub mod presence;
 pub mod public_id;
 pub mod role;

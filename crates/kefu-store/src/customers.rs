@@ -5,6 +5,7 @@ use crate::filter::{Param, Where, bind_params};
 use crate::{Conn, StoreError, on_conn};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::customer::{CompanySize, ContactKind, Gender, Grade};
+use kefu_domain::name;
 use serde::Serialize;
 
 /// A customer record.
@@ -248,13 +249,45 @@ async fn write_name_keys(
     Ok(())
 }
 
+/// Gives customers stored before the pinyin keys existed their sort and
+/// sound keys (computed in Rust, so migration SQL cannot), a thousand per
+/// transaction; customers written since carry them already.
+pub async fn fill_name_keys(store: &crate::Store) -> Result<u64, StoreError> {
+    let mut filled = 0;
+    loop {
+        let mut tx = store.write().await?;
+        let rows: Vec<(i64, String)> = on_conn!(&mut tx.conn(), |c| {
+            sqlx::query_as(
+                "SELECT id, name FROM customers WHERE sort_key = '' ORDER BY id LIMIT 1000",
+            )
+            .fetch_all(c)
+            .await?
+        });
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        for (id, name) in &rows {
+            on_conn!(&mut tx.conn(), |c| {
+                sqlx::query("UPDATE customers SET sort_key = $1, name_sound = $2 WHERE id = $3")
+                    .bind(name::sort_key(name))
+                    .bind(name::sound_key(name))
+                    .bind(id)
+                    .execute(c)
+                    .await?;
+            });
+        }
+        tx.commit().await?;
+        filled += rows.len() as u64;
+    }
+}
+
 /// Creates a customer.
 pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer, StoreError> {
     let now = crate::now();
     let sql = format!(
         "INSERT INTO customers (name, name_key, gender, birthday, language, time_zone, organization_id, province, city, \
-         district, street, region, industry, company_size, grade, notes, external_id, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18) RETURNING {COLUMNS}"
+         district, street, region, industry, company_size, grade, notes, external_id, sort_key, name_sound, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20, 1, $18, $18) RETURNING {COLUMNS}"
     );
     let row: CustomerRow = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -276,6 +309,8 @@ pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer,
             .bind(&f.notes)
             .bind(&f.external_id)
             .bind(now)
+            .bind(name::sort_key(&f.name))
+            .bind(name::sound_key(&f.name))
             .fetch_one(c)
             .await?
     });
@@ -285,7 +320,7 @@ pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer,
 }
 
 /// Rows per multi-row INSERT: far below both backends' limits on bound
-/// values (SQLite 32,766; PostgreSQL 65,535) at 18 values a row.
+/// values (SQLite 32,766; PostgreSQL 65,535) at 20 values a row.
 pub const BULK_ROWS: usize = 50;
 
 /// Creates many customers with one statement per [`BULK_ROWS`]; returns
@@ -301,16 +336,16 @@ pub async fn insert_many(
     for chunk in all.chunks(BULK_ROWS) {
         let values = (0..chunk.len())
             .map(|r| {
-                let base = 2 + r * 17;
-                let cells: Vec<String> = (base..base + 17).map(|n| format!("${n}")).collect();
+                let base = 2 + r * 19;
+                let cells: Vec<String> = (base..base + 19).map(|n| format!("${n}")).collect();
                 format!("({}, 1, $1, $1)", cells.join(", "))
             })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "INSERT INTO customers (name, name_key, gender, birthday, language, time_zone, organization_id, province, city, \
-             district, street, region, industry, company_size, grade, notes, external_id, version, created_at, updated_at) \
-             VALUES {values} RETURNING id"
+             district, street, region, industry, company_size, grade, notes, external_id, sort_key, name_sound, \
+             version, created_at, updated_at) VALUES {values} RETURNING id"
         );
         let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -332,7 +367,9 @@ pub async fn insert_many(
                     .bind(f.company_size.as_str())
                     .bind(f.grade.as_str())
                     .bind(&f.notes)
-                    .bind(&f.external_id);
+                    .bind(&f.external_id)
+                    .bind(name::sort_key(&f.name))
+                    .bind(name::sound_key(&f.name));
             }
             query.fetch_all(c).await?
         });
@@ -489,8 +526,8 @@ pub async fn update(
     let sql = format!(
         "UPDATE customers SET name = $1, name_key = $2, gender = $3, birthday = $4, language = $5, time_zone = $6, \
          organization_id = $7, province = $8, city = $9, district = $10, street = $11, region = $12, industry = $13, \
-         company_size = $14, grade = $15, notes = $16, external_id = $17, version = version + 1, updated_at = $18 \
-         WHERE id = $19 AND version = $20 RETURNING {COLUMNS}"
+         company_size = $14, grade = $15, notes = $16, external_id = $17, sort_key = $21, name_sound = $22, \
+         version = version + 1, updated_at = $18 WHERE id = $19 AND version = $20 RETURNING {COLUMNS}"
     );
     let row: Option<CustomerRow> = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -514,6 +551,8 @@ pub async fn update(
             .bind(now)
             .bind(id)
             .bind(expected_version)
+            .bind(name::sort_key(&f.name))
+            .bind(name::sound_key(&f.name))
             .fetch_optional(&mut *c)
             .await?
     });
@@ -593,15 +632,16 @@ pub async fn duplicate_groups(
         .fetch_all(&mut *c)
         .await?
     });
-    let names: Vec<(i64, String, i64)> = on_conn!(conn, |c| {
+    let names: Vec<(i64, String, String, i64)> = on_conn!(conn, |c| {
         sqlx::query_as(
-            "SELECT c.organization_id, c.name, c.id FROM customers c \
+            "SELECT c.organization_id, c.name_sound, c.name, c.id FROM customers c \
              WHERE c.erased_at IS NULL AND c.merged_into_id IS NULL AND c.organization_id IS NOT NULL \
-             AND (c.organization_id, c.name_key) IN ( \
-                 SELECT d.organization_id, d.name_key FROM customers d \
+             AND (c.organization_id, c.name_sound) IN ( \
+                 SELECT d.organization_id, d.name_sound FROM customers d \
                  WHERE d.erased_at IS NULL AND d.merged_into_id IS NULL AND d.organization_id IS NOT NULL \
-                 GROUP BY d.organization_id, d.name_key HAVING count(*) > 1 LIMIT $1) \
-             ORDER BY c.organization_id, c.name_key, c.id",
+                 AND d.name_sound <> '' \
+                 GROUP BY d.organization_id, d.name_sound HAVING count(*) > 1 LIMIT $1) \
+             ORDER BY c.organization_id, c.name_sound, c.id",
         )
         .bind(limit)
         .fetch_all(c)
@@ -618,12 +658,12 @@ pub async fn duplicate_groups(
             }),
         }
     }
-    let mut last_org = None;
-    for (org, name, id) in names {
-        let same = last_org == Some(org)
-            && groups
-                .last()
-                .is_some_and(|g| g.reason == "name" && name_key(&g.key) == name_key(&name));
+    // Names group by how they sound within one organization; the group
+    // shows the first one's name.
+    let mut last = None;
+    for (org, sound, name, id) in names {
+        let same = last.as_ref() == Some(&(org, sound.clone()))
+            && groups.last().is_some_and(|g| g.reason == "name");
         match groups.last_mut() {
             Some(g) if same => g.customer_ids.push(id),
             _ => groups.push(DuplicateGroup {
@@ -632,7 +672,7 @@ pub async fn duplicate_groups(
                 customer_ids: vec![id],
             }),
         }
-        last_org = Some(org);
+        last = Some((org, sound));
     }
     groups.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(groups)
@@ -794,6 +834,29 @@ pub async fn holders_of(
     .await?))
 }
 
+/// Other customers of `organization_id` whose names sound like `name`
+/// (same pinyin), not erased or merged: possible duplicates.
+pub async fn sounding_alike(
+    conn: &mut Conn<'_>,
+    organization_id: i64,
+    name: &str,
+    except: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let sound = name::sound_key(name);
+    if sound.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT id FROM customers WHERE organization_id = $1 AND name_sound = $2 AND id <> $3 \
+         AND erased_at IS NULL AND merged_into_id IS NULL ORDER BY id LIMIT 20"
+    )
+    .bind(organization_id)
+    .bind(sound)
+    .bind(except)
+    .fetch_all(c)
+    .await?))
+}
+
 /// A customer's tags, alphabetically.
 pub async fn tags(conn: &mut Conn<'_>, customer_id: i64) -> Result<Vec<String>, StoreError> {
     Ok(tags_of(conn, &[customer_id])
@@ -924,8 +987,8 @@ pub enum After {
     Start,
     /// After the customer with this id (newest first).
     Id(i64),
-    /// After this name key and id.
-    Name(String, i64),
+    /// After the customer with this id, in name order.
+    Name(i64),
     /// After this change time and id.
     Updated(DateTime<Utc>, i64),
 }
@@ -1054,13 +1117,11 @@ pub async fn search(
     match after {
         After::Start => {}
         After::Id(id) => add("id < ?", vec![Param::Int(*id)]),
-        After::Name(key, id) => add(
-            "(name_key > ? OR (name_key = ? AND id > ?))",
-            vec![
-                Param::Text(key.clone()),
-                Param::Text(key.clone()),
-                Param::Int(*id),
-            ],
+        // The key is read from the row the last page ended at, so a cursor
+        // is just an id.
+        After::Name(id) => add(
+            "(sort_key, id) > ((SELECT s.sort_key FROM customers s WHERE s.id = ?), ?)",
+            vec![Param::Int(*id), Param::Int(*id)],
         ),
         After::Updated(at, id) => add(
             "(updated_at < ? OR (updated_at = ? AND id < ?))",
@@ -1069,7 +1130,7 @@ pub async fn search(
     }
     let order = match sort {
         Sort::Newest => "id DESC",
-        Sort::Name => "name_key, id",
+        Sort::Name => "sort_key, id",
         Sort::Updated => "updated_at DESC, id DESC",
     };
     let limit = w.bind(Param::Int(limit));

@@ -98,6 +98,7 @@ impl Store {
             Inner::Postgres { pool, .. } => POSTGRES.run(pool).await,
         };
         result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        crate::customers::fill_name_keys(self).await?;
         self.schema_status().await
     }
 }

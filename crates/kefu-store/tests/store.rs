@@ -361,3 +361,65 @@ async fn a_file_that_is_not_a_database_is_refused_and_kept() {
         "the file was changed"
     );
 }
+
+fn customer(name: &str) -> kefu_store::customers::CustomerFields {
+    use kefu_domain::customer::{CompanySize, Gender, Grade};
+    kefu_store::customers::CustomerFields {
+        name: name.into(),
+        gender: Gender::Unknown,
+        birthday: None,
+        language: "zh-CN".into(),
+        time_zone: "Asia/Shanghai".into(),
+        organization_id: None,
+        province: String::new(),
+        city: String::new(),
+        district: String::new(),
+        street: String::new(),
+        region: String::new(),
+        industry: String::new(),
+        company_size: CompanySize::Unknown,
+        grade: Grade::C,
+        notes: String::new(),
+        external_id: None,
+    }
+}
+
+async fn name_keys(store: &Store) -> Vec<(String, String)> {
+    let mut reader = store.read().await.unwrap();
+    kefu_store::on_conn!(&mut reader.conn(), |c| {
+        sqlx::query_as("SELECT sort_key, name_sound FROM customers ORDER BY id")
+            .fetch_all(c)
+            .await
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn customers_stored_before_the_pinyin_keys_get_them_when_migrating() {
+    let db = TestDatabase::new().await;
+    let store = db.open().await;
+    let mut tx = store.write().await.unwrap();
+    kefu_store::customers::insert(&mut tx.conn(), &customer("曾小贤"))
+        .await
+        .unwrap();
+    kefu_store::customers::insert_many(&mut tx.conn(), &[customer("Alice"), customer("汪芳")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let written = name_keys(&store).await;
+    assert_eq!(written[0].1, "zengxiaoxian");
+    assert_eq!(written[2].1, "wangfang");
+
+    // As a binary from before the keys would have left them.
+    let mut tx = store.write().await.unwrap();
+    kefu_store::on_conn!(&mut tx.conn(), |c| {
+        sqlx::query("UPDATE customers SET sort_key = '', name_sound = ''")
+            .execute(c)
+            .await
+            .unwrap();
+    });
+    tx.commit().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(name_keys(&store).await, written);
+    store.close().await;
+}
