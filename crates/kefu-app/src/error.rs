@@ -4,7 +4,7 @@ use kefu_domain::DomainError;
 use kefu_store::StoreError;
 
 /// A use-case failure; the web crate maps each variant to a status once.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// The input is wrong; `field` names the field as the API does.
     #[error("{field}: {reason}")]

@@ -18,6 +18,9 @@ use kefu_store::customers::{self, ContactPoint, CustomerFields};
 use kefu_store::organizations;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A customer field a column can fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -679,7 +682,22 @@ pub async fn import_customers(
     mapping: &Mapping,
     dry_run: bool,
 ) -> Result<ImportReport, AppError> {
+    let progress = ImportProgress::default();
+    import_tracked(app, caller, table, mapping, dry_run, &progress).await
+}
+
+/// [`import_customers`], counting rows checked and written in `progress`
+/// as it goes.
+async fn import_tracked(
+    app: &App,
+    caller: &Caller,
+    table: &Table,
+    mapping: &Mapping,
+    dry_run: bool,
+    progress: &ImportProgress,
+) -> Result<ImportReport, AppError> {
     caller.require(Permission::ImportCustomers)?;
+    progress.rows.store(table.rows.len(), Ordering::Relaxed);
     let mut report = ImportReport {
         dry_run,
         committed: false,
@@ -723,6 +741,7 @@ pub async fn import_customers(
     let mut seen_ids: HashSet<i64> = HashSet::new();
     let mut ready: Vec<(usize, ReadyRow, archive::CheckedCustomer)> = Vec::new();
     for (index, row) in table.rows.iter().enumerate() {
+        progress.checked.store(index + 1, Ordering::Relaxed);
         let row_number = index + 2;
         let (input, organization, id, point_columns) = row_input(&table.headers, mapping, row);
         match archive::check_new_customer(&input, &defaults, &lenient, today) {
@@ -884,10 +903,14 @@ pub async fn import_customers(
             Some(id) => {
                 update_from_import(&mut tx, caller, &fields_defined, id, &row.input, checked)
                     .await?;
+                progress.written.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    archive::store_new_customers(&mut tx, caller, &new_rows).await?;
+    for chunk in new_rows.chunks(WRITE_CHUNK) {
+        archive::store_new_customers(&mut tx, caller, chunk).await?;
+        progress.written.fetch_add(chunk.len(), Ordering::Relaxed);
+    }
     if report.rows >= 10_000 {
         customers::analyze_after_bulk(&mut tx.conn()).await?;
     }
@@ -1234,8 +1257,20 @@ pub async fn import_upload(
     mapping: &Mapping,
     dry_run: bool,
 ) -> Result<ImportReport, AppError> {
+    let progress = ImportProgress::default();
+    import_upload_tracked(app, caller, id, mapping, dry_run, &progress).await
+}
+
+async fn import_upload_tracked(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    mapping: &Mapping,
+    dry_run: bool,
+    progress: &ImportProgress,
+) -> Result<ImportReport, AppError> {
     let upload = uploaded(app, caller, id).await?;
-    let report = import_customers(app, caller, &upload.table, mapping, dry_run).await?;
+    let report = import_tracked(app, caller, &upload.table, mapping, dry_run, progress).await?;
     if report.committed {
         let mut tx = app.store.write().await?;
         let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
@@ -1412,4 +1447,135 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes[3..]).into_owned();
         assert_eq!(text, "name\n\"王芳, Jr.\"\n");
     }
+}
+
+/// New customers are written (and counted as written) this many at a time.
+const WRITE_CHUNK: usize = 2_000;
+
+/// How long a finished import's outcome stays for its page to show.
+const KEEP_FINISHED: Duration = Duration::from_secs(3600);
+
+/// How far an import has got, readable while it runs: every row is
+/// checked first, then written; nothing is stored until all are written.
+#[derive(Debug, Default)]
+pub struct ImportProgress {
+    rows: AtomicUsize,
+    checked: AtomicUsize,
+    written: AtomicUsize,
+}
+
+impl ImportProgress {
+    /// Data rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Rows checked so far.
+    pub fn checked(&self) -> usize {
+        self.checked.load(Ordering::Relaxed)
+    }
+
+    /// Rows written so far (inside the one transaction).
+    pub fn written(&self) -> usize {
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+/// An import of an upload that runs in the background, so the page can
+/// show its progress; the rows still go in one transaction.
+#[derive(Debug)]
+pub struct ImportJob {
+    agent_id: i64,
+    /// The column mapping it runs with.
+    pub mapping: Mapping,
+    /// How far it has got.
+    pub progress: ImportProgress,
+    outcome: Mutex<Option<(Instant, Result<ImportReport, AppError>)>>,
+}
+
+impl ImportJob {
+    /// What the import came to, once it has finished: the report (committed,
+    /// or listing the rows that stopped it) or the failure.
+    pub fn outcome(&self) -> Option<Result<ImportReport, AppError>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(_, outcome)| outcome.clone())
+    }
+
+    fn finished_before(&self, moment: Instant) -> bool {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(at, _)| *at < moment)
+    }
+}
+
+/// The imports this instance runs or ran within the hour, by upload id.
+#[derive(Debug, Clone, Default)]
+pub struct ImportJobs(Arc<Mutex<HashMap<i64, Arc<ImportJob>>>>);
+
+/// Starts importing one of the caller's uploads in the background and
+/// answers at once; [`import_job`] follows it. Starting again while it
+/// runs (a second click) answers the running one.
+pub async fn start_import(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    mapping: Mapping,
+) -> Result<Arc<ImportJob>, AppError> {
+    caller.require(Permission::ImportCustomers)?;
+    let agent_id = caller.agent_id.ok_or(AppError::Forbidden)?;
+    // The caller's own upload, or a 404 now rather than in the background.
+    kefu_store::uploads::get(&mut app.store.read().await?.conn(), id, agent_id).await?;
+    let job = {
+        let mut jobs = app.imports.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cutoff) = Instant::now().checked_sub(KEEP_FINISHED) {
+            jobs.retain(|_, job| !job.finished_before(cutoff));
+        }
+        if let Some(running) = jobs.get(&id).filter(|j| j.outcome().is_none()) {
+            return Ok(running.clone());
+        }
+        let job = Arc::new(ImportJob {
+            agent_id,
+            mapping,
+            progress: ImportProgress::default(),
+            outcome: Mutex::new(None),
+        });
+        jobs.insert(id, job.clone());
+        job
+    };
+    let work = {
+        let (app, caller, job) = (app.clone(), caller.clone(), job.clone());
+        tokio::spawn(async move {
+            import_upload_tracked(&app, &caller, id, &job.mapping, false, &job.progress).await
+        })
+    };
+    let watcher = job.clone();
+    tokio::spawn(async move {
+        // A panic in the import still ends the job, so its page stops waiting.
+        let outcome = work
+            .await
+            .unwrap_or_else(|e| Err(AppError::Internal(format!("the import stopped: {e}"))));
+        *watcher
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), outcome));
+    });
+    Ok(job)
+}
+
+/// The caller's import of upload `id`, running or finished within the
+/// hour, if this instance runs it.
+pub fn import_job(app: &App, caller: &Caller, id: i64) -> Option<Arc<ImportJob>> {
+    let agent_id = caller.agent_id?;
+    app.imports
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+        .filter(|job| job.agent_id == agent_id)
+        .cloned()
 }

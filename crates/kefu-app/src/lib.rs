@@ -49,6 +49,8 @@ pub struct App {
     pub form_key: Vec<u8>,
     /// The writer task that stores new tickets in group commits.
     creations: creation::CreationQueue,
+    /// Imports started from the page, followed by their progress page.
+    pub imports: import::ImportJobs,
 }
 
 impl App {
@@ -78,6 +80,7 @@ impl App {
             creations: creation::CreationQueue::start(store.clone()),
             store,
             attachments,
+            imports: import::ImportJobs::default(),
         })
     }
 }

@@ -1317,6 +1317,30 @@ async fn excel_files_and_gbk_csv_import_and_lists_export() {
     app.stop().await;
 }
 
+/// Follows an import's progress page until it shows the outcome; every
+/// page on the way shows the counts and refreshes itself.
+async fn import_outcome(visitor: &kefu_testing::Visitor, path: &str) -> kefu_testing::PageResponse {
+    assert!(path.ends_with("/progress"), "{path}");
+    for _ in 0..1200 {
+        let page = visitor.get(path).await;
+        if !page.body.contains("id=\"import-running\"") {
+            return page;
+        }
+        assert!(
+            page.body.contains("http-equiv=\"refresh\""),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("<progress id=\"import-progress\""),
+            "{}",
+            page.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the import at {path} did not finish in a minute");
+}
+
 #[tokio::test]
 async fn managers_import_through_the_upload_and_mapping_pages() {
     let app = spawn_demo_app().await;
@@ -1355,7 +1379,7 @@ async fn managers_import_through_the_upload_and_mapping_pages() {
         "{}",
         checked.body
     );
-    let refused = manager
+    let started = manager
         .post_from(
             &review_path,
             &review_path,
@@ -1367,7 +1391,14 @@ async fn managers_import_through_the_upload_and_mapping_pages() {
             ],
         )
         .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let refused = import_outcome(&manager, &started.location.unwrap()).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("id=\"row-errors\""),
+        "{}",
+        refused.body
+    );
     assert_eq!(
         lookup_phone(&app, "13933330001").await,
         StatusCode::NOT_FOUND
@@ -1383,7 +1414,7 @@ async fn managers_import_through_the_upload_and_mapping_pages() {
         )
         .await;
     let review_path = uploaded.location.unwrap();
-    let done = manager
+    let started = manager
         .post_from(
             &review_path,
             &review_path,
@@ -1395,6 +1426,7 @@ async fn managers_import_through_the_upload_and_mapping_pages() {
             ],
         )
         .await;
+    let done = import_outcome(&manager, &started.location.unwrap()).await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.body.contains("id=\"import-done\""), "{}", done.body);
     assert_eq!(lookup_phone(&app, "13933330002").await, StatusCode::OK);
@@ -1855,5 +1887,65 @@ async fn names_that_sound_alike_in_one_organization_are_possible_duplicates() {
         "{}",
         page.body
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_import_from_the_page_runs_in_the_background_with_its_progress() {
+    let app = spawn_demo_app().await;
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let mut csv = String::from("姓名,手机,外部编号\n");
+    for i in 0..6_000 {
+        csv.push_str(&format!("导入客户{i},1560000{i:04},BG-{i}\n"));
+    }
+    let uploaded = manager
+        .post_file(
+            "/customers/import",
+            "/customers/import",
+            "big.csv",
+            csv.into_bytes(),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    let review_path = uploaded.location.unwrap();
+    let id = review_path.rsplit('/').next().unwrap().to_owned();
+    let commit = [
+        ("map_0", "name"),
+        ("map_1", "phone"),
+        ("map_2", "external_id"),
+        ("action", "commit"),
+    ];
+    let started = manager.post_from(&review_path, &review_path, &commit).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let progress_path = started.location.unwrap();
+    assert_eq!(progress_path, format!("/customers/import/{id}/progress"));
+
+    // Another manager cannot follow it, nor start it.
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let elsewhere = admin.get(&progress_path).await;
+    assert_eq!(elsewhere.status, StatusCode::SEE_OTHER);
+    assert_eq!(admin.get(&review_path).await.status, StatusCode::NOT_FOUND);
+
+    let first = manager.get(&progress_path).await;
+    if first.body.contains("id=\"import-running\"") {
+        assert!(first.body.contains("6,000"), "{}", first.body);
+    }
+    let done = import_outcome(&manager, &progress_path).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("id=\"import-done\""), "{}", done.body);
+    assert!(done.body.contains("<strong>6000</strong>"), "{}", done.body);
+    // The outcome stays for a reload; the upload itself is used up.
+    assert!(
+        manager
+            .get(&progress_path)
+            .await
+            .body
+            .contains("id=\"import-done\"")
+    );
+    assert_eq!(
+        manager.get(&review_path).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(lookup_phone(&app, "15600005999").await, StatusCode::OK);
     app.stop().await;
 }

@@ -1590,6 +1590,46 @@ struct ImportPage {
     upload: Option<UploadView>,
     report: Option<ReportView>,
     fields: Vec<FieldOption>,
+    running: Option<RunningView>,
+}
+
+/// A running import's progress, as its page shows it: each row is
+/// checked, then written, so the bar has two steps a row.
+struct RunningView {
+    steps: usize,
+    done: usize,
+    checked_text: String,
+    written_text: String,
+}
+
+impl RunningView {
+    fn of(context: &PageContext, progress: &kefu_app::import::ImportProgress) -> RunningView {
+        let (rows, checked, written) = (progress.rows(), progress.checked(), progress.written());
+        let count = |key: &str, done: usize| {
+            context
+                .locale
+                .tf(key, &[("done", &grouped(done)), ("total", &grouped(rows))])
+        };
+        RunningView {
+            steps: rows * 2,
+            done: checked + written,
+            checked_text: count("import.checked", checked),
+            written_text: count("import.written", written),
+        }
+    }
+}
+
+/// A count with thousands separated by commas, as both languages write it.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A field a column can be mapped to, labelled in the page's language.
@@ -1674,6 +1714,7 @@ fn render_import(
         upload,
         report,
         fields,
+        running: None,
     });
     (status, page).into_response()
 }
@@ -1762,33 +1803,45 @@ async fn import_step(
     context: &PageContext,
     id: i64,
     mapping: Option<kefu_app::import::Mapping>,
-    commit: bool,
 ) -> Response {
     let caller = match caller(context) {
         Ok(c) => c.clone(),
         Err(e) => return failure(context, e),
     };
-    let upload = match kefu_app::import::uploaded(&state.app, &caller, id).await {
-        Ok(u) => u,
-        Err(e) => return failure(context, e),
+    let mapping = match mapping {
+        Some(m) => m,
+        None => match kefu_app::import::uploaded(&state.app, &caller, id).await {
+            Ok(u) => u.guessed,
+            Err(e) => return failure(context, e),
+        },
     };
-    let custom = match kefu_app::custom_fields::list_fields(
-        &state.app,
-        &caller,
-        Some(FieldTarget::Customer),
-    )
-    .await
-    {
-        Ok(f) => f,
-        Err(e) => return failure(context, e),
-    };
-    let options = field_options(context, &custom);
-    let mapping = mapping.unwrap_or_else(|| upload.guessed.clone());
     let report =
-        match kefu_app::import::import_upload(&state.app, &caller, id, &mapping, !commit).await {
+        match kefu_app::import::import_upload(&state.app, &caller, id, &mapping, true).await {
             Ok(r) => r,
             Err(e) => return failure(context, e),
         };
+    import_report_page(state, context, &caller, id, &mapping, report, false).await
+}
+
+/// The import page for a report: the result once committed, else the
+/// mapping again with every problem the report lists.
+async fn import_report_page(
+    state: &AppState,
+    context: &PageContext,
+    caller: &kefu_app::Caller,
+    id: i64,
+    mapping: &kefu_app::import::Mapping,
+    report: kefu_app::import::ImportReport,
+    commit: bool,
+) -> Response {
+    let custom =
+        match kefu_app::custom_fields::list_fields(&state.app, caller, Some(FieldTarget::Customer))
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return failure(context, e),
+        };
+    let options = field_options(context, &custom);
     if report.committed {
         return render_import(
             context,
@@ -1799,6 +1852,10 @@ async fn import_step(
             StatusCode::OK,
         );
     }
+    let upload = match kefu_app::import::uploaded(&state.app, caller, id).await {
+        Ok(u) => u,
+        Err(e) => return failure(context, e),
+    };
     let status = if commit {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -1845,13 +1902,49 @@ async fn import_step(
     )
 }
 
+/// `GET /customers/import/{id}/progress`: an import running in the
+/// background, refreshing itself each second, then its result.
+pub async fn import_progress(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let Some(job) = kefu_app::import::import_job(&state.app, &caller, id) else {
+        // Not running here (another instance, or a restart): the upload
+        // page says what is left of it.
+        return Redirect::to(&format!("/customers/import/{id}")).into_response();
+    };
+    match job.outcome() {
+        Some(Ok(report)) => {
+            import_report_page(&state, &context, &caller, id, &job.mapping, report, true).await
+        }
+        Some(Err(e)) => failure(&context, e),
+        None => {
+            let running = RunningView::of(&context, &job.progress);
+            let page = render(&ImportPage {
+                shell: context.shell("customers"),
+                error: None,
+                upload: None,
+                report: None,
+                fields: Vec::new(),
+                running: Some(running),
+            });
+            (StatusCode::OK, page).into_response()
+        }
+    }
+}
+
 /// `GET /customers/import/{id}`: the guessed mapping and its dry run.
 pub async fn import_review(
     State(state): State<AppState>,
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    import_step(&state, &context, id, None, false).await
+    import_step(&state, &context, id, None).await
 }
 
 /// `POST /customers/import/{id}`: check again with the chosen mapping
@@ -1894,5 +1987,27 @@ pub async fn import_run(
         Err(e) => return failure(&context, e),
     };
     let commit = fields.iter().any(|(k, v)| k == "action" && v == "commit");
-    import_step(&state, &context, id, Some(mapping), commit).await
+    if !commit {
+        return import_step(&state, &context, id, Some(mapping)).await;
+    }
+    // Large files take seconds: the rows are written in the background
+    // while the progress page follows them.
+    match kefu_app::import::start_import(&state.app, &caller, id, mapping).await {
+        Ok(_) => Redirect::to(&format!("/customers/import/{id}/progress")).into_response(),
+        Err(e) => failure(&context, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(6_000), "6,000");
+        assert_eq!(grouped(100_000), "100,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 }

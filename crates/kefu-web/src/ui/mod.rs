@@ -642,6 +642,13 @@ pub fn routes() -> Vec<Route> {
         ),
         page(
             Method::GET,
+            "/customers/import/{id}/progress",
+            Requires(ImportCustomers),
+            "an import's progress while its rows are written, then its result",
+            get(customers::import_progress),
+        ),
+        page(
+            Method::GET,
             "/customers/duplicates",
             Requires(MergeCustomers),
             "possible duplicates to review and merge",
