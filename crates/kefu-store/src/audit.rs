@@ -75,29 +75,17 @@ pub async fn append(conn: &mut Conn<'_>, entry: &Entry<'_>) -> Result<(), StoreE
 pub async fn append_many(conn: &mut Conn<'_>, entries: &[Entry<'_>]) -> Result<(), StoreError> {
     let now = crate::now();
     for chunk in entries.chunks(100) {
-        let values = (0..chunk.len())
-            .map(|r| {
-                let b = 2 + r * 7;
-                format!(
-                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Every value bound per row, numbered in order (see `for_backend`).
+        let values = crate::customers::value_rows(chunk.len(), 8);
         let sql = format!(
             "INSERT INTO audit_log (at, actor_kind, actor_ref, source, entity, entity_id, action, changes) VALUES {values}"
         );
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for entry in chunk {
                 query = query
+                    .bind(now)
                     .bind(entry.actor.kind())
                     .bind(entry.actor.reference())
                     .bind(entry.source.as_str())

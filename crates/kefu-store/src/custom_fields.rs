@@ -262,6 +262,7 @@ pub async fn add_values_many(
     for chunk in values.chunks(1000) {
         let rows = crate::customers::value_rows(chunk.len(), 3);
         let sql = format!("INSERT INTO {table} ({column}, field_id, value) VALUES {rows}");
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (record_id, field_id, value) in chunk {

@@ -238,6 +238,7 @@ async fn write_name_keys(
     for chunk in rows.chunks(BULK_ROWS * 8) {
         let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO customer_name_keys (key, customer_id) VALUES {values}");
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (key, id) in chunk {
@@ -320,7 +321,7 @@ pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer,
 }
 
 /// Rows per multi-row INSERT: far below both backends' limits on bound
-/// values (SQLite 32,766; PostgreSQL 65,535) at 20 values a row.
+/// values (SQLite 32,766; PostgreSQL 65,535) at 21 values a row.
 pub const BULK_ROWS: usize = 50;
 
 /// Creates many customers with one statement per [`BULK_ROWS`]; returns
@@ -336,9 +337,14 @@ pub async fn insert_many(
     for chunk in all.chunks(BULK_ROWS) {
         let values = (0..chunk.len())
             .map(|r| {
-                let base = 2 + r * 19;
-                let cells: Vec<String> = (base..base + 19).map(|n| format!("${n}")).collect();
-                format!("({}, 1, $1, $1)", cells.join(", "))
+                let base = 1 + r * 21;
+                let cells: Vec<String> = (base..base + 21).map(|n| format!("${n}")).collect();
+                format!(
+                    "({}, 1, {}, {})",
+                    cells[..19].join(", "),
+                    cells[19],
+                    cells[20]
+                )
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -347,8 +353,9 @@ pub async fn insert_many(
              district, street, region, industry, company_size, grade, notes, external_id, sort_key, name_sound, \
              version, created_at, updated_at) VALUES {values} RETURNING id"
         );
+        let sql = crate::for_backend(&*conn, sql);
         let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
-            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for f in chunk {
                 query = query
                     .bind(&f.name)
@@ -369,7 +376,9 @@ pub async fn insert_many(
                     .bind(&f.notes)
                     .bind(&f.external_id)
                     .bind(name::sort_key(&f.name))
-                    .bind(name::sound_key(&f.name));
+                    .bind(name::sound_key(&f.name))
+                    .bind(now)
+                    .bind(now);
             }
             query.fetch_all(c).await?
         });
@@ -424,24 +433,20 @@ pub async fn add_contact_points_many(
 ) -> Result<(), StoreError> {
     let now = crate::now();
     for chunk in points.chunks(BULK_ROWS * 2) {
-        let values = (0..chunk.len())
-            .map(|r| {
-                let b = 2 + r * 4;
-                format!("(${}, ${}, ${}, ${}, $1)", b, b + 1, b + 2, b + 3)
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = value_rows(chunk.len(), 5);
         let sql = format!(
             "INSERT INTO contact_points (customer_id, kind, value, label, created_at) VALUES {values}"
         );
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (customer_id, p) in chunk {
                 query = query
                     .bind(*customer_id)
                     .bind(p.kind.as_str())
                     .bind(&p.value)
-                    .bind(&p.label);
+                    .bind(&p.label)
+                    .bind(now);
             }
             query.execute(c).await?;
         });
@@ -454,6 +459,7 @@ pub async fn add_tags_many(conn: &mut Conn<'_>, tags: &[(i64, String)]) -> Resul
     for chunk in tags.chunks(BULK_ROWS * 4) {
         let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO customer_tags (customer_id, tag) VALUES {values}");
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (customer_id, tag) in chunk {
@@ -783,6 +789,7 @@ pub async fn add_contact_points(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let sql = crate::for_backend(&*conn, sql);
     on_conn!(conn, |c| {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(customer_id)
@@ -921,6 +928,7 @@ pub async fn add_tags(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let sql = crate::for_backend(&*conn, sql);
     on_conn!(conn, |c| {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer_id);
         for tag in tags {

@@ -348,7 +348,10 @@ async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Inner, Store
                 .journal_mode(SqliteJournalMode::Wal)
                 // A 64 MiB page cache for the one writer: large imports touch
                 // every index of a table, and the 2 MiB default thrashes.
-                .pragma("cache_size", "-65536"),
+                .pragma("cache_size", "-65536")
+                // Statement journals (a multi-row insert's undo) stay in
+                // memory instead of a temporary file written page by page.
+                .pragma("temp_store", "MEMORY"),
         )
         .await
         .map_err(|e| sqlite_open_error(path, e))?;
@@ -562,6 +565,54 @@ pub async fn names_of(
     })
 }
 
+/// A statement for `conn`'s backend. On SQLite, `$1, $2, …` appearing once
+/// each and in order become anonymous `?`: the driver looks up every named
+/// parameter by walking SQLite's list of names, which costs time squared in
+/// their number, and a multi-row insert binds a thousand. Anything else is
+/// left as written.
+pub(crate) fn for_backend(conn: &Conn<'_>, sql: String) -> String {
+    match conn {
+        Conn::Sqlite(_) => anonymous_parameters_or_same(sql),
+        Conn::Postgres(_) => sql,
+    }
+}
+
+/// [`for_backend`] for a statement known to run on SQLite.
+pub(crate) fn anonymous_parameters_or_same(sql: String) -> String {
+    anonymous_parameters(&sql).unwrap_or(sql)
+}
+
+fn anonymous_parameters(sql: &str) -> Option<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1usize;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let start = at + 1;
+        let mut end = start;
+        while let Some((i, d)) = chars.peek().copied() {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            end = i + 1;
+            chars.next();
+        }
+        if end == start {
+            out.push('$');
+            continue;
+        }
+        if sql[start..end].parse::<usize>().ok()? != expected {
+            return None;
+        }
+        expected += 1;
+        out.push('?');
+    }
+    Some(out)
+}
+
 /// Current time as stored: UTC, truncated to microseconds so a value read
 /// back equals the value written on both backends.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -569,4 +620,32 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     now.duration_trunc(TimeDelta::microseconds(1))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anonymous_parameters;
+
+    #[test]
+    fn numbered_parameters_in_order_become_anonymous() {
+        assert_eq!(
+            anonymous_parameters("INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)").as_deref(),
+            Some("INSERT INTO t (a, b) VALUES (?, ?), (?, ?)")
+        );
+        assert_eq!(
+            anonymous_parameters("SELECT '价格 $' || $1").as_deref(),
+            Some("SELECT '价格 $' || ?")
+        );
+        assert_eq!(
+            anonymous_parameters("SELECT 1").as_deref(),
+            Some("SELECT 1")
+        );
+    }
+
+    #[test]
+    fn repeated_or_reordered_parameters_are_left_alone() {
+        assert_eq!(anonymous_parameters("VALUES ($1, $2), ($3, $1)"), None);
+        assert_eq!(anonymous_parameters("VALUES ($2, $1)"), None);
+        assert_eq!(anonymous_parameters("VALUES ($1, $10)"), None);
+    }
 }

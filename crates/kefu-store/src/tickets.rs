@@ -380,6 +380,7 @@ pub async fn insert_many(
         let sql = format!(
             "INSERT INTO tickets ({FIELD_COLUMNS}, version, created_at, updated_at) VALUES {values} RETURNING id"
         );
+        let sql = crate::for_backend(&*conn, sql);
         let mut ids: Vec<i64> = on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for (f, created, updated) in chunk {
@@ -540,6 +541,7 @@ pub async fn add_tags_many(conn: &mut Conn<'_>, pairs: &[(i64, String)]) -> Resu
     for chunk in pairs.chunks(BULK_ROWS * 4) {
         let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO ticket_tags (ticket_id, tag) VALUES {values}");
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, tag) in chunk {
@@ -591,6 +593,7 @@ pub async fn add_watchers_many(
     for chunk in pairs.chunks(BULK_ROWS * 4) {
         let values = crate::customers::value_rows(chunk.len(), 2);
         let sql = format!("INSERT INTO ticket_watchers (ticket_id, agent_id) VALUES {values}");
+        let sql = crate::for_backend(&*conn, sql);
         on_conn!(&mut *conn, |c| {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, agent) in chunk {
@@ -1083,13 +1086,17 @@ pub async fn index(conn: &mut Conn<'_>, documents: &[(i64, String)]) -> Result<(
         let values = crate::customers::value_rows(chunk.len(), 2);
         match &mut *conn {
             Conn::Sqlite(c) => {
-                let delete = format!("DELETE FROM fts_tickets WHERE rowid IN ({ids})");
+                let delete = crate::anonymous_parameters_or_same(format!(
+                    "DELETE FROM fts_tickets WHERE rowid IN ({ids})"
+                ));
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
                 for (id, _) in chunk {
                     query = query.bind(*id);
                 }
                 query.execute(&mut **c).await?;
-                let insert = format!("INSERT INTO fts_tickets (rowid, document) VALUES {values}");
+                let insert = crate::anonymous_parameters_or_same(format!(
+                    "INSERT INTO fts_tickets (rowid, document) VALUES {values}"
+                ));
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
                 for (id, document) in chunk {
                     query = query.bind(*id).bind(document);
