@@ -221,13 +221,7 @@ impl TestApp {
 
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        self.app.store.close().await;
+        stop_serving(&mut self.shutdown, &mut self.server, &self.app).await;
     }
 }
 
@@ -542,14 +536,24 @@ pub struct TestInstance {
 impl TestInstance {
     /// Stops this instance gracefully and waits for it.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        self.app.store.close().await;
+        stop_serving(&mut self.shutdown, &mut self.server, &self.app).await;
     }
+}
+
+/// Tells a server started by [`serve_on_loopback`] to stop, waits for it,
+/// and closes its app's connections.
+async fn stop_serving(
+    shutdown: &mut Option<oneshot::Sender<()>>,
+    server: &mut Option<tokio::task::JoinHandle<()>>,
+    app: &App,
+) {
+    if let Some(tx) = shutdown.take() {
+        let _ = tx.send(());
+    }
+    if let Some(server) = server.take() {
+        let _ = server.await;
+    }
+    app.store.close().await;
 }
 
 impl TestApp {

@@ -23,6 +23,21 @@ const ACCOUNTS: [(Role, &str); 7] = [
     (Role::Analyst, ANALYST),
 ];
 
+/// Sends the sign-in form as a person would, whatever the answer.
+async fn sign_in_form(
+    visitor: &kefu_testing::Visitor,
+    email: &str,
+    password: &str,
+) -> kefu_testing::PageResponse {
+    visitor
+        .post_from(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password), ("next", "/")],
+        )
+        .await
+}
+
 fn nav_keys(body: &str) -> Vec<String> {
     body.match_indices("data-nav=\"")
         .filter_map(|(i, m)| body[i + m.len()..].split('"').next().map(str::to_owned))
@@ -165,30 +180,10 @@ async fn repeated_failures_lock_the_address_for_a_while() {
     let app = spawn_demo_app().await;
     let visitor = app.visitor();
     for _ in 0..5 {
-        let response = visitor
-            .post_from(
-                "/login",
-                "/login",
-                &[
-                    ("email", "trainer@xinghe.example"),
-                    ("password", "guess"),
-                    ("next", "/"),
-                ],
-            )
-            .await;
+        let response = sign_in_form(&visitor, "trainer@xinghe.example", "guess").await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    let locked = visitor
-        .post_from(
-            "/login",
-            "/login",
-            &[
-                ("email", "trainer@xinghe.example"),
-                ("password", DEMO_PASSWORD),
-                ("next", "/"),
-            ],
-        )
-        .await;
+    let locked = sign_in_form(&visitor, "trainer@xinghe.example", DEMO_PASSWORD).await;
     assert_eq!(
         locked.status,
         StatusCode::UNAUTHORIZED,
@@ -1054,13 +1049,7 @@ async fn two_instances_on_one_database_share_sessions_settings_and_lockouts() {
 
     // Signing out everywhere on one instance ends sessions the other began.
     let phone = app.visitor().at(beside.address);
-    let signed = phone
-        .post_from(
-            "/login",
-            "/login",
-            &[("email", AGENT), ("password", DEMO_PASSWORD), ("next", "/")],
-        )
-        .await;
+    let signed = sign_in_form(&phone, AGENT, DEMO_PASSWORD).await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
     assert_eq!(phone.get("/").await.status, StatusCode::OK);
     let everywhere = laptop
@@ -1079,32 +1068,16 @@ async fn two_instances_on_one_database_share_sessions_settings_and_lockouts() {
         } else {
             guesser.at(beside.address)
         };
-        let refused = visitor
-            .post_from(
-                "/login",
-                "/login",
-                &[
-                    ("email", "trainer@xinghe.example"),
-                    ("password", "guess"),
-                    ("next", "/"),
-                ],
-            )
-            .await;
+        let refused = sign_in_form(&visitor, "trainer@xinghe.example", "guess").await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     }
     for address in [app.address, beside.address] {
-        let locked = guesser
-            .at(address)
-            .post_from(
-                "/login",
-                "/login",
-                &[
-                    ("email", "trainer@xinghe.example"),
-                    ("password", DEMO_PASSWORD),
-                    ("next", "/"),
-                ],
-            )
-            .await;
+        let locked = sign_in_form(
+            &guesser.at(address),
+            "trainer@xinghe.example",
+            DEMO_PASSWORD,
+        )
+        .await;
         assert_eq!(
             locked.status,
             StatusCode::UNAUTHORIZED,
