@@ -1529,7 +1529,9 @@ pub async fn start_import(
     caller.require(Permission::ImportCustomers)?;
     let agent_id = caller.agent_id.ok_or(AppError::Forbidden)?;
     // The caller's own upload, or a 404 now rather than in the background.
-    kefu_store::uploads::get(&mut app.store.read().await?.conn(), id, agent_id).await?;
+    if !kefu_store::uploads::exists(&mut app.store.read().await?.conn(), id, agent_id).await? {
+        return Err(AppError::NotFound);
+    }
     let job = {
         let mut jobs = app.imports.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cutoff) = Instant::now().checked_sub(KEEP_FINISHED) {

@@ -253,7 +253,7 @@ async fn write_name_keys(
 /// Gives customers stored before the pinyin keys existed their sort and
 /// sound keys (computed in Rust, so migration SQL cannot), a thousand per
 /// transaction; customers written since carry them already.
-pub async fn fill_name_keys(store: &crate::Store) -> Result<u64, StoreError> {
+pub async fn fill_sort_and_sound_keys(store: &crate::Store) -> Result<u64, StoreError> {
     let mut filled = 0;
     loop {
         let mut tx = store.write().await?;
@@ -286,14 +286,13 @@ pub async fn fill_name_keys(store: &crate::Store) -> Result<u64, StoreError> {
 pub async fn insert(conn: &mut Conn<'_>, f: &CustomerFields) -> Result<Customer, StoreError> {
     let now = crate::now();
     let sql = format!(
-        "INSERT INTO customers (name, name_key, gender, birthday, language, time_zone, organization_id, province, city, \
+        "INSERT INTO customers (name, gender, birthday, language, time_zone, organization_id, province, city, \
          district, street, region, industry, company_size, grade, notes, external_id, sort_key, name_sound, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20, 1, $18, $18) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $18, $19, 1, $17, $17) RETURNING {COLUMNS}"
     );
     let row: CustomerRow = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&f.name)
-            .bind(name_key(&f.name))
             .bind(f.gender.as_str())
             .bind(f.birthday)
             .bind(&f.language)
@@ -337,19 +336,19 @@ pub async fn insert_many(
     for chunk in all.chunks(BULK_ROWS) {
         let values = (0..chunk.len())
             .map(|r| {
-                let base = 1 + r * 21;
-                let cells: Vec<String> = (base..base + 21).map(|n| format!("${n}")).collect();
+                let base = 1 + r * 20;
+                let cells: Vec<String> = (base..base + 20).map(|n| format!("${n}")).collect();
                 format!(
                     "({}, 1, {}, {})",
-                    cells[..19].join(", "),
-                    cells[19],
-                    cells[20]
+                    cells[..18].join(", "),
+                    cells[18],
+                    cells[19]
                 )
             })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO customers (name, name_key, gender, birthday, language, time_zone, organization_id, province, city, \
+            "INSERT INTO customers (name, gender, birthday, language, time_zone, organization_id, province, city, \
              district, street, region, industry, company_size, grade, notes, external_id, sort_key, name_sound, \
              version, created_at, updated_at) VALUES {values} RETURNING id"
         );
@@ -359,7 +358,6 @@ pub async fn insert_many(
             for f in chunk {
                 query = query
                     .bind(&f.name)
-                    .bind(name_key(&f.name))
                     .bind(f.gender.as_str())
                     .bind(f.birthday)
                     .bind(&f.language)
@@ -530,15 +528,14 @@ pub async fn update(
 ) -> Result<Customer, StoreError> {
     let now = crate::now();
     let sql = format!(
-        "UPDATE customers SET name = $1, name_key = $2, gender = $3, birthday = $4, language = $5, time_zone = $6, \
-         organization_id = $7, province = $8, city = $9, district = $10, street = $11, region = $12, industry = $13, \
-         company_size = $14, grade = $15, notes = $16, external_id = $17, sort_key = $21, name_sound = $22, \
-         version = version + 1, updated_at = $18 WHERE id = $19 AND version = $20 RETURNING {COLUMNS}"
+        "UPDATE customers SET name = $1, gender = $2, birthday = $3, language = $4, time_zone = $5, \
+         organization_id = $6, province = $7, city = $8, district = $9, street = $10, region = $11, industry = $12, \
+         company_size = $13, grade = $14, notes = $15, external_id = $16, sort_key = $20, name_sound = $21, \
+         version = version + 1, updated_at = $17 WHERE id = $18 AND version = $19 RETURNING {COLUMNS}"
     );
     let row: Option<CustomerRow> = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&f.name)
-            .bind(name_key(&f.name))
             .bind(f.gender.as_str())
             .bind(f.birthday)
             .bind(&f.language)

@@ -98,7 +98,7 @@ impl Store {
             Inner::Postgres { pool, .. } => POSTGRES.run(pool).await,
         };
         result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        crate::customers::fill_name_keys(self).await?;
+        crate::customers::fill_sort_and_sound_keys(self).await?;
         self.schema_status().await
     }
 }

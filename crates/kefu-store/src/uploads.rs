@@ -58,6 +58,18 @@ pub async fn get(conn: &mut Conn<'_>, id: i64, agent_id: i64) -> Result<Upload, 
     upload.ok_or(StoreError::NotFound)
 }
 
+/// Whether an agent has an upload of this id, without reading its content.
+pub async fn exists(conn: &mut Conn<'_>, id: i64, agent_id: i64) -> Result<bool, StoreError> {
+    let found: Option<i64> = on_conn!(conn, |c| {
+        sqlx::query_scalar("SELECT id FROM import_uploads WHERE id = $1 AND agent_id = $2")
+            .bind(id)
+            .bind(agent_id)
+            .fetch_optional(c)
+            .await?
+    });
+    Ok(found.is_some())
+}
+
 /// Deletes an agent's uploads older than `before` and the one just used.
 pub async fn delete_used(
     conn: &mut Conn<'_>,

@@ -164,18 +164,28 @@ pub struct ErrorDetail {
     pub current_version: Option<i64>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and body of this error, the message in the language of
+    /// the request; for answers that carry more beside the error.
+    pub fn into_body(self) -> (StatusCode, ErrorBody) {
+        let message = self.message(answer_locale());
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
-                message: self.message(answer_locale()),
+                message,
                 field: self.field,
                 current_version: self.current_version,
             },
         };
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        (self.status, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.into_body();
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"kefu\""),

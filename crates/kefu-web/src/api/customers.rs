@@ -273,15 +273,9 @@ pub async fn import(
         .arg("row", first.row.to_string())
         .arg("column", format!("{:?}", first.column))
         .arg("reason", first.reason.clone());
-    let body = serde_json::json!({
-        "error": {
-            "code": error.code,
-            "message": error.message(crate::error::answer_locale()),
-            "field": "file",
-        },
-        "report": report,
-    });
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+    let (status, body) = error.into_body();
+    let body = serde_json::json!({ "error": body.error, "report": report });
+    Ok((status, Json(body)).into_response())
 }
 
 /// The customer list matching the filters as a CSV or XLSX file (audited).
