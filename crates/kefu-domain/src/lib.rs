@@ -10,6 +10,7 @@ mod macros;
 
 pub mod attachment;
 pub mod audit;
+pub mod calendar;
 pub mod custom_field;
 pub mod customer;
 pub mod error;
