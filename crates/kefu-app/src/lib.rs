@@ -9,6 +9,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod calendars;
 mod caller;
 pub mod company;
 mod creation;

@@ -141,7 +141,7 @@ pub enum DayKind {
     Holiday,
     /// A working day in place of a holiday (调休上班), on the standard
     /// working day's hours.
-    Workday,
+    MakeupWorkday,
 }
 
 impl DayKind {
@@ -149,7 +149,7 @@ impl DayKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DayKind::Holiday => "holiday",
-            DayKind::Workday => "workday",
+            DayKind::MakeupWorkday => "makeup_workday",
         }
     }
 
@@ -157,10 +157,12 @@ impl DayKind {
     pub fn parse_field(field: &str, text: &str) -> Result<Self, DomainError> {
         match text.trim().to_ascii_lowercase().as_str() {
             "holiday" | "节假日" | "假日" | "休" => Ok(DayKind::Holiday),
-            "workday" | "工作日" | "补班" | "班" => Ok(DayKind::Workday),
+            "makeup_workday" | "workday" | "工作日" | "补班" | "班" => {
+                Ok(DayKind::MakeupWorkday)
+            }
             other => Err(DomainError::invalid(
                 field,
-                format!("“{other}” is not a kind of day (holiday, workday)"),
+                format!("“{other}” is not a kind of day (holiday, makeup_workday)"),
             )),
         }
     }
@@ -222,7 +224,7 @@ impl Calendar {
     pub fn hours_on(&self, date: NaiveDate) -> &[Span] {
         match self.special.get(&date) {
             Some(DayKind::Holiday) => &[],
-            Some(DayKind::Workday) => {
+            Some(DayKind::MakeupWorkday) => {
                 let own = &self.week[date.weekday().num_days_from_monday() as usize];
                 if own.is_empty() {
                     &self.standard_day
@@ -412,7 +414,7 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
 /// Reads a list of holidays and make-up working days from an iCalendar
 /// file (all-day events; an event whose summary says 补班 or 上班 is a
 /// working day, any other a holiday; a multi-day event covers each day)
-/// or a CSV file (`date,kind,name`, kind `holiday` or `workday`, a header
+/// or a CSV file (`date,kind,name`, kind `holiday` or `makeup_workday`, a header
 /// line optional). Every error names its line; a date listed twice is an
 /// error rather than a silent choice.
 pub fn parse_special_days(text: &str) -> Result<Vec<SpecialDay>, DomainError> {
@@ -565,7 +567,7 @@ fn parse_ical(text: &str) -> Result<Vec<(usize, SpecialDay)>, DomainError> {
                     ));
                 }
                 let kind = if names_a_workday(&summary) {
-                    DayKind::Workday
+                    DayKind::MakeupWorkday
                 } else {
                     DayKind::Holiday
                 };
@@ -629,7 +631,7 @@ mod tests {
         for date in ["2026-09-27", "2026-10-10"] {
             special.push(SpecialDay {
                 date: day(date),
-                kind: DayKind::Workday,
+                kind: DayKind::MakeupWorkday,
                 name: "国庆节调休".into(),
             });
         }
@@ -816,7 +818,7 @@ mod tests {
                 .iter()
                 .all(|d| d.kind == DayKind::Holiday && d.name == "国庆节 假期")
         );
-        assert_eq!(days[7].kind, DayKind::Workday);
+        assert_eq!(days[7].kind, DayKind::MakeupWorkday);
         assert_eq!(days[7].name, "国庆节 补班");
 
         let bad = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261301\nEND:VEVENT\nEND:VCALENDAR\n";
@@ -828,7 +830,7 @@ mod tests {
             "date,kind,name\n2026-10-01,holiday,国庆节\n2026/09/27,workday,调休\n\n2026-10-02\n";
         let days = parse_special_days(csv).unwrap_or_default();
         assert_eq!(days.len(), 3);
-        assert_eq!(days[1].kind, DayKind::Workday);
+        assert_eq!(days[1].kind, DayKind::MakeupWorkday);
         assert_eq!(days[2].kind, DayKind::Holiday);
         let refused = |text: &str| parse_special_days(text).err().map(|e| e.to_string());
         assert_eq!(
@@ -872,7 +874,7 @@ mod tests {
                     kind: if holiday {
                         DayKind::Holiday
                     } else {
-                        DayKind::Workday
+                        DayKind::MakeupWorkday
                     },
                     name: String::new(),
                 })

@@ -71,7 +71,7 @@ impl Role {
             }
             ErasePersonalData => self == Role::Admin,
             ViewTickets => true,
-            ManageMacros => matches!(self, Role::Admin | Role::Manager),
+            ManageMacros | ManageServiceStandards => matches!(self, Role::Admin | Role::Manager),
             ViewMetrics => matches!(self, Role::Admin | Role::Manager | Role::Analyst),
             ManageTickets => matches!(
                 self,
@@ -150,6 +150,9 @@ pub enum Permission {
     ManageTickets,
     /// Write the shared canned replies and macros.
     ManageMacros,
+    /// Define the service standards: business calendars, SLA policies,
+    /// routing and automation rules.
+    ManageServiceStandards,
     /// Read the operational metrics (`/metrics`): counts and timings, no
     /// personal data. A Prometheus scraper uses an analyst-role API token.
     ViewMetrics,
@@ -157,7 +160,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -176,6 +179,7 @@ impl Permission {
         Permission::ViewTickets,
         Permission::ManageTickets,
         Permission::ManageMacros,
+        Permission::ManageServiceStandards,
         Permission::ViewMetrics,
     ];
 }

@@ -442,6 +442,24 @@ mod tests {
     }
 
     #[test]
+    fn every_permission_has_a_label() {
+        for locale in Locale::ALL {
+            for permission in kefu_domain::Permission::ALL {
+                let code = serde_json::to_value(permission)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let key = format!("permissions.{code}");
+                assert!(
+                    locale.try_t(&key).is_some(),
+                    "{key} missing in {}",
+                    locale.code()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn placeholders_are_filled() {
         let text = Locale::En.tf("account.sessions_open", &[("count", "3")]);
         assert!(text.contains("3 open"), "{text}");

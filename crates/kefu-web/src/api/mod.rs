@@ -3,6 +3,7 @@
 
 mod agents;
 mod audit;
+mod calendars;
 mod company;
 mod custom_fields;
 pub(crate) mod customers;
@@ -24,6 +25,8 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Media types of the customer files import and export read and write.
 const CSV: &str = "text/csv";
+/// Media type of holiday calendars.
+const ICALENDAR: &str = "text/calendar";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// The text parts of a multipart message (files are any parts with a file name).
@@ -429,6 +432,62 @@ pub fn routes() -> Vec<Route> {
             patch(tickets::update_macro),
         )
         .takes::<kefu_app::macros::MacroInput>().returns::<kefu_store::macros::Macro>(),
+        route(
+            Method::GET,
+            "/calendars",
+            Access::Requires(ViewSettings),
+            "business calendars with their holidays and make-up working days",
+            get(calendars::list),
+        )
+        .returns::<Vec<kefu_app::calendars::CalendarView>>(),
+        route(
+            Method::POST,
+            "/calendars",
+            Access::Requires(ManageServiceStandards),
+            "add a business calendar: hours per weekday, time zone, dated days",
+            post(calendars::create),
+        )
+        .takes::<kefu_app::calendars::CalendarInput>().creates::<kefu_app::calendars::CalendarView>(),
+        route(
+            Method::GET,
+            "/calendars/{id}",
+            Access::Requires(ViewSettings),
+            "one business calendar",
+            get(calendars::get_one),
+        )
+        .returns::<kefu_app::calendars::CalendarView>(),
+        route(
+            Method::PATCH,
+            "/calendars/{id}",
+            Access::Requires(ManageServiceStandards),
+            "change a business calendar (optimistic locking); `days` replaces its dated days when given",
+            patch(calendars::update),
+        )
+        .takes::<kefu_app::calendars::CalendarInput>().returns::<kefu_app::calendars::CalendarView>(),
+        route(
+            Method::DELETE,
+            "/calendars/{id}",
+            Access::Requires(ManageServiceStandards),
+            "delete a business calendar",
+            delete(calendars::remove),
+        )
+        .answers(Answer::NoContent),
+        route(
+            Method::POST,
+            "/calendars/{id}/days/import",
+            Access::Requires(ManageServiceStandards),
+            "add holidays and make-up working days from an iCalendar or CSV (date,kind,name) body; every error names its line",
+            post(calendars::import_days),
+        )
+        .query::<calendars::ImportDaysParams>().body(Body::File(&[ICALENDAR, CSV])).returns::<kefu_app::calendars::CalendarView>(),
+        route(
+            Method::GET,
+            "/calendars/{id}/due",
+            Access::Requires(ViewSettings),
+            "when a number of working minutes after an instant have passed on this calendar",
+            get(calendars::due),
+        )
+        .query::<calendars::DueParams>().returns::<kefu_app::calendars::DueAnswer>(),
         route(
             Method::GET,
             "/notifications",

@@ -8,6 +8,7 @@
 //! answers a signed-out visitor with the sign-in page and a visitor whose
 //! role does not allow the page with a "not allowed" page.
 
+mod calendars;
 pub mod cookies;
 pub(crate) mod custom_fields;
 mod customers;
@@ -191,7 +192,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 7] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 8] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -217,6 +218,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 7] = [
         "/settings/macros",
         "settings.macros",
         Permission::ManageMacros,
+    ),
+    (
+        "/settings/calendars",
+        "settings.calendars",
+        Permission::ManageServiceStandards,
     ),
     (
         "/settings/audit",
@@ -328,6 +334,16 @@ pub fn message(context: &PageContext, status: StatusCode, kind: &'static str) ->
         kind,
     };
     (status, render(&page)).into_response()
+}
+
+/// The status a refused form is answered with: 409 for a conflict, 413
+/// for a file over the limit, 422 otherwise.
+pub fn error_status(error: &kefu_app::AppError) -> StatusCode {
+    match error {
+        kefu_app::AppError::Conflict { .. } => StatusCode::CONFLICT,
+        kefu_app::AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
 }
 
 /// The page for a failure that is not about a form field.
@@ -765,6 +781,48 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageTickets),
             "apply a macro to the ticket",
             post(tickets::apply_macro),
+        ),
+        page(
+            Method::GET,
+            "/settings/calendars",
+            Requires(ManageServiceStandards),
+            "business calendars and a form to add one",
+            get(calendars::list),
+        ),
+        page(
+            Method::POST,
+            "/settings/calendars",
+            Requires(ManageServiceStandards),
+            "add a business calendar",
+            post(calendars::create),
+        ),
+        page(
+            Method::GET,
+            "/settings/calendars/{id}",
+            Requires(ManageServiceStandards),
+            "edit a business calendar; check a due time on it",
+            get(calendars::edit),
+        ),
+        page(
+            Method::POST,
+            "/settings/calendars/{id}",
+            Requires(ManageServiceStandards),
+            "save a business calendar (optimistic locking)",
+            post(calendars::save),
+        ),
+        page(
+            Method::POST,
+            "/settings/calendars/{id}/import",
+            Requires(ManageServiceStandards),
+            "import holidays from an iCalendar or CSV file",
+            post(calendars::import),
+        ),
+        page(
+            Method::POST,
+            "/settings/calendars/{id}/delete",
+            Requires(ManageServiceStandards),
+            "delete a business calendar",
+            post(calendars::delete),
         ),
         page(
             Method::GET,

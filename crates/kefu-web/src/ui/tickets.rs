@@ -7,7 +7,7 @@ use super::custom_fields::{
 };
 use super::customers::{Choice, allows, choices};
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, failure, field, render, url_escape};
+use super::{Fields, PageContext, Shell, caller, error_status, failure, field, render, url_escape};
 use crate::AppState;
 use crate::upload;
 use askama::Template;
@@ -992,14 +992,6 @@ pub async fn show(
         StatusCode::OK,
     )
     .await
-}
-
-fn error_status(error: &AppError) -> StatusCode {
-    match error {
-        AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    }
 }
 
 /// `POST /tickets/{id}/attachments`: files (or a call recording) put on
