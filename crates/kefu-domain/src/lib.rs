@@ -19,6 +19,7 @@ pub mod presence;
 pub mod public_id;
 pub mod role;
 pub mod signin;
+pub mod sla;
 pub mod team;
 pub mod ticket;
 pub mod totp;
