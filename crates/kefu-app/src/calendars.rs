@@ -286,6 +286,8 @@ pub async fn update_calendar(
         &after,
     )
     .await?;
+    // Open tickets on this calendar's policies get their due times anew.
+    crate::sla::refresh_open(&mut tx, Utc::now()).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -343,6 +345,8 @@ pub async fn import_days(
         &after,
     )
     .await?;
+    // Open tickets on this calendar's policies get their due times anew.
+    crate::sla::refresh_open(&mut tx, Utc::now()).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -352,6 +356,13 @@ pub async fn delete_calendar(app: &App, caller: &Caller, id: i64) -> Result<(), 
     caller.require(Permission::ManageServiceStandards)?;
     let mut tx = app.store.write().await?;
     let before = view(&mut tx.conn(), id).await?;
+    let users = kefu_store::sla::using_calendar(&mut tx.conn(), id).await?;
+    if !users.is_empty() {
+        return Err(AppError::invalid(
+            "id",
+            format!("the calendar is used by SLA policies: {}", users.join(", ")),
+        ));
+    }
     calendars::delete(&mut tx.conn(), id).await?;
     record_change(
         &mut tx,

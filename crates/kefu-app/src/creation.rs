@@ -140,7 +140,7 @@ pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, 
         .iter()
         .map(|p| (p.checked.fields.clone(), now, now))
         .collect();
-    let stored = tickets::insert_many(&mut tx.conn(), &rows).await?;
+    let mut stored = tickets::insert_many(&mut tx.conn(), &rows).await?;
     let documents: Vec<(i64, String)> = stored
         .iter()
         .zip(all)
@@ -164,6 +164,8 @@ pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, 
     if !values.is_empty() {
         custom_fields::add_values_many(&mut tx.conn(), FieldTarget::Ticket, &values).await?;
     }
+    // Tags are written, so policies that match on them see them.
+    crate::sla::start_clocks(tx, &mut stored).await?;
     let mut records = Vec::with_capacity(all.len());
     for (t, p) in stored.iter().zip(all) {
         let snapshot = serde_json::to_value(AuditSnapshot {
@@ -210,7 +212,12 @@ pub(crate) fn view(ticket: Ticket, prepared: Prepared) -> TicketView {
     let mut tags = prepared.checked.tags;
     tags.sort();
     let shown = prepared.shown;
+    // Just created, a ticket is at the start of its targets: the warning
+    // share cannot have been reached yet unless a target is shorter than
+    // the write took, so the default share serves.
+    let sla = crate::sla::view_of(&ticket, &Default::default(), chrono::Utc::now());
     TicketView {
+        sla,
         number: rules::display_number(ticket.id),
         matrix_priority: shown.matrix_priority,
         next_statuses: ticket.status.next().to_vec(),

@@ -26,6 +26,7 @@ pub mod page;
 pub mod portal;
 pub mod search;
 pub mod signin;
+pub mod sla;
 pub mod tickets;
 pub mod web_form;
 

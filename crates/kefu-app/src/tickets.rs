@@ -7,6 +7,7 @@ use crate::audit::record_change;
 use crate::creation;
 use crate::custom_fields::{Requirement, check_values, replace_values, values_json};
 use crate::directory::double_option;
+use crate::sla::ClockEvent;
 use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::Permission;
@@ -21,7 +22,7 @@ use kefu_store::attachments::Attachment;
 use kefu_store::custom_fields;
 use kefu_store::tickets::{
     self, After, Author, Category, CategoryFields, Filter, Message, NewMessage, PlanStep,
-    PlanStepFields, Settings, Sort, Ticket, TicketFields,
+    PlanStepFields, Settings, SlaFilter, Sort, Ticket, TicketFields,
 };
 use kefu_store::{Conn, Named, Tx, audit as audit_log, customers, teams};
 use serde::{Deserialize, Serialize};
@@ -242,6 +243,8 @@ pub struct TicketView {
     pub plan: Vec<PlanStepView>,
     /// Values of the active ticket custom fields, by key (`null` when empty).
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// Where the ticket's SLA targets stand now (none without a policy).
+    pub sla: Option<crate::sla::SlaView>,
 }
 
 /// A plan step with its owner's name.
@@ -786,7 +789,10 @@ async fn view_of(
     } else {
         serde_json::Map::new()
     };
+    let warn = crate::sla::warn_percents(conn).await?;
+    let sla = crate::sla::view_of(&ticket, &warn, Utc::now());
     Ok(TicketView {
+        sla,
         parent,
         children,
         related,
@@ -1067,7 +1073,7 @@ pub(crate) async fn update_in(
         }
         None => None,
     };
-    let after = tickets::update(&mut tx.conn(), id, changes.version, &f).await?;
+    let mut after = tickets::update(&mut tx.conn(), id, changes.version, &f).await?;
     if after.subject != before.subject || after.description != before.description {
         reindex(&mut tx.conn(), &after).await?;
     }
@@ -1088,6 +1094,14 @@ pub(crate) async fn update_in(
     }
     if watchers != old_watchers {
         tickets::set_watchers(&mut tx.conn(), id, &watchers).await?;
+    }
+    // A new priority, type, channel, tag or customer may mean a new policy
+    // or new targets; the audit record shows the due times that follow.
+    if let Some(sla) = crate::sla::refresh(tx, &[id], &[ClockEvent::Recompute], Utc::now())
+        .await?
+        .remove(&id)
+    {
+        after.sla = sla;
     }
     record_change(
         tx,
@@ -1223,7 +1237,17 @@ pub(crate) async fn change_status_in(
         }
         _ => {}
     }
-    let after = tickets::update(&mut tx.conn(), id, change.version, &f).await?;
+    let mut after = tickets::update(&mut tx.conn(), id, change.version, &f).await?;
+    let event = ClockEvent::Status {
+        from: before.status,
+        to: after.status,
+    };
+    if let Some(sla) = crate::sla::refresh(tx, &[id], &[event], Utc::now())
+        .await?
+        .remove(&id)
+    {
+        after.sla = sla;
+    }
     let tags = tickets::tags(&mut tx.conn(), id).await?;
     let watchers = tickets::watchers(&mut tx.conn(), id).await?;
     record_change(
@@ -1402,6 +1426,21 @@ pub(crate) async fn append_message(
         )
         .await?;
     }
+    let mut events = Vec::with_capacity(2);
+    if f.status != before.status {
+        events.push(ClockEvent::Status {
+            from: before.status,
+            to: f.status,
+        });
+    }
+    if matches!(author, Author::Customer(_)) {
+        events.push(ClockEvent::CustomerMessage);
+    } else if kind == MessageKind::Reply {
+        events.push(ClockEvent::PublicReply);
+    }
+    if !events.is_empty() {
+        crate::sla::refresh(tx, &[id], &events, now).await?;
+    }
     Ok(Message {
         id: message_id,
         ticket_id: id,
@@ -1458,7 +1497,11 @@ pub struct TicketQuery {
     pub field: Option<String>,
     /// The value the custom field `field` must have.
     pub value: Option<String>,
-    /// `newest` (default), `oldest`, `updated`, `priority`.
+    /// Where the ticket stands against its SLA now: `breached`, `at_risk`,
+    /// `attention` (either) or `running` (some target running).
+    pub sla: Option<String>,
+    /// `newest` (default), `oldest`, `updated`, `priority`, `due` (soonest
+    /// SLA due time first).
     pub sort: Option<String>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -1492,6 +1535,11 @@ pub struct TicketSummary {
     pub assignee: Option<NameRef>,
     /// Wanted by.
     pub wanted_by: Option<NaiveDate>,
+    /// The most pressing SLA state: `breached`, `at_risk`, `running`,
+    /// `paused`, `met` or `missed` (none without a policy).
+    pub sla_state: Option<&'static str>,
+    /// When the next target still running is due.
+    pub sla_due_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Changed.
@@ -1525,16 +1573,34 @@ fn codes<T>(
     Ok(out)
 }
 
+fn sla_filter(code: &str) -> Result<SlaFilter, AppError> {
+    Ok(match code {
+        "breached" => SlaFilter::Breached,
+        "at_risk" => SlaFilter::AtRisk,
+        "attention" => SlaFilter::Attention,
+        "running" => SlaFilter::Running,
+        other => {
+            return Err(AppError::invalid(
+                "sla",
+                format!(
+                    "unknown SLA state {other:?}; valid: breached, at_risk, attention, running"
+                ),
+            ));
+        }
+    })
+}
+
 fn sort_of(value: Option<&str>) -> Result<Sort, AppError> {
     Ok(match value.map(str::trim).unwrap_or("") {
         "" | "newest" => Sort::Newest,
         "oldest" => Sort::Oldest,
         "updated" => Sort::Updated,
         "priority" => Sort::Priority,
+        "due" => Sort::Due,
         other => {
             return Err(AppError::invalid(
                 "sort",
-                format!("unknown sort {other:?}; valid: newest, oldest, updated, priority"),
+                format!("unknown sort {other:?}; valid: newest, oldest, updated, priority, due"),
             ));
         }
     })
@@ -1565,6 +1631,12 @@ fn cursor_of(sort: Sort, cursor: Option<&str>) -> Result<After, AppError> {
                 .to_owned(),
             id,
         ),
+        (Sort::Due, Some(at)) => After::Due(
+            DateTime::parse_from_rfc3339(at)
+                .map_err(|_| bad())?
+                .with_timezone(&Utc),
+            id,
+        ),
         _ => return Err(bad()),
     })
 }
@@ -1574,6 +1646,11 @@ fn cursor_after(sort: Sort, t: &Ticket) -> String {
         Sort::Newest | Sort::Oldest => t.id.to_string(),
         Sort::Updated => format!("{}~{}", t.updated_at.to_rfc3339(), t.id),
         Sort::Priority => format!("{}~{}", t.priority.as_str(), t.id),
+        Sort::Due => format!(
+            "{}~{}",
+            t.sla.sla_next_due_at.unwrap_or(t.created_at).to_rfc3339(),
+            t.id
+        ),
     }
 }
 
@@ -1645,6 +1722,10 @@ async fn filter_of(
         updated_from: query.updated_from,
         updated_until: query.updated_until,
         due_by: date(query.due_by.as_deref(), "due_by")?,
+        sla: match blank(query.sla.as_ref()) {
+            None => None,
+            Some(code) => Some((sla_filter(code)?, Utc::now())),
+        },
         ..Filter::default()
     };
     if let Some(team) = query.team_id {
@@ -1748,9 +1829,17 @@ pub(crate) async fn summaries(
             name: names.get(&id).cloned().unwrap_or_default(),
         })
     };
+    let warn = crate::sla::warn_percents(conn).await?;
+    let now = Utc::now();
     Ok(rows
         .into_iter()
-        .map(|t| TicketSummary {
+        .map(|t| {
+            let sla = crate::sla::view_of(&t, &warn, now);
+            (t, sla)
+        })
+        .map(|(t, sla)| TicketSummary {
+            sla_state: sla.as_ref().map(|s| s.state),
+            sla_due_at: sla.as_ref().and_then(crate::sla::SlaView::next_due),
             number: rules::display_number(t.id),
             customer: named(&customers, t.customer_id),
             team: named(&teams, t.team_id),
@@ -2355,7 +2444,7 @@ pub async fn mark_notifications_read(app: &App, caller: &Caller) -> Result<u64, 
 }
 
 /// The keys a saved view's query may hold: the queue's filters.
-const VIEW_KEYS: [&str; 17] = [
+const VIEW_KEYS: [&str; 18] = [
     "view",
     "status",
     "type",
@@ -2372,6 +2461,7 @@ const VIEW_KEYS: [&str; 17] = [
     "due_by",
     "field",
     "value",
+    "sla",
     "sort",
 ];
 

@@ -216,13 +216,53 @@ pub fn target_state(
     if now > due {
         return TargetState::Breached;
     }
-    let span = (due - started).num_seconds().max(0);
-    let warn_at = started + Duration::seconds(span * i64::from(warn_percent.min(100)) / 100);
-    if now >= warn_at {
+    if now >= warn_at(started, due, warn_percent) {
         TargetState::AtRisk
     } else {
         TargetState::Running
     }
+}
+
+/// When a target started at `started` and due at `due` turns at risk:
+/// once `warn_percent` of the wall time between them has passed.
+pub fn warn_at(started: DateTime<Utc>, due: DateTime<Utc>, warn_percent: u8) -> DateTime<Utc> {
+    let span = (due - started).num_seconds().max(0);
+    started + Duration::seconds(span * i64::from(warn_percent.min(100)) / 100)
+}
+
+/// The soonest due time among the targets still running, with the
+/// instant it turns at risk — what queues sort by and "at risk now" finds.
+/// A ticket no longer open (`running` false) has none.
+pub fn next_due(
+    targets: &Targets,
+    clocks: &Clocks,
+    due: &DueTimes,
+    running: bool,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if !running {
+        return None;
+    }
+    let candidates = [
+        (
+            clocks.first_response_at.is_none(),
+            Some(clocks.created_at),
+            due.first_response,
+        ),
+        (true, clocks.awaiting_reply_since, due.next_response),
+        (
+            clocks.resolved_at.is_none(),
+            Some(clocks.created_at),
+            due.resolution,
+        ),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(open, started, due)| match (open, started, due) {
+            (true, Some(started), Some(due)) => Some((started, due)),
+            _ => None,
+        })
+        .min_by_key(|(_, due)| *due)
+        .map(|(started, due)| (warn_at(started, due, targets.warn_percent), due))
 }
 
 #[cfg(test)]
@@ -350,6 +390,44 @@ mod tests {
             pause_seconds(&c, at(21, 13, 0), at(21, 14, 0), Some(at(21, 12, 0))),
             0
         );
+    }
+
+    #[test]
+    fn the_next_due_time_is_the_soonest_target_still_running() {
+        let c = office();
+        let targets = Targets {
+            first_response: Some(60),
+            next_response: Some(30),
+            resolution: Some(8 * 60),
+            pause_when_pending: true,
+            warn_percent: 50,
+        };
+        let mut clocks = Clocks {
+            created_at: at(21, 9, 0),
+            first_response_at: None,
+            awaiting_reply_since: None,
+            resolved_at: None,
+            paused_seconds: 0,
+            paused_since: None,
+        };
+        let due = due_times(&c, &targets, &clocks);
+        assert_eq!(
+            next_due(&targets, &clocks, &due, true),
+            Some((at(21, 9, 30), at(21, 10, 0)))
+        );
+        clocks.first_response_at = Some(at(21, 9, 10));
+        let due = due_times(&c, &targets, &clocks);
+        assert_eq!(
+            next_due(&targets, &clocks, &due, true),
+            Some((at(21, 13, 0), at(21, 17, 0)))
+        );
+        clocks.awaiting_reply_since = Some(at(21, 11, 0));
+        let due = due_times(&c, &targets, &clocks);
+        assert_eq!(
+            next_due(&targets, &clocks, &due, true),
+            Some((at(21, 11, 15), at(21, 11, 30)))
+        );
+        assert_eq!(next_due(&targets, &clocks, &due, false), None);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod portal;
 pub mod resets;
 pub mod sessions;
+pub mod sla;
 pub mod teams;
 pub mod throttle;
 pub mod tickets;

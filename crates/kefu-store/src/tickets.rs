@@ -73,12 +73,17 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// The SLA the ticket runs under: policy, due times, clocks.
+    #[serde(flatten)]
+    pub sla: crate::sla::TicketSla,
 }
 
 const COLUMNS: &str = "id, subject, description, ticket_type, service_kind, category_id, urgency, impact, priority, \
      priority_reason, channel, customer_id, organization_id, expectation, wanted_by, call_direction, call_seconds, \
      status, team_id, assignee_id, resolution_category, resolution, merged_into_id, parent_id, first_response_at, \
-     resolved_at, closed_at, version, created_at, updated_at";
+     resolved_at, closed_at, version, created_at, updated_at, sla_policy_id, first_response_due_at, \
+     next_response_due_at, resolution_due_at, awaiting_reply_since, sla_paused_since, sla_paused_seconds, \
+     sla_next_due_at, sla_warn_at";
 
 #[derive(sqlx::FromRow)]
 struct TicketRow {
@@ -112,6 +117,8 @@ struct TicketRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    sla: crate::sla::TicketSla,
 }
 
 fn code<T: std::str::FromStr>(id: i64, column: &str, value: &str) -> Result<T, StoreError> {
@@ -167,6 +174,7 @@ impl TryFrom<TicketRow> for Ticket {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            sla: r.sla,
         })
     }
 }
@@ -293,6 +301,7 @@ impl TicketFields {
             version: 1,
             created_at: at,
             updated_at: at,
+            sla: crate::sla::TicketSla::default(),
         }
     }
 }
@@ -783,6 +792,8 @@ pub enum Sort {
     Updated,
     /// Most urgent first (P1 before P4), then newest.
     Priority,
+    /// Soonest SLA due time first; tickets with no target running left out.
+    Due,
 }
 
 /// Where a page starts: after this row in the list's order.
@@ -796,6 +807,21 @@ pub enum After {
     Updated(DateTime<Utc>, i64),
     /// After this priority code and id.
     Priority(String, i64),
+    /// After this SLA due time and id.
+    Due(DateTime<Utc>, i64),
+}
+
+/// Where tickets stand against their SLA, as a queue filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaFilter {
+    /// A target still running is past due.
+    Breached,
+    /// A target still running has passed its warning share but is not yet due.
+    AtRisk,
+    /// Breached or at risk: what a manager looks at now.
+    Attention,
+    /// Some target is running.
+    Running,
 }
 
 /// What to narrow a ticket list to; every part optional.
@@ -847,6 +873,8 @@ pub struct Filter {
     pub due_by: Option<NaiveDate>,
     /// Has this value in this custom field: (field id, value).
     pub custom: Option<(i64, String)>,
+    /// Stands so against its SLA at this instant.
+    pub sla: Option<(SlaFilter, DateTime<Utc>)>,
 }
 
 fn any_of(w: &mut Where, column: &str, values: Vec<String>) {
@@ -1017,6 +1045,16 @@ fn conditions(backend: crate::Backend, filter: &Filter) -> Where {
     if let Some(date) = filter.due_by {
         w.add("wanted_by <= ?", vec![Param::Date(date)]);
     }
+    match filter.sla {
+        Some((SlaFilter::Breached, now)) => w.add("sla_next_due_at < ?", vec![Param::Time(now)]),
+        Some((SlaFilter::AtRisk, now)) => w.add(
+            "sla_warn_at <= ? AND sla_next_due_at >= ?",
+            vec![Param::Time(now), Param::Time(now)],
+        ),
+        Some((SlaFilter::Attention, now)) => w.add("sla_warn_at <= ?", vec![Param::Time(now)]),
+        Some((SlaFilter::Running, _)) => w.add("sla_next_due_at IS NOT NULL", vec![]),
+        None => {}
+    }
     w
 }
 
@@ -1029,8 +1067,15 @@ pub async fn search(
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
     let mut w = conditions(backend_of(conn), filter);
+    if sort == Sort::Due {
+        w.add("sla_next_due_at IS NOT NULL", vec![]);
+    }
     match (sort, after) {
         (_, After::Start) => {}
+        (_, After::Due(at, id)) => w.add(
+            "(sla_next_due_at > ? OR (sla_next_due_at = ? AND id > ?))",
+            vec![Param::Time(*at), Param::Time(*at), Param::Int(*id)],
+        ),
         (Sort::Oldest, After::Id(id)) => w.add("id > ?", vec![Param::Int(*id)]),
         (_, After::Id(id)) => w.add("id < ?", vec![Param::Int(*id)]),
         (_, After::Updated(at, id)) => w.add(
@@ -1051,6 +1096,7 @@ pub async fn search(
         Sort::Oldest => "id",
         Sort::Updated => "updated_at DESC, id DESC",
         Sort::Priority => "priority, id DESC",
+        Sort::Due => "sla_next_due_at, id",
     };
     let limit = w.bind(Param::Int(limit));
     let condition = w.condition();

@@ -363,3 +363,314 @@ async fn calendars_are_edited_imported_and_checked_on_the_settings_page() {
     assert_eq!(manager.get(&edit).await.status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+/// Moves a ticket's creation back in time, as if it had waited that long.
+async fn age_ticket(app: &TestApp, id: i64, minutes: i64) {
+    use sqlx::Connection;
+    let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+    let sql = "UPDATE tickets SET created_at = $1 WHERE id = $2";
+    if app.database.is_postgres() {
+        let mut conn = sqlx::PgConnection::connect(&app.database.url())
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .bind(at)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database.url())
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .bind(at)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|| panic!("not a time: {value}"))
+}
+
+#[tokio::test]
+async fn sla_policies_set_due_times_that_follow_the_ticket() {
+    let server = spawn_demo_app().await;
+    let app = &server;
+    let (_, calendar) = call(
+        app,
+        Method::POST,
+        "/api/v1/calendars",
+        ADMIN,
+        Some(
+            json!({"name": "全天候", "time_zone": "Asia/Shanghai", "hours": {
+            "mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00", "thu": "00:00-24:00",
+            "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}}),
+        ),
+    )
+    .await;
+    let calendar = calendar["id"].as_i64().unwrap();
+
+    // Bad policies name the field and the valid choices.
+    for (input, field) in [
+        (
+            json!({"name": "x", "calendar_id": calendar, "ticket_types": ["complaint", "grumble"], "resolution_minutes": 60}),
+            "ticket_types[1]",
+        ),
+        (
+            json!({"name": "x", "calendar_id": calendar}),
+            "first_response_minutes",
+        ),
+        (
+            json!({"name": "x", "calendar_id": 999_999, "resolution_minutes": 60}),
+            "calendar_id",
+        ),
+        (
+            json!({"name": "x", "calendar_id": calendar, "resolution_minutes": 0}),
+            "resolution_minutes",
+        ),
+        (
+            json!({"name": "x", "calendar_id": calendar, "resolution_minutes": 60, "warn_percent": 120}),
+            "warn_percent",
+        ),
+    ] {
+        let (status, error) = call(
+            app,
+            Method::POST,
+            "/api/v1/sla-policies",
+            MANAGER,
+            Some(input),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let (status, _) = call(
+        app,
+        Method::POST,
+        "/api/v1/sla-policies",
+        AGENT,
+        Some(json!({"name": "x", "calendar_id": calendar, "resolution_minutes": 60})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, complaints) = call(
+        app,
+        Method::POST,
+        "/api/v1/sla-policies",
+        MANAGER,
+        Some(
+            json!({"name": "投诉", "calendar_id": calendar, "ticket_types": ["complaint"],
+            "first_response_minutes": 60, "next_response_minutes": 30, "resolution_minutes": 240,
+            "warn_percent": 50}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{complaints}");
+    let (_, general) = call(
+        app,
+        Method::POST,
+        "/api/v1/sla-policies",
+        MANAGER,
+        Some(json!({"name": "一般", "calendar_id": calendar, "first_response_minutes": 480})),
+    )
+    .await;
+    assert!(
+        general["position"].as_i64() > complaints["position"].as_i64(),
+        "{general}"
+    );
+
+    // A complaint falls under the complaint policy: due in 60 and 240 minutes.
+    let (status, ticket) = call(
+        app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(json!({"subject": "宽带装机一直没人上门", "type": "complaint", "tags": ["sla-test"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let id = ticket["id"].as_i64().unwrap();
+    assert_eq!(ticket["sla_policy_id"], complaints["id"], "{ticket}");
+    let created = time(&ticket["created_at"]);
+    assert_eq!(
+        time(&ticket["first_response_due_at"]) - created,
+        chrono::Duration::minutes(60)
+    );
+    assert_eq!(
+        time(&ticket["resolution_due_at"]) - created,
+        chrono::Duration::minutes(240)
+    );
+    assert_eq!(ticket["sla"]["state"], "running", "{ticket}");
+    assert_eq!(ticket["sla_next_due_at"], ticket["first_response_due_at"]);
+
+    // Two hours later, nobody has answered: breached, and in the manager's list.
+    age_ticket(app, id, 120).await;
+    let mut change = complaints.clone();
+    for key in ["id", "created_at", "updated_at"] {
+        change.as_object_mut().unwrap().remove(key);
+    }
+    change["ticket_types"] = json!(["complaint"]);
+    change["priorities"] = json!([]);
+    change["grades"] = json!([]);
+    change["channels"] = json!([]);
+    change["organization_ids"] = json!([]);
+    change["tags"] = json!([]);
+    let (status, changed) = call(
+        app,
+        Method::PATCH,
+        &format!("/api/v1/sla-policies/{}", complaints["id"]),
+        MANAGER,
+        Some(change),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (_, ticket) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    assert_eq!(ticket["sla"]["state"], "breached", "{ticket}");
+    let queue = |query: &'static str| async move {
+        let (status, page) = call(
+            app,
+            Method::GET,
+            &format!("/api/v1/tickets?{query}"),
+            MANAGER,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        queue("tag=sla-test&sla=breached&sort=due")
+            .await
+            .contains(&id)
+    );
+    assert!(queue("tag=sla-test&sla=attention").await.contains(&id));
+    assert!(!queue("tag=sla-test&sla=at_risk").await.contains(&id));
+    let (status, error) = call(app, Method::GET, "/api/v1/tickets?sla=late", AGENT, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "sla");
+
+    // The reply comes late: first response missed; the resolution clock runs.
+    let (status, _) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/messages"),
+        AGENT,
+        Some(json!({"kind": "reply", "body": "非常抱歉，明天上午安排师傅上门。"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, ticket) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        None,
+    )
+    .await;
+    let targets = ticket["sla"]["targets"].as_array().unwrap();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t["target"] == "first_response" && t["state"] == "missed"),
+        "{ticket}"
+    );
+    assert!(
+        targets
+            .iter()
+            .any(|t| t["target"] == "resolution" && t["state"] == "at_risk"),
+        "{ticket}"
+    );
+    assert_eq!(ticket["sla_next_due_at"], ticket["resolution_due_at"]);
+    assert!(queue("tag=sla-test&sla=at_risk").await.contains(&id));
+
+    // Waiting for the customer stops the resolution clock; it resumes later.
+    let due_before = time(&ticket["resolution_due_at"]);
+    let (status, moved) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/status"),
+        AGENT,
+        Some(json!({"version": ticket["version"], "status": "pending"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["sla"]["paused"], true, "{moved}");
+    assert_eq!(moved["resolution_due_at"], Value::Null);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, moved) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/status"),
+        AGENT,
+        Some(json!({"version": moved["version"], "status": "open"})),
+    )
+    .await;
+    assert_eq!(moved["sla"]["paused"], false, "{moved}");
+    assert!(
+        moved["sla_paused_seconds"].as_i64().unwrap() >= 1,
+        "{moved}"
+    );
+    assert!(time(&moved["resolution_due_at"]) > due_before, "{moved}");
+
+    // No longer a complaint: the general policy applies, and the audit says so.
+    let (status, changed) = call(
+        app,
+        Method::PATCH,
+        &format!("/api/v1/tickets/{id}"),
+        AGENT,
+        Some(json!({"version": moved["version"], "type": "inquiry"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["sla_policy_id"], general["id"], "{changed}");
+    assert_eq!(changed["resolution_due_at"], Value::Null);
+    let (_, audit) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/audit?entity=ticket&entity_id={id}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let newest = &audit["items"][0];
+    assert!(newest.to_string().contains("sla_policy_id"), "{newest}");
+
+    // A calendar in use cannot be deleted.
+    let (status, error) = call(
+        app,
+        Method::DELETE,
+        &format!("/api/v1/calendars/{calendar}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("投诉"),
+        "{error}"
+    );
+    server.stop().await;
+}

@@ -8,6 +8,7 @@ mod company;
 mod custom_fields;
 pub(crate) mod customers;
 mod me;
+mod sla;
 mod teams;
 mod tickets;
 mod tokens;
@@ -488,6 +489,38 @@ pub fn routes() -> Vec<Route> {
             get(calendars::due),
         )
         .query::<calendars::DueParams>().returns::<kefu_app::calendars::DueAnswer>(),
+        route(
+            Method::GET,
+            "/sla-policies",
+            Access::Requires(ViewSettings),
+            "SLA policies in the order they are tried; the first whose conditions hold applies",
+            get(sla::list),
+        )
+        .returns::<Vec<kefu_store::sla::Policy>>(),
+        route(
+            Method::POST,
+            "/sla-policies",
+            Access::Requires(ManageServiceStandards),
+            "add an SLA policy: conditions, targets in working minutes, calendar; open tickets are re-evaluated",
+            post(sla::create),
+        )
+        .takes::<kefu_app::sla::PolicyInput>().creates::<kefu_store::sla::Policy>(),
+        route(
+            Method::PATCH,
+            "/sla-policies/{id}",
+            Access::Requires(ManageServiceStandards),
+            "change an SLA policy (optimistic locking); open tickets are re-evaluated",
+            patch(sla::update),
+        )
+        .takes::<kefu_app::sla::PolicyInput>().returns::<kefu_store::sla::Policy>(),
+        route(
+            Method::DELETE,
+            "/sla-policies/{id}",
+            Access::Requires(ManageServiceStandards),
+            "delete an SLA policy; open tickets fall under the next that matches",
+            delete(sla::remove),
+        )
+        .answers(Answer::NoContent),
         route(
             Method::GET,
             "/notifications",
