@@ -674,3 +674,89 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sla_policies_are_kept_on_the_settings_page_and_shown_on_queues_and_tickets() {
+    let app = spawn_demo_app().await;
+    let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
+    let page = manager.get("/settings/sla").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("href=\"/settings/calendars\""),
+        "no calendar yet: {}",
+        page.body
+    );
+    let (_, calendar) = call(
+        &app,
+        Method::POST,
+        "/api/v1/calendars",
+        ADMIN,
+        Some(office("工作日")),
+    )
+    .await;
+    let calendar = calendar["id"].as_i64().unwrap().to_string();
+
+    let mut fields = vec![
+        ("name", "投诉 24 小时"),
+        ("calendar_id", calendar.as_str()),
+        ("active", "1"),
+        ("type.complaint", "1"),
+        ("first_response_minutes", "60"),
+        ("resolution_minutes", "0"),
+        ("warn_percent", "80"),
+        ("pause_when_pending", "1"),
+    ];
+    let refused = manager
+        .post_from("/settings/sla", "/settings/sla", &fields)
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("data-field=\"resolution_minutes\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("投诉 24 小时"),
+        "what was typed stays"
+    );
+    fields[5] = ("resolution_minutes", "1440");
+    let saved = manager
+        .post_from("/settings/sla", "/settings/sla", &fields)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let list = manager.get("/settings/sla").await;
+    assert!(
+        list.body.contains("投诉 24 小时") && list.body.contains("1440"),
+        "{}",
+        list.body
+    );
+
+    let (_, ticket) = call(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(json!({"subject": "营业厅态度差", "type": "complaint", "tags": ["sla-ui"]})),
+    )
+    .await;
+    let id = ticket["id"].as_i64().unwrap();
+    assert!(ticket["sla_policy_id"].as_i64().is_some(), "{ticket}");
+    let queue = manager
+        .get("/tickets?view=all&tag=sla-ui&sla=running&sort=due")
+        .await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(
+        queue.body.contains(&format!("data-id=\"{id}\"")),
+        "{}",
+        queue.body
+    );
+    assert!(queue.body.contains("data-sla=\""), "{}", queue.body);
+    let page = manager.get(&format!("/tickets/{id}")).await;
+    assert!(page.body.contains("id=\"sla-panel\""), "{}", page.body);
+    assert!(
+        page.body.contains("sla.target_first_response") || page.body.contains("首次响应"),
+        "{}",
+        page.body
+    );
+    app.stop().await;
+}

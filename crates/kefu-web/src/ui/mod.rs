@@ -16,6 +16,7 @@ pub mod form;
 mod pages;
 pub mod portal;
 mod settings;
+mod sla;
 pub(crate) mod tickets;
 mod web_form;
 
@@ -192,7 +193,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 8] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 9] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -222,6 +223,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 8] = [
     (
         "/settings/calendars",
         "settings.calendars",
+        Permission::ManageServiceStandards,
+    ),
+    (
+        "/settings/sla",
+        "settings.sla",
         Permission::ManageServiceStandards,
     ),
     (
@@ -823,6 +829,41 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageServiceStandards),
             "delete a business calendar",
             post(calendars::delete),
+        ),
+        page(
+            Method::GET,
+            "/settings/sla",
+            Requires(ManageServiceStandards),
+            "SLA policies and a form to add one",
+            get(sla::list),
+        ),
+        page(
+            Method::POST,
+            "/settings/sla",
+            Requires(ManageServiceStandards),
+            "add an SLA policy",
+            post(sla::create),
+        ),
+        page(
+            Method::GET,
+            "/settings/sla/{id}",
+            Requires(ManageServiceStandards),
+            "edit an SLA policy",
+            get(sla::edit),
+        ),
+        page(
+            Method::POST,
+            "/settings/sla/{id}",
+            Requires(ManageServiceStandards),
+            "save an SLA policy (optimistic locking)",
+            post(sla::save),
+        ),
+        page(
+            Method::POST,
+            "/settings/sla/{id}/delete",
+            Requires(ManageServiceStandards),
+            "delete an SLA policy",
+            post(sla::delete),
         ),
         page(
             Method::GET,

@@ -27,6 +27,16 @@ use kefu_domain::ticket::{
 };
 use kefu_store::attachments::Attachment;
 
+/// One SLA target on the ticket page.
+pub struct SlaRow {
+    /// Catalogue key of the target's name.
+    pub target_key: String,
+    /// State code.
+    pub state: &'static str,
+    /// Due time in the viewer's zone.
+    pub due: String,
+}
+
 /// One row of a ticket table.
 pub struct QueueRow {
     /// Id.
@@ -53,6 +63,10 @@ pub struct QueueRow {
     pub updated: String,
     /// Wanted by.
     pub wanted_by: String,
+    /// SLA state code (`breached`, `at_risk`…), empty without a policy.
+    pub sla_state: &'static str,
+    /// When the next SLA target is due, in the viewer's zone.
+    pub sla_due: String,
 }
 
 impl QueueRow {
@@ -79,6 +93,8 @@ impl QueueRow {
                 .unwrap_or_default(),
             updated: context.time(t.updated_at),
             wanted_by: t.wanted_by.map(|d| d.to_string()).unwrap_or_default(),
+            sla_state: t.sla_state.unwrap_or(""),
+            sla_due: t.sla_due_at.map(|at| context.time(at)).unwrap_or_default(),
         }
     }
 }
@@ -170,6 +186,7 @@ fn query_of(params: &Fields) -> TicketQuery {
         due_by: filled(params, "due_by"),
         field: filled(params, "field"),
         value: filled(params, "value"),
+        sla: filled(params, "sla"),
         sort: filled(params, "sort"),
         cursor: filled(params, "cursor"),
         ..TicketQuery::default()
@@ -579,6 +596,7 @@ struct TicketPage {
     shell: Shell,
     notice: Option<&'static str>,
     detail: TicketDetail,
+    sla: Vec<SlaRow>,
     status_key: String,
     type_key: String,
     channel_key: String,
@@ -931,7 +949,23 @@ async fn ticket_page(
             name: m.name,
         })
         .collect();
+    let sla = detail
+        .view
+        .sla
+        .as_ref()
+        .map(|v| {
+            v.targets
+                .iter()
+                .map(|t| SlaRow {
+                    target_key: format!("sla.target_{}", t.target),
+                    state: t.state,
+                    due: context.time(t.due_at),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let page = TicketPage {
+        sla,
         me: context.signed_in.as_ref().map_or(0, |s| s.agent.id),
         macros,
         plan,
