@@ -431,6 +431,112 @@ pub(crate) async fn start_clocks(
     Ok(())
 }
 
+/// The demo floor's service standards: a 9–18 weekday calendar with the
+/// National Day week off, a round-the-clock hotline calendar, and four
+/// policies (VIP, P1 faults, complaints, everything else); then the due
+/// times of every demo ticket.
+pub(crate) async fn load_demo(tx: &mut Tx, caller: &Caller) -> Result<usize, AppError> {
+    use kefu_store::calendars::{CalendarDay, CalendarFields, WeekHours};
+    let office = "09:00-12:00, 13:00-18:00".to_owned();
+    let all_day = "00:00-24:00".to_owned();
+    let weekdays = WeekHours::from_days([
+        office.clone(),
+        office.clone(),
+        office.clone(),
+        office.clone(),
+        office,
+        String::new(),
+        String::new(),
+    ]);
+    let workday = kefu_store::calendars::insert(
+        &mut tx.conn(),
+        &CalendarFields {
+            name: "工作日 Weekdays 9–18".into(),
+            time_zone: "Asia/Shanghai".into(),
+            hours: weekdays,
+        },
+    )
+    .await?;
+    let national_day: Vec<CalendarDay> = (1..=7)
+        .filter_map(|d| chrono::NaiveDate::from_ymd_opt(2026, 10, d))
+        .map(|date| CalendarDay {
+            date,
+            kind: "holiday".into(),
+            name: "国庆节 National Day".into(),
+        })
+        .collect();
+    kefu_store::calendars::replace_days(&mut tx.conn(), workday.id, &national_day).await?;
+    let hotline = kefu_store::calendars::insert(
+        &mut tx.conn(),
+        &CalendarFields {
+            name: "7×24 热线 Hotline".into(),
+            time_zone: "Asia/Shanghai".into(),
+            hours: WeekHours::from_days(std::array::from_fn(|_| all_day.clone())),
+        },
+    )
+    .await?;
+    for calendar in [&workday, &hotline] {
+        record_change(
+            tx,
+            caller,
+            "calendar",
+            calendar.id,
+            Action::Create,
+            &(),
+            calendar,
+        )
+        .await?;
+    }
+    let policy = |name: &str, position, calendar_id, first, resolution| PolicyFields {
+        name: name.to_owned(),
+        position,
+        active: true,
+        calendar_id,
+        ticket_types: String::new(),
+        priorities: String::new(),
+        grades: String::new(),
+        channels: String::new(),
+        organization_ids: String::new(),
+        tags: String::new(),
+        first_response_minutes: Some(first),
+        next_response_minutes: Some(first),
+        resolution_minutes: Some(resolution),
+        pause_when_pending: true,
+        warn_percent: 75,
+    };
+    let policies = [
+        PolicyFields {
+            grades: "vip".into(),
+            ..policy("VIP 客户 VIP customers", 10, hotline.id, 30, 24 * 60)
+        },
+        PolicyFields {
+            priorities: "p1".into(),
+            ..policy("P1 紧急 Urgent", 20, hotline.id, 15, 4 * 60)
+        },
+        PolicyFields {
+            ticket_types: "complaint".into(),
+            ..policy("投诉 Complaints", 30, workday.id, 60, 16 * 60)
+        },
+        policy("一般 Standard", 40, workday.id, 4 * 60, 24 * 60),
+    ];
+    for fields in &policies {
+        let created = store::insert(&mut tx.conn(), fields).await?;
+        record_change(
+            tx,
+            caller,
+            "sla_policy",
+            created.id,
+            Action::Create,
+            &(),
+            &created,
+        )
+        .await?;
+    }
+    let ids = store::all_ticket_ids(&mut tx.conn()).await?;
+    refresh(tx, &ids, &[ClockEvent::Recompute], Utc::now()).await?;
+    Ok(policies.len())
+}
+
 /// Recomputes every open ticket's due times (after a policy or calendar change).
 pub(crate) async fn refresh_open(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), AppError> {
     let ids = store::open_ticket_ids(&mut tx.conn()).await?;

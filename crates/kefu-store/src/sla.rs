@@ -368,3 +368,12 @@ pub async fn open_ticket_ids(conn: &mut Conn<'_>) -> Result<Vec<i64>, StoreError
     .fetch_all(c)
     .await?))
 }
+
+/// The ids of every ticket (the demo floor's due times are set once).
+pub async fn all_ticket_ids(conn: &mut Conn<'_>) -> Result<Vec<i64>, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+        "SELECT id FROM tickets ORDER BY id"
+    )
+    .fetch_all(c)
+    .await?))
+}

@@ -470,7 +470,7 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
         "/api/v1/sla-policies",
         MANAGER,
         Some(
-            json!({"name": "投诉", "calendar_id": calendar, "ticket_types": ["complaint"],
+            json!({"name": "投诉", "position": -10, "calendar_id": calendar, "ticket_types": ["complaint"],
             "first_response_minutes": 60, "next_response_minutes": 30, "resolution_minutes": 240,
             "warn_percent": 50}),
         ),
@@ -482,13 +482,21 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
         Method::POST,
         "/api/v1/sla-policies",
         MANAGER,
-        Some(json!({"name": "一般", "calendar_id": calendar, "first_response_minutes": 480})),
+        Some(json!({"name": "一般", "position": -5, "calendar_id": calendar, "first_response_minutes": 480})),
     )
     .await;
-    assert!(
-        general["position"].as_i64() > complaints["position"].as_i64(),
-        "{general}"
-    );
+    assert_eq!(general["position"], -5, "{general}");
+    // Without a position a policy goes after the others (the demo's end at 40).
+    let (_, last) = call(
+        app,
+        Method::POST,
+        "/api/v1/sla-policies",
+        MANAGER,
+        Some(json!({"name": "末尾", "calendar_id": calendar, "resolution_minutes": 60, "active": false})),
+    )
+    .await;
+    let (_, all) = call(app, Method::GET, "/api/v1/sla-policies", AGENT, None).await;
+    assert_eq!(last["position"], 41, "{last} {all}");
 
     // A complaint falls under the complaint policy: due in 60 and 240 minutes.
     let (status, ticket) = call(
@@ -682,8 +690,8 @@ async fn sla_policies_are_kept_on_the_settings_page_and_shown_on_queues_and_tick
     let page = manager.get("/settings/sla").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.body.contains("href=\"/settings/calendars\""),
-        "no calendar yet: {}",
+        page.body.contains("VIP 客户 VIP customers") && page.body.contains("一般 Standard"),
+        "the demo floor's policies are listed: {}",
         page.body
     );
     let (_, calendar) = call(
