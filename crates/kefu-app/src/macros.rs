@@ -294,6 +294,7 @@ async fn apply_in(tx: &mut Tx, caller: &Caller, ticket_id: i64, m: &Macro) -> Re
                     reason: Some(format!("macro: {}", m.name)),
                     resolution_category: m.resolution_category.clone(),
                     resolution: closing.then_some(text),
+                    ..StatusChange::default()
                 },
             )
             .await?;

@@ -424,6 +424,7 @@ pub async fn close(app: &App, me: &PortalCustomer, id: i64) -> Result<(), AppErr
         reason: Some("closed by the customer in the portal".into()),
         resolution_category: withdrawn.then(|| "withdrawn".to_owned()),
         resolution: withdrawn.then(|| "Closed by the customer in the portal.".to_owned()),
+        ..StatusChange::default()
     };
     change_status_in(&mut tx, &caller, id, &change).await?;
     tx.commit().await?;

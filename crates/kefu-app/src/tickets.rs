@@ -186,6 +186,13 @@ pub struct StatusChange {
     /// The resolution text.
     #[serde(default)]
     pub resolution: Option<String>,
+    /// Why the ticket ran over its SLA (required to resolve or close a
+    /// ticket that did): one of the ticket settings' overdue reasons.
+    #[serde(default)]
+    pub overdue_category: Option<String>,
+    /// The explanation of the overrun.
+    #[serde(default)]
+    pub overdue_reason: Option<String>,
 }
 
 /// Input to add to the conversation.
@@ -1126,6 +1133,47 @@ pub(crate) async fn update_in(
     Ok(after)
 }
 
+/// The overdue explanation a resolution needs (超时须说明): none when the
+/// ticket kept every SLA target; otherwise the category, one of those the
+/// settings offer, and a text, or a refusal naming what is missing.
+async fn overdue_explanation(
+    tx: &mut Tx,
+    before: &Ticket,
+    settings: &Settings,
+    change: &StatusChange,
+) -> Result<Option<(String, String)>, AppError> {
+    let warn = crate::sla::warn_percents(&mut tx.conn()).await?;
+    let ran_over = crate::sla::view_of(before, &warn, Utc::now()).is_some_and(|v| {
+        v.targets
+            .iter()
+            .any(|t| matches!(t.state, "breached" | "missed"))
+    });
+    if !ran_over {
+        return Ok(None);
+    }
+    let valid = &settings.overdue_reasons;
+    let category = match blank(change.overdue_category.as_ref()) {
+        Some(c) if valid.iter().any(|v| v == c) => c.to_owned(),
+        _ => {
+            return Err(AppError::invalid(
+                "overdue_category",
+                format!(
+                    "the ticket ran over its SLA: choose why; valid: {}",
+                    valid.join(", ")
+                ),
+            ));
+        }
+    };
+    let reason = text(change.overdue_reason.as_ref(), "overdue_reason", 1000)?;
+    if reason.is_empty() {
+        return Err(AppError::invalid(
+            "overdue_reason",
+            "must not be empty: explain why the ticket ran over its SLA",
+        ));
+    }
+    Ok(Some((category, reason)))
+}
+
 /// Moves a ticket along its lifecycle, with the reason and, to resolve or
 /// close, the resolution; refused moves name the allowed ones.
 pub async fn change_status(
@@ -1173,6 +1221,11 @@ pub(crate) async fn change_status_in(
         f.resolution = text(change.resolution.as_ref(), "resolution", rules::BODY_MAX)?;
     }
     let closing = matches!(to, Status::Resolved | Status::Closed);
+    let explanation = if closing && !matches!(before.status, Status::Resolved | Status::Closed) {
+        overdue_explanation(tx, &before, &settings, change).await?
+    } else {
+        None
+    };
     if closing && f.resolution_category.is_none() && !f.resolution.is_empty() {
         return Err(AppError::invalid(
             "resolution_category",
@@ -1242,10 +1295,15 @@ pub(crate) async fn change_status_in(
         from: before.status,
         to: after.status,
     };
-    if let Some(sla) = crate::sla::refresh(tx, &[id], &[event], Utc::now())
+    if let Some(mut sla) = crate::sla::refresh(tx, &[id], &[event], Utc::now())
         .await?
         .remove(&id)
     {
+        if let Some((category, reason)) = explanation {
+            sla.overdue_category = Some(category);
+            sla.overdue_reason = reason;
+            kefu_store::sla::set_ticket_sla(&mut tx.conn(), id, &sla).await?;
+        }
         after.sla = sla;
     }
     let tags = tickets::tags(&mut tx.conn(), id).await?;
@@ -1993,6 +2051,11 @@ pub struct SettingsInput {
     pub priority_matrix: Vec<Vec<String>>,
     /// Days a resolved ticket may be reopened.
     pub reopen_days: i64,
+    /// The overdue reason categories an agent picks from when resolving a
+    /// ticket that ran over its SLA; absent keeps them as they are, empty
+    /// restores the built-in list.
+    #[serde(default)]
+    pub overdue_reasons: Option<Vec<String>>,
 }
 
 /// The ticket settings.
@@ -2012,6 +2075,7 @@ fn settings_view(s: &Settings) -> SettingsInput {
             .map(|row| row.iter().map(|p| p.as_str().to_owned()).collect())
             .collect(),
         reopen_days: s.reopen_days,
+        overdue_reasons: Some(s.overdue_reasons.clone()),
     }
 }
 
@@ -2036,10 +2100,33 @@ pub async fn save_settings(
             "must be between 0 and 365",
         ));
     }
+    let overdue = match &input.overdue_reasons {
+        Some(list) => {
+            let mut checked: Vec<String> = Vec::with_capacity(list.len());
+            for (index, reason) in list.iter().enumerate() {
+                if reason.trim().is_empty() {
+                    continue;
+                }
+                let reason = validate::name(&format!("overdue_reasons[{index}]"), reason, 80)?;
+                if !checked.contains(&reason) {
+                    checked.push(reason);
+                }
+            }
+            Some(checked)
+        }
+        None => None,
+    };
     let mut tx = app.store.write().await?;
     let before = tickets::settings(&mut tx.conn()).await?;
-    let after =
-        tickets::save_settings(&mut tx.conn(), input.version, &matrix, input.reopen_days).await?;
+    let overdue = overdue.unwrap_or_else(|| before.overdue_reasons.clone());
+    let after = tickets::save_settings(
+        &mut tx.conn(),
+        input.version,
+        &matrix,
+        input.reopen_days,
+        &overdue,
+    )
+    .await?;
     record_change(
         &mut tx,
         caller,

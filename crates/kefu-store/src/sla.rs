@@ -226,6 +226,10 @@ pub struct TicketSla {
     pub sla_next_due_at: Option<DateTime<Utc>>,
     /// When that target turns at risk.
     pub sla_warn_at: Option<DateTime<Utc>>,
+    /// Why the ticket ran over its SLA: the category (超时须说明).
+    pub overdue_category: Option<String>,
+    /// The explanation.
+    pub overdue_reason: String,
 }
 
 /// The SLA columns of tickets, in the order asked.
@@ -237,7 +241,7 @@ pub async fn ticket_sla(
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT id, sla_policy_id, first_response_due_at, next_response_due_at, resolution_due_at, \
-             awaiting_reply_since, sla_paused_since, sla_paused_seconds, sla_next_due_at, sla_warn_at FROM tickets WHERE id IN ({})",
+             awaiting_reply_since, sla_paused_since, sla_paused_seconds, sla_next_due_at, sla_warn_at, overdue_category, overdue_reason FROM tickets WHERE id IN ({})",
             crate::customers::placeholders(1, chunk.len())
         );
         let sql = crate::for_backend(&*conn, sql);
@@ -267,7 +271,7 @@ pub async fn set_ticket_sla(conn: &mut Conn<'_>, id: i64, s: &TicketSla) -> Resu
         sqlx::query(
             "UPDATE tickets SET sla_policy_id = $1, first_response_due_at = $2, next_response_due_at = $3, \
              resolution_due_at = $4, awaiting_reply_since = $5, sla_paused_since = $6, sla_paused_seconds = $7, \
-             sla_next_due_at = $8, sla_warn_at = $9 WHERE id = $10",
+             sla_next_due_at = $8, sla_warn_at = $9, overdue_category = $11, overdue_reason = $12 WHERE id = $10",
         )
         .bind(s.sla_policy_id)
         .bind(s.first_response_due_at)
@@ -279,6 +283,8 @@ pub async fn set_ticket_sla(conn: &mut Conn<'_>, id: i64, s: &TicketSla) -> Resu
         .bind(s.sla_next_due_at)
         .bind(s.sla_warn_at)
         .bind(id)
+        .bind(&s.overdue_category)
+        .bind(&s.overdue_reason)
         .execute(c)
         .await?;
     });
@@ -327,7 +333,7 @@ pub async fn facts(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<SlaFacts>, St
                 "SELECT t.id, t.ticket_type, t.priority, t.channel, t.status, t.organization_id, c.grade, \
                  t.created_at, t.first_response_at, t.resolved_at, t.sla_policy_id, t.first_response_due_at, \
                  t.next_response_due_at, t.resolution_due_at, t.awaiting_reply_since, t.sla_paused_since, \
-                 t.sla_paused_seconds, t.sla_next_due_at, t.sla_warn_at FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id \
+                 t.sla_paused_seconds, t.sla_next_due_at, t.sla_warn_at, t.overdue_category, t.overdue_reason FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id \
                  WHERE t.id IN ({marks})"
             ),
         );

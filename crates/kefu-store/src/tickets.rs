@@ -83,7 +83,7 @@ const COLUMNS: &str = "id, subject, description, ticket_type, service_kind, cate
      status, team_id, assignee_id, resolution_category, resolution, merged_into_id, parent_id, first_response_at, \
      resolved_at, closed_at, version, created_at, updated_at, sla_policy_id, first_response_due_at, \
      next_response_due_at, resolution_due_at, awaiting_reply_since, sla_paused_since, sla_paused_seconds, \
-     sla_next_due_at, sla_warn_at";
+     sla_next_due_at, sla_warn_at, overdue_category, overdue_reason";
 
 #[derive(sqlx::FromRow)]
 struct TicketRow {
@@ -1525,15 +1525,43 @@ pub struct Settings {
     pub priority_matrix: PriorityMatrix,
     /// Days a resolved ticket may be reopened.
     pub reopen_days: i64,
+    /// The overdue reason categories offered, in order.
+    pub overdue_reasons: Vec<String>,
     /// Optimistic-locking version (0 before the first save).
     pub version: i64,
 }
 
+/// The overdue reason categories offered before an admin sets any.
+pub const DEFAULT_OVERDUE_REASONS: [&str; 5] = [
+    "客户原因 Customer side",
+    "第三方原因 Third party",
+    "内部资源不足 Not enough staff",
+    "技术难题 Technical difficulty",
+    "其他 Other",
+];
+
+fn overdue_list(text: &str) -> Vec<String> {
+    let list: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        DEFAULT_OVERDUE_REASONS
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect()
+    } else {
+        list
+    }
+}
+
 /// The settings, or the defaults before an administrator saved any.
 pub async fn settings(conn: &mut Conn<'_>) -> Result<Settings, StoreError> {
-    let row: Option<(String, i64, i64)> = on_conn!(conn, |c| {
+    let row: Option<(String, i64, String, i64)> = on_conn!(conn, |c| {
         sqlx::query_as(
-            "SELECT priority_matrix, reopen_days, version FROM ticket_settings WHERE id = 1",
+            "SELECT priority_matrix, reopen_days, overdue_reasons, version FROM ticket_settings WHERE id = 1",
         )
         .fetch_optional(c)
         .await?
@@ -1542,12 +1570,14 @@ pub async fn settings(conn: &mut Conn<'_>) -> Result<Settings, StoreError> {
         None => Settings {
             priority_matrix: PriorityMatrix::default(),
             reopen_days: kefu_domain::ticket::DEFAULT_REOPEN_DAYS,
+            overdue_reasons: overdue_list(""),
             version: 0,
         },
-        Some((matrix, reopen_days, version)) => Settings {
+        Some((matrix, reopen_days, overdue, version)) => Settings {
             priority_matrix: PriorityMatrix::from_codes("priority_matrix", &matrix)
                 .map_err(|e| StoreError::Other(format!("stored priority matrix: {e}")))?,
             reopen_days,
+            overdue_reasons: overdue_list(&overdue),
             version,
         },
     })
@@ -1559,7 +1589,9 @@ pub async fn save_settings(
     expected_version: i64,
     matrix: &PriorityMatrix,
     reopen_days: i64,
+    overdue_reasons: &[String],
 ) -> Result<Settings, StoreError> {
+    let overdue = overdue_reasons.join("\n");
     let now = crate::now();
     let current = settings(conn).await?;
     if current.version != expected_version {
@@ -1570,12 +1602,13 @@ pub async fn save_settings(
     let changed = on_conn!(conn, |c| {
         if expected_version == 0 {
             sqlx::query(
-                "INSERT INTO ticket_settings (id, priority_matrix, reopen_days, version, updated_at) \
-                 VALUES (1, $1, $2, 1, $3)",
+                "INSERT INTO ticket_settings (id, priority_matrix, reopen_days, version, updated_at, overdue_reasons) \
+                 VALUES (1, $1, $2, 1, $3, $4)",
             )
             .bind(matrix.to_codes())
             .bind(reopen_days)
             .bind(now)
+            .bind(&overdue)
             .execute(c)
             .await
             .map_err(|e| StoreError::from(e).on_unique("version"))?
@@ -1583,12 +1616,13 @@ pub async fn save_settings(
         } else {
             sqlx::query(
                 "UPDATE ticket_settings SET priority_matrix = $1, reopen_days = $2, version = version + 1, \
-                 updated_at = $3 WHERE id = 1 AND version = $4",
+                 updated_at = $3, overdue_reasons = $5 WHERE id = 1 AND version = $4",
             )
             .bind(matrix.to_codes())
             .bind(reopen_days)
             .bind(now)
             .bind(expected_version)
+            .bind(&overdue)
             .execute(c)
             .await?
             .rows_affected()

@@ -666,6 +666,58 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     let newest = &audit["items"][0];
     assert!(newest.to_string().contains("sla_policy_id"), "{newest}");
 
+    // Resolving a ticket that ran over its SLA needs an explanation.
+    let (_, late) = call(
+        app,
+        Method::POST,
+        "/api/v1/tickets",
+        AGENT,
+        Some(json!({"subject": "话费多扣了", "type": "complaint"})),
+    )
+    .await;
+    let late_id = late["id"].as_i64().unwrap();
+    age_ticket(app, late_id, 300).await;
+    let (_, late) = call(
+        app,
+        Method::PATCH,
+        &format!("/api/v1/tickets/{late_id}"),
+        AGENT,
+        Some(json!({"version": 1, "tags": ["话费"]})),
+    )
+    .await;
+    assert_eq!(late["sla"]["state"], "breached", "{late}");
+    let resolve = |extra: Value| {
+        let mut body = json!({"version": late["version"], "status": "resolved",
+            "resolution_category": "solved", "resolution": "已退还多扣的话费。"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let path = format!("/api/v1/tickets/{late_id}/status");
+        async move { call(app, Method::POST, &path, AGENT, Some(body)).await }
+    };
+    let (status, error) = resolve(json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["field"], "overdue_category", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("第三方原因 Third party"),
+        "{error}"
+    );
+    let (status, error) = resolve(json!({"overdue_category": "天气原因"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "overdue_category");
+    let (status, error) = resolve(json!({"overdue_category": "第三方原因 Third party"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "overdue_reason", "{error}");
+    let (status, resolved) = resolve(json!({"overdue_category": "第三方原因 Third party",
+        "overdue_reason": "计费系统供应商故障，账单延迟两天。"}))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["overdue_category"], "第三方原因 Third party");
+    assert_eq!(resolved["status"], "resolved");
+
     // A calendar in use cannot be deleted.
     let (status, error) = call(
         app,

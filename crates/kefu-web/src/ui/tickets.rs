@@ -597,6 +597,8 @@ struct TicketPage {
     notice: Option<&'static str>,
     detail: TicketDetail,
     sla: Vec<SlaRow>,
+    /// The overdue reasons to choose from, when the ticket ran over its SLA.
+    overdue_reasons: Vec<String>,
     status_key: String,
     type_key: String,
     channel_key: String,
@@ -964,7 +966,21 @@ async fn ticket_page(
                 .collect()
         })
         .unwrap_or_default();
+    let ran_over = detail.view.sla.as_ref().is_some_and(|v| {
+        v.targets
+            .iter()
+            .any(|t| matches!(t.state, "breached" | "missed"))
+    }) && !matches!(detail.view.ticket.status, Status::Resolved | Status::Closed);
+    let overdue_reasons = if ran_over {
+        match tickets::get_settings(&state.app, &caller).await {
+            Ok(s) => s.overdue_reasons.unwrap_or_default(),
+            Err(e) => return failure(context, e),
+        }
+    } else {
+        Vec::new()
+    };
     let page = TicketPage {
+        overdue_reasons,
         sla,
         me: context.signed_in.as_ref().map_or(0, |s| s.agent.id),
         macros,
@@ -1232,6 +1248,8 @@ pub async fn change_status(
         reason: filled(&fields, "reason"),
         resolution_category: filled(&fields, "resolution_category"),
         resolution: Some(field(&fields, "resolution").to_owned()),
+        overdue_category: filled(&fields, "overdue_category"),
+        overdue_reason: filled(&fields, "overdue_reason"),
     };
     match tickets::change_status(&state.app, &caller, id, change).await {
         Ok(_) => Redirect::to(&format!("/tickets/{id}?saved=1")).into_response(),
@@ -1387,6 +1405,14 @@ async fn settings_page(
         let mut form = FormState::with_values(&[
             ("version", &current.version.to_string()),
             ("reopen_days", &current.reopen_days.to_string()),
+            (
+                "overdue_reasons",
+                &current
+                    .overdue_reasons
+                    .clone()
+                    .unwrap_or_default()
+                    .join("\n"),
+            ),
         ]);
         for (r, row) in current.priority_matrix.iter().enumerate() {
             for (c, cell) in row.iter().enumerate() {
@@ -1483,6 +1509,12 @@ pub async fn save_settings(
                 .await;
             }
         },
+        overdue_reasons: Some(
+            field(&fields, "overdue_reasons")
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        ),
     };
     match tickets::save_settings(&state.app, &caller, input).await {
         Ok(_) => Redirect::to("/settings/tickets?saved=1").into_response(),
