@@ -355,9 +355,11 @@ pub async fn facts(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<SlaFacts>, St
             }
             query.fetch_all(c).await?
         });
+        let index: std::collections::HashMap<i64, usize> =
+            rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
         for (ticket, tag) in tags {
-            if let Some(row) = rows.iter_mut().find(|r| r.id == ticket) {
-                row.tags.push(tag);
+            if let Some(&i) = index.get(&ticket) {
+                rows[i].tags.push(tag);
             }
         }
         out.append(&mut rows);
