@@ -400,12 +400,18 @@ pub(crate) async fn refresh_with(
     now: DateTime<Utc>,
 ) -> Result<HashMap<i64, TicketSla>, AppError> {
     let mut out = HashMap::with_capacity(ids.len());
+    let mut changed = Vec::new();
     for facts in store::facts(&mut tx.conn(), ids).await? {
         let updated = next_sla(set, &facts, events, now);
         if updated != facts.sla {
-            store::set_ticket_sla(&mut tx.conn(), facts.id, &updated).await?;
+            changed.push((facts.id, updated.clone()));
         }
         out.insert(facts.id, updated);
+    }
+    match changed.as_slice() {
+        [] => {}
+        [(id, one)] => store::set_ticket_sla(&mut tx.conn(), *id, one).await?,
+        many => store::set_ticket_sla_many(&mut tx.conn(), many).await?,
     }
     Ok(out)
 }

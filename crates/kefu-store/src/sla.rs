@@ -291,6 +291,46 @@ pub async fn set_ticket_sla(conn: &mut Conn<'_>, id: i64, s: &TicketSla) -> Resu
     Ok(())
 }
 
+/// Writes the SLA columns of many tickets, a hundred per statement (an
+/// UPDATE from a VALUES list, whose columns both backends name column1…).
+pub async fn set_ticket_sla_many(
+    conn: &mut Conn<'_>,
+    rows: &[(i64, TicketSla)],
+) -> Result<(), StoreError> {
+    const WIDTH: usize = 12;
+    for chunk in rows.chunks(100) {
+        let values = crate::customers::value_rows(chunk.len(), WIDTH);
+        let sql = format!(
+            "UPDATE tickets SET sla_policy_id = v.column2, first_response_due_at = v.column3, \
+             next_response_due_at = v.column4, resolution_due_at = v.column5, awaiting_reply_since = v.column6, \
+             sla_paused_since = v.column7, sla_paused_seconds = v.column8, sla_next_due_at = v.column9, \
+             sla_warn_at = v.column10, overdue_category = v.column11, overdue_reason = v.column12 \
+             FROM (VALUES {values}) AS v WHERE tickets.id = v.column1"
+        );
+        let sql = crate::for_backend(&*conn, sql);
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, s) in chunk {
+                query = query
+                    .bind(*id)
+                    .bind(s.sla_policy_id)
+                    .bind(s.first_response_due_at)
+                    .bind(s.next_response_due_at)
+                    .bind(s.resolution_due_at)
+                    .bind(s.awaiting_reply_since)
+                    .bind(s.sla_paused_since)
+                    .bind(s.sla_paused_seconds)
+                    .bind(s.sla_next_due_at)
+                    .bind(s.sla_warn_at)
+                    .bind(&s.overdue_category)
+                    .bind(&s.overdue_reason);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
 /// What an SLA policy is chosen by and its clocks run from, for one ticket.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SlaFacts {

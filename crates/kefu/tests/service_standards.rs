@@ -1,6 +1,8 @@
 //! Service standards over HTTP: business calendars (hours, holidays,
-//! make-up days, holiday files, due-time checks), through the API and the
-//! settings pages, on whichever database `KEFU_TEST_DATABASE_URL` names.
+//! make-up days, holiday files, due-time checks) and SLA policies (due
+//! times that follow the ticket, queues by SLA state, overdue reasons),
+//! through the API and the settings pages, on whichever database
+//! `KEFU_TEST_DATABASE_URL` names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
@@ -10,22 +12,6 @@ use serde_json::{Value, json};
 const ADMIN: &str = "admin@xinghe.example";
 const MANAGER: &str = "manager@xinghe.example";
 const AGENT: &str = "agent@xinghe.example";
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    user: &str,
-    input: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.as_user(method, path, user);
-    if let Some(input) = input {
-        request = request.json(&input);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 fn office(name: &str) -> Value {
     let weekday = "09:00-12:00, 13:00-18:00";
@@ -47,20 +33,17 @@ async fn calendars_are_kept_checked_and_counted_through_the_api() {
     let app = &server;
 
     // Agents read calendars but do not define them.
-    let (status, _) = call(
-        app,
-        Method::POST,
-        "/api/v1/calendars",
-        AGENT,
-        Some(office("x")),
-    )
-    .await;
+    let (status, _) = app
+        .call(Method::POST, "/api/v1/calendars", AGENT, Some(office("x")))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Bad hours are refused, naming the weekday and why; nothing is saved.
     let mut bad = office("坐席中心");
     bad["hours"]["tue"] = json!("18:00-09:00");
-    let (status, error) = call(app, Method::POST, "/api/v1/calendars", MANAGER, Some(bad)).await;
+    let (status, error) = app
+        .call(Method::POST, "/api/v1/calendars", MANAGER, Some(bad))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert_eq!(error["error"]["field"], "hours.tue", "{error}");
     assert!(
@@ -71,20 +54,28 @@ async fn calendars_are_kept_checked_and_counted_through_the_api() {
     );
     let mut bad = office("坐席中心");
     bad["hours"]["wed"] = json!("09:00-12:00, 11:30-13:00");
-    let (status, error) = call(app, Method::POST, "/api/v1/calendars", MANAGER, Some(bad)).await;
+    let (status, error) = app
+        .call(Method::POST, "/api/v1/calendars", MANAGER, Some(bad))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["field"], "hours.wed", "{error}");
     let mut bad = office("坐席中心");
     bad["time_zone"] = json!("Asia/Atlantis");
-    let (status, error) = call(app, Method::POST, "/api/v1/calendars", MANAGER, Some(bad)).await;
+    let (status, error) = app
+        .call(Method::POST, "/api/v1/calendars", MANAGER, Some(bad))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["field"], "time_zone", "{error}");
     let mut bad = office("坐席中心");
     bad["days"][1]["date"] = json!("2026-02-30");
-    let (status, error) = call(app, Method::POST, "/api/v1/calendars", MANAGER, Some(bad)).await;
+    let (status, error) = app
+        .call(Method::POST, "/api/v1/calendars", MANAGER, Some(bad))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["field"], "days[1].date", "{error}");
-    let (_, list) = call(app, Method::GET, "/api/v1/calendars", AGENT, None).await;
+    let (_, list) = app
+        .call(Method::GET, "/api/v1/calendars", AGENT, None)
+        .await;
     assert!(
         list.as_array()
             .unwrap()
@@ -93,14 +84,14 @@ async fn calendars_are_kept_checked_and_counted_through_the_api() {
         "{list}"
     );
 
-    let (status, created) = call(
-        app,
-        Method::POST,
-        "/api/v1/calendars",
-        MANAGER,
-        Some(office("坐席中心")),
-    )
-    .await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/calendars",
+            MANAGER,
+            Some(office("坐席中心")),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["hours"]["mon"], "09:00-12:00, 13:00-18:00");
@@ -108,21 +99,21 @@ async fn calendars_are_kept_checked_and_counted_through_the_api() {
     assert_eq!(created["days"].as_array().unwrap().len(), 3);
     assert_eq!(created["days"][0]["date"], "2026-09-27");
     assert_eq!(created["days"][0]["kind"], "makeup_workday");
-    let (status, again) = call(
-        app,
-        Method::POST,
-        "/api/v1/calendars",
-        MANAGER,
-        Some(office("坐席中心")),
-    )
-    .await;
+    let (status, again) = app
+        .call(
+            Method::POST,
+            "/api/v1/calendars",
+            MANAGER,
+            Some(office("坐席中心")),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{again}");
     assert_eq!(again["error"]["field"], "name");
 
     // Friday evening to the make-up Sunday; the eve of the holidays past them.
     let due = |from: &str, minutes: i64| {
         let path = format!("/api/v1/calendars/{id}/due?from={from}&minutes={minutes}");
-        async move { call(app, Method::GET, &path, AGENT, None).await }
+        async move { app.call(Method::GET, &path, AGENT, None).await }
     };
     let (status, answer) = due("2026-09-25T09:00:00Z", 120).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -189,34 +180,29 @@ async fn calendars_are_kept_checked_and_counted_through_the_api() {
     change["version"] = json!(2);
     change["hours"]["sat"] = json!("10:00-16:00");
     change.as_object_mut().unwrap().remove("days");
-    let (status, changed) = call(
-        app,
-        Method::PATCH,
-        &format!("/api/v1/calendars/{id}"),
-        MANAGER,
-        Some(change),
-    )
-    .await;
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/calendars/{id}"),
+            MANAGER,
+            Some(change),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["hours"]["sat"], "10:00-16:00");
     assert_eq!(changed["days"].as_array().unwrap().len(), 9);
-    let (status, _) = call(
-        app,
-        Method::PATCH,
-        &format!("/api/v1/calendars/{id}"),
-        MANAGER,
-        Some(json!({"version": 3, "name": "坐席中心", "hours": {"sun": "99:00-10:00"}})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/calendars/{id}"),
+            MANAGER,
+            Some(json!({"version": 3, "name": "坐席中心", "hours": {"sun": "99:00-10:00"}})),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (_, kept) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/calendars/{id}"),
-        AGENT,
-        None,
-    )
-    .await;
+    let (_, kept) = app
+        .call(Method::GET, &format!("/api/v1/calendars/{id}"), AGENT, None)
+        .await;
     assert_eq!(
         kept["version"], 3,
         "a refused change left the calendar as it was: {kept}"
@@ -224,34 +210,29 @@ async fn calendars_are_kept_checked_and_counted_through_the_api() {
     assert_eq!(kept["hours"]["sat"], "10:00-16:00");
 
     // Every change is in the audit log, with who made it.
-    let (_, audit) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/audit?entity=calendar&entity_id={id}"),
-        ADMIN,
-        None,
-    )
-    .await;
+    let (_, audit) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/audit?entity=calendar&entity_id={id}"),
+            ADMIN,
+            None,
+        )
+        .await;
     let records = audit["items"].as_array().unwrap();
     assert_eq!(records.len(), 3, "{audit}");
 
-    let (status, _) = call(
-        app,
-        Method::DELETE,
-        &format!("/api/v1/calendars/{id}"),
-        MANAGER,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/calendars/{id}"),
+            MANAGER,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/calendars/{id}"),
-        AGENT,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(Method::GET, &format!("/api/v1/calendars/{id}"), AGENT, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
@@ -406,18 +387,18 @@ fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
 async fn sla_policies_set_due_times_that_follow_the_ticket() {
     let server = spawn_demo_app().await;
     let app = &server;
-    let (_, calendar) = call(
-        app,
-        Method::POST,
-        "/api/v1/calendars",
-        ADMIN,
-        Some(
-            json!({"name": "全天候", "time_zone": "Asia/Shanghai", "hours": {
+    let (_, calendar) = app
+        .call(
+            Method::POST,
+            "/api/v1/calendars",
+            ADMIN,
+            Some(
+                json!({"name": "全天候", "time_zone": "Asia/Shanghai", "hours": {
             "mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00", "thu": "00:00-24:00",
             "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}}),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     let calendar = calendar["id"].as_i64().unwrap();
 
     // Bad policies name the field and the valid choices.
@@ -443,30 +424,23 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
             "warn_percent",
         ),
     ] {
-        let (status, error) = call(
-            app,
-            Method::POST,
-            "/api/v1/sla-policies",
-            MANAGER,
-            Some(input),
-        )
-        .await;
+        let (status, error) = app
+            .call(Method::POST, "/api/v1/sla-policies", MANAGER, Some(input))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
         assert_eq!(error["error"]["field"], field, "{error}");
     }
-    let (status, _) = call(
-        app,
-        Method::POST,
-        "/api/v1/sla-policies",
-        AGENT,
-        Some(json!({"name": "x", "calendar_id": calendar, "resolution_minutes": 60})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/sla-policies",
+            AGENT,
+            Some(json!({"name": "x", "calendar_id": calendar, "resolution_minutes": 60})),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let (status, complaints) = call(
-        app,
-        Method::POST,
+    let (status, complaints) = app.call(Method::POST,
         "/api/v1/sla-policies",
         MANAGER,
         Some(
@@ -477,9 +451,7 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{complaints}");
-    let (_, general) = call(
-        app,
-        Method::POST,
+    let (_, general) = app.call(Method::POST,
         "/api/v1/sla-policies",
         MANAGER,
         Some(json!({"name": "一般", "position": -5, "calendar_id": calendar, "first_response_minutes": 480})),
@@ -487,21 +459,19 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     .await;
     assert_eq!(general["position"], -5, "{general}");
     // Without a position a policy goes after the others (the demo's end at 40).
-    let (_, last) = call(
-        app,
-        Method::POST,
+    let (_, last) = app.call(Method::POST,
         "/api/v1/sla-policies",
         MANAGER,
         Some(json!({"name": "末尾", "calendar_id": calendar, "resolution_minutes": 60, "active": false})),
     )
     .await;
-    let (_, all) = call(app, Method::GET, "/api/v1/sla-policies", AGENT, None).await;
+    let (_, all) = app
+        .call(Method::GET, "/api/v1/sla-policies", AGENT, None)
+        .await;
     assert_eq!(last["position"], 41, "{last} {all}");
 
     // A complaint falls under the complaint policy: due in 60 and 240 minutes.
-    let (status, ticket) = call(
-        app,
-        Method::POST,
+    let (status, ticket) = app.call(Method::POST,
         "/api/v1/tickets",
         AGENT,
         Some(json!({"subject": "宽带装机一直没人上门", "type": "complaint", "tags": ["sla-test"]})),
@@ -534,33 +504,28 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     change["channels"] = json!([]);
     change["organization_ids"] = json!([]);
     change["tags"] = json!([]);
-    let (status, changed) = call(
-        app,
-        Method::PATCH,
-        &format!("/api/v1/sla-policies/{}", complaints["id"]),
-        MANAGER,
-        Some(change),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{changed}");
-    let (_, ticket) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/tickets/{id}"),
-        AGENT,
-        None,
-    )
-    .await;
-    assert_eq!(ticket["sla"]["state"], "breached", "{ticket}");
-    let queue = |query: &'static str| async move {
-        let (status, page) = call(
-            app,
-            Method::GET,
-            &format!("/api/v1/tickets?{query}"),
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/sla-policies/{}", complaints["id"]),
             MANAGER,
-            None,
+            Some(change),
         )
         .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert_eq!(ticket["sla"]["state"], "breached", "{ticket}");
+    let queue = |query: &'static str| async move {
+        let (status, page) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/tickets?{query}"),
+                MANAGER,
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         page["items"]
             .as_array()
@@ -576,28 +541,25 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     );
     assert!(queue("tag=sla-test&sla=attention").await.contains(&id));
     assert!(!queue("tag=sla-test&sla=at_risk").await.contains(&id));
-    let (status, error) = call(app, Method::GET, "/api/v1/tickets?sla=late", AGENT, None).await;
+    let (status, error) = app
+        .call(Method::GET, "/api/v1/tickets?sla=late", AGENT, None)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["field"], "sla");
 
     // The reply comes late: first response missed; the resolution clock runs.
-    let (status, _) = call(
-        app,
-        Method::POST,
-        &format!("/api/v1/tickets/{id}/messages"),
-        AGENT,
-        Some(json!({"kind": "reply", "body": "非常抱歉，明天上午安排师傅上门。"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/messages"),
+            AGENT,
+            Some(json!({"kind": "reply", "body": "非常抱歉，明天上午安排师傅上门。"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, ticket) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/tickets/{id}"),
-        AGENT,
-        None,
-    )
-    .await;
+    let (_, ticket) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
     let targets = ticket["sla"]["targets"].as_array().unwrap();
     assert!(
         targets
@@ -616,26 +578,26 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
 
     // Waiting for the customer stops the resolution clock; it resumes later.
     let due_before = time(&ticket["resolution_due_at"]);
-    let (status, moved) = call(
-        app,
-        Method::POST,
-        &format!("/api/v1/tickets/{id}/status"),
-        AGENT,
-        Some(json!({"version": ticket["version"], "status": "pending"})),
-    )
-    .await;
+    let (status, moved) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/status"),
+            AGENT,
+            Some(json!({"version": ticket["version"], "status": "pending"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     assert_eq!(moved["sla"]["paused"], true, "{moved}");
     assert_eq!(moved["resolution_due_at"], Value::Null);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (_, moved) = call(
-        app,
-        Method::POST,
-        &format!("/api/v1/tickets/{id}/status"),
-        AGENT,
-        Some(json!({"version": moved["version"], "status": "open"})),
-    )
-    .await;
+    let (_, moved) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/status"),
+            AGENT,
+            Some(json!({"version": moved["version"], "status": "open"})),
+        )
+        .await;
     assert_eq!(moved["sla"]["paused"], false, "{moved}");
     assert!(
         moved["sla_paused_seconds"].as_i64().unwrap() >= 1,
@@ -644,47 +606,47 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     assert!(time(&moved["resolution_due_at"]) > due_before, "{moved}");
 
     // No longer a complaint: the general policy applies, and the audit says so.
-    let (status, changed) = call(
-        app,
-        Method::PATCH,
-        &format!("/api/v1/tickets/{id}"),
-        AGENT,
-        Some(json!({"version": moved["version"], "type": "inquiry"})),
-    )
-    .await;
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{id}"),
+            AGENT,
+            Some(json!({"version": moved["version"], "type": "inquiry"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["sla_policy_id"], general["id"], "{changed}");
     assert_eq!(changed["resolution_due_at"], Value::Null);
-    let (_, audit) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/audit?entity=ticket&entity_id={id}"),
-        ADMIN,
-        None,
-    )
-    .await;
+    let (_, audit) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/audit?entity=ticket&entity_id={id}"),
+            ADMIN,
+            None,
+        )
+        .await;
     let newest = &audit["items"][0];
     assert!(newest.to_string().contains("sla_policy_id"), "{newest}");
 
     // Resolving a ticket that ran over its SLA needs an explanation.
-    let (_, late) = call(
-        app,
-        Method::POST,
-        "/api/v1/tickets",
-        AGENT,
-        Some(json!({"subject": "话费多扣了", "type": "complaint"})),
-    )
-    .await;
+    let (_, late) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            AGENT,
+            Some(json!({"subject": "话费多扣了", "type": "complaint"})),
+        )
+        .await;
     let late_id = late["id"].as_i64().unwrap();
     age_ticket(app, late_id, 300).await;
-    let (_, late) = call(
-        app,
-        Method::PATCH,
-        &format!("/api/v1/tickets/{late_id}"),
-        AGENT,
-        Some(json!({"version": 1, "tags": ["话费"]})),
-    )
-    .await;
+    let (_, late) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{late_id}"),
+            AGENT,
+            Some(json!({"version": 1, "tags": ["话费"]})),
+        )
+        .await;
     assert_eq!(late["sla"]["state"], "breached", "{late}");
     let resolve = |extra: Value| {
         let mut body = json!({"version": late["version"], "status": "resolved",
@@ -693,7 +655,7 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
             body[k] = v.clone();
         }
         let path = format!("/api/v1/tickets/{late_id}/status");
-        async move { call(app, Method::POST, &path, AGENT, Some(body)).await }
+        async move { app.call(Method::POST, &path, AGENT, Some(body)).await }
     };
     let (status, error) = resolve(json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
@@ -719,14 +681,14 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     assert_eq!(resolved["status"], "resolved");
 
     // A calendar in use cannot be deleted.
-    let (status, error) = call(
-        app,
-        Method::DELETE,
-        &format!("/api/v1/calendars/{calendar}"),
-        ADMIN,
-        None,
-    )
-    .await;
+    let (status, error) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/calendars/{calendar}"),
+            ADMIN,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert!(
         error["error"]["message"].as_str().unwrap().contains("投诉"),
@@ -746,14 +708,14 @@ async fn sla_policies_are_kept_on_the_settings_page_and_shown_on_queues_and_tick
         "the demo floor's policies are listed: {}",
         page.body
     );
-    let (_, calendar) = call(
-        &app,
-        Method::POST,
-        "/api/v1/calendars",
-        ADMIN,
-        Some(office("工作日")),
-    )
-    .await;
+    let (_, calendar) = app
+        .call(
+            Method::POST,
+            "/api/v1/calendars",
+            ADMIN,
+            Some(office("工作日")),
+        )
+        .await;
     let calendar = calendar["id"].as_i64().unwrap().to_string();
 
     let mut fields = vec![
@@ -791,14 +753,14 @@ async fn sla_policies_are_kept_on_the_settings_page_and_shown_on_queues_and_tick
         list.body
     );
 
-    let (_, ticket) = call(
-        &app,
-        Method::POST,
-        "/api/v1/tickets",
-        AGENT,
-        Some(json!({"subject": "营业厅态度差", "type": "complaint", "tags": ["sla-ui"]})),
-    )
-    .await;
+    let (_, ticket) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            AGENT,
+            Some(json!({"subject": "营业厅态度差", "type": "complaint", "tags": ["sla-ui"]})),
+        )
+        .await;
     let id = ticket["id"].as_i64().unwrap();
     assert!(ticket["sla_policy_id"].as_i64().is_some(), "{ticket}");
     let queue = manager

@@ -4,7 +4,7 @@
 //! calendar being edited.
 
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, error_status, failure, field, render};
+use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -163,12 +163,13 @@ pub async fn edit(
         form.set_value("minutes", field(&params, "minutes"));
         match due_check(&state, &caller, &view, &params).await {
             Ok(shown) => due = Some(shown),
-            Err(e) => {
-                status = error_status(&e);
-                if let Err(other) = form.absorb(context.locale, e) {
-                    return failure(&context, other);
+            Err(e) => match refused_form(&context, form, e) {
+                Ok((with_error, refused_status)) => {
+                    form = with_error;
+                    status = refused_status;
                 }
-            }
+                Err(page) => return *page,
+            },
         }
     }
     let notice = params
@@ -280,22 +281,17 @@ async fn save_step(
             saved.calendar.id
         ))
         .into_response(),
-        Err(error) => {
-            let status = error_status(&error);
-            // What was typed stays in the form, the error beside its field.
-            let mut form = FormState::from_submitted(fields);
-            match form.absorb(context.locale, error) {
-                Ok(()) => {
-                    let extras = Extras {
-                        notice: None,
-                        import_error: None,
-                        due: None,
-                    };
-                    calendars_page(state, context, id, form, extras, status).await
-                }
-                Err(other) => failure(context, other),
+        Err(error) => match refused_form(context, FormState::from_submitted(fields), error) {
+            Ok((form, status)) => {
+                let extras = Extras {
+                    notice: None,
+                    import_error: None,
+                    due: None,
+                };
+                calendars_page(state, context, id, form, extras, status).await
             }
-        }
+            Err(page) => *page,
+        },
     }
 }
 

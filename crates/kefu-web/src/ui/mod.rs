@@ -352,6 +352,21 @@ pub fn error_status(error: &kefu_app::AppError) -> StatusCode {
     }
 }
 
+/// A refused form: the error put beside its field in `form` (what was
+/// typed stays) with the status to answer; or, for an error that is not
+/// about a field, the failure page itself.
+pub fn refused_form(
+    context: &PageContext,
+    mut form: form::FormState,
+    error: kefu_app::AppError,
+) -> Result<(form::FormState, StatusCode), Box<Response>> {
+    let status = error_status(&error);
+    match form.absorb(context.locale, error) {
+        Ok(()) => Ok((form, status)),
+        Err(other) => Err(Box::new(failure(context, other))),
+    }
+}
+
 /// The page for a failure that is not about a form field.
 pub fn failure(context: &PageContext, error: kefu_app::AppError) -> Response {
     use kefu_app::AppError;

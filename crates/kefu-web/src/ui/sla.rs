@@ -4,7 +4,7 @@
 
 use super::customers::{Choice, choices};
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, error_status, failure, field, render};
+use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -279,7 +279,6 @@ async fn save_step(
     match result {
         Ok(_) => Redirect::to("/settings/sla?saved=1").into_response(),
         Err(error) => {
-            let status = error_status(&error);
             // `ticket_types[1]` is shown beside the ticket type choices.
             let error = match error {
                 kefu_app::AppError::Validation { field, reason } => {
@@ -290,10 +289,9 @@ async fn save_step(
                 }
                 other => other,
             };
-            let mut form = FormState::from_submitted(fields);
-            match form.absorb(context.locale, error) {
-                Ok(()) => policies_page(state, context, id, form, None, status).await,
-                Err(other) => failure(context, other),
+            match refused_form(context, FormState::from_submitted(fields), error) {
+                Ok((form, status)) => policies_page(state, context, id, form, None, status).await,
+                Err(page) => *page,
             }
         }
     }

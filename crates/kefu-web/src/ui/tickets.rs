@@ -7,7 +7,10 @@ use super::custom_fields::{
 };
 use super::customers::{Choice, allows, choices};
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, error_status, failure, field, render, url_escape};
+use super::{
+    Fields, PageContext, Shell, caller, error_status, failure, field, refused_form, render,
+    url_escape,
+};
 use crate::AppState;
 use crate::upload;
 use askama::Template;
@@ -2087,14 +2090,10 @@ async fn macro_step(
     };
     match result {
         Ok(_) => Redirect::to("/settings/macros?saved=1").into_response(),
-        Err(error) => {
-            let status = error_status(&error);
-            let mut form = FormState::from_submitted(fields);
-            match form.absorb(context.locale, error) {
-                Ok(()) => macros_page(state, context, id, form, None, status).await,
-                Err(other) => failure(context, other),
-            }
-        }
+        Err(error) => match refused_form(context, FormState::from_submitted(fields), error) {
+            Ok((form, status)) => macros_page(state, context, id, form, None, status).await,
+            Err(page) => *page,
+        },
     }
 }
 
