@@ -1221,7 +1221,12 @@ pub(crate) async fn change_status_in(
         f.resolution = text(change.resolution.as_ref(), "resolution", rules::BODY_MAX)?;
     }
     let closing = matches!(to, Status::Resolved | Status::Closed);
-    let explanation = if closing && !matches!(before.status, Status::Resolved | Status::Closed) {
+    // The explanation is the service team's duty: a customer closing their
+    // own request in the portal is never asked for it.
+    let explanation = if closing
+        && !matches!(before.status, Status::Resolved | Status::Closed)
+        && !matches!(caller.actor, kefu_domain::audit::Actor::Customer(_))
+    {
         overdue_explanation(tx, &before, &settings, change).await?
     } else {
         None

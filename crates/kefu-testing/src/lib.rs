@@ -219,6 +219,26 @@ impl TestApp {
         (status, body)
     }
 
+    /// Moves a ticket's creation `minutes` into the past, as if it had
+    /// waited that long (for SLA tests); its due times follow at its next change.
+    pub async fn backdate_ticket(&self, id: i64, minutes: i64) {
+        let at = kefu_store::now() - chrono::Duration::minutes(minutes);
+        let sql = "UPDATE tickets SET created_at = $1 WHERE id = $2";
+        if self.database.is_postgres() {
+            let mut conn = PgConnection::connect(&self.database.url())
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}"));
+            let done = sqlx::query(sql).bind(at).bind(id).execute(&mut conn).await;
+            done.unwrap_or_else(|e| panic!("backdate: {e}"));
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database.url())
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}"));
+            let done = sqlx::query(sql).bind(at).bind(id).execute(&mut conn).await;
+            done.unwrap_or_else(|e| panic!("backdate: {e}"));
+        }
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         stop_serving(&mut self.shutdown, &mut self.server, &self.app).await;

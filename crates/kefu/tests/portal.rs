@@ -274,6 +274,20 @@ async fn a_customer_sends_a_request_with_a_file_replies_and_closes_it() {
         .unwrap();
     assert_eq!(customer_message["author"]["kind"], "customer");
 
+    // Long overdue by now: agents would owe an explanation to close it;
+    // the customer closing their own request is not asked for one.
+    app.backdate_ticket(id, 10 * 24 * 60).await;
+    let ticket = ticket_as_agent(&app, id).await;
+    let (_, tagged) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{id}"),
+            AGENT,
+            Some(json!({ "version": ticket["version"], "tags": ["证件"] })),
+        )
+        .await;
+    assert_eq!(tagged["sla"]["state"], "breached", "{tagged}");
+
     // An empty reply is refused by name; the customer closes the request.
     let empty = reply_in_portal(&customer, id, "  ").await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);

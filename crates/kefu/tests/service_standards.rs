@@ -5,7 +5,7 @@
 //! `KEFU_TEST_DATABASE_URL` names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
+use kefu_testing::{DEMO_PASSWORD, spawn_demo_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -345,36 +345,6 @@ async fn calendars_are_edited_imported_and_checked_on_the_settings_page() {
     app.stop().await;
 }
 
-/// Moves a ticket's creation back in time, as if it had waited that long.
-async fn age_ticket(app: &TestApp, id: i64, minutes: i64) {
-    use sqlx::Connection;
-    let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
-    let sql = "UPDATE tickets SET created_at = $1 WHERE id = $2";
-    if app.database.is_postgres() {
-        let mut conn = sqlx::PgConnection::connect(&app.database.url())
-            .await
-            .unwrap();
-        sqlx::query(sql)
-            .bind(at)
-            .bind(id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database.url())
-            .await
-            .unwrap();
-        sqlx::query(sql)
-            .bind(at)
-            .bind(id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    }
-}
-
 fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
     value
         .as_str()
@@ -493,7 +463,7 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
     assert_eq!(ticket["sla_next_due_at"], ticket["first_response_due_at"]);
 
     // Two hours later, nobody has answered: breached, and in the manager's list.
-    age_ticket(app, id, 120).await;
+    app.backdate_ticket(id, 120).await;
     let mut change = complaints.clone();
     for key in ["id", "created_at", "updated_at"] {
         change.as_object_mut().unwrap().remove(key);
@@ -638,7 +608,7 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
         )
         .await;
     let late_id = late["id"].as_i64().unwrap();
-    age_ticket(app, late_id, 300).await;
+    app.backdate_ticket(late_id, 300).await;
     let (_, late) = app
         .call(
             Method::PATCH,
