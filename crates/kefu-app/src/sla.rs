@@ -408,11 +408,7 @@ pub(crate) async fn refresh_with(
         }
         out.insert(facts.id, updated);
     }
-    match changed.as_slice() {
-        [] => {}
-        [(id, one)] => store::set_ticket_sla(&mut tx.conn(), *id, one).await?,
-        many => store::set_ticket_sla_many(&mut tx.conn(), many).await?,
-    }
+    store::set_ticket_sla_many(&mut tx.conn(), &changed).await?;
     Ok(out)
 }
 

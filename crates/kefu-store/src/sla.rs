@@ -232,63 +232,9 @@ pub struct TicketSla {
     pub overdue_reason: String,
 }
 
-/// The SLA columns of tickets, in the order asked.
-pub async fn ticket_sla(
-    conn: &mut Conn<'_>,
-    ids: &[i64],
-) -> Result<Vec<(i64, TicketSla)>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT id, sla_policy_id, first_response_due_at, next_response_due_at, resolution_due_at, \
-             awaiting_reply_since, sla_paused_since, sla_paused_seconds, sla_next_due_at, sla_warn_at, overdue_category, overdue_reason FROM tickets WHERE id IN ({})",
-            crate::customers::placeholders(1, chunk.len())
-        );
-        let sql = crate::for_backend(&*conn, sql);
-        let rows: Vec<IdSla> = on_conn!(&mut *conn, |c| {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.fetch_all(c).await?
-        });
-        out.extend(rows.into_iter().map(|r| (r.id, r.sla)));
-    }
-    out.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
-    Ok(out)
-}
-
-#[derive(sqlx::FromRow)]
-struct IdSla {
-    id: i64,
-    #[sqlx(flatten)]
-    sla: TicketSla,
-}
-
 /// Writes a ticket's SLA columns (derived data: the version stays).
 pub async fn set_ticket_sla(conn: &mut Conn<'_>, id: i64, s: &TicketSla) -> Result<(), StoreError> {
-    on_conn!(conn, |c| {
-        sqlx::query(
-            "UPDATE tickets SET sla_policy_id = $1, first_response_due_at = $2, next_response_due_at = $3, \
-             resolution_due_at = $4, awaiting_reply_since = $5, sla_paused_since = $6, sla_paused_seconds = $7, \
-             sla_next_due_at = $8, sla_warn_at = $9, overdue_category = $11, overdue_reason = $12 WHERE id = $10",
-        )
-        .bind(s.sla_policy_id)
-        .bind(s.first_response_due_at)
-        .bind(s.next_response_due_at)
-        .bind(s.resolution_due_at)
-        .bind(s.awaiting_reply_since)
-        .bind(s.sla_paused_since)
-        .bind(s.sla_paused_seconds)
-        .bind(s.sla_next_due_at)
-        .bind(s.sla_warn_at)
-        .bind(id)
-        .bind(&s.overdue_category)
-        .bind(&s.overdue_reason)
-        .execute(c)
-        .await?;
-    });
-    Ok(())
+    set_ticket_sla_many(conn, &[(id, s.clone())]).await
 }
 
 /// Writes the SLA columns of many tickets, a hundred per statement (an

@@ -670,6 +670,11 @@ async fn sla_policies_set_due_times_that_follow_the_ticket() {
 #[tokio::test]
 async fn sla_policies_are_kept_on_the_settings_page_and_shown_on_queues_and_tickets() {
     let app = spawn_demo_app().await;
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    assert_eq!(
+        agent.get("/settings/sla").await.status,
+        StatusCode::FORBIDDEN
+    );
     let manager = app.signed_in(MANAGER, DEMO_PASSWORD).await;
     let page = manager.get("/settings/sla").await;
     assert_eq!(page.status, StatusCode::OK);
