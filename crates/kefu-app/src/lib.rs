@@ -6,6 +6,7 @@
 //! store transaction together with its audit record. Nothing here knows
 //! about HTTP; handlers call these functions and render the result.
 
+pub mod alarms;
 pub mod attachments;
 pub mod audit;
 pub mod auth;

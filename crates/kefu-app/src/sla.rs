@@ -13,10 +13,13 @@ use crate::calendars::{self, CalendarView};
 use crate::{App, AppError, Caller};
 use chrono::{DateTime, Utc};
 use kefu_domain::Permission;
+use kefu_domain::alarm::{self, EscalationStep};
 use kefu_domain::audit::Action;
 use kefu_domain::calendar::Calendar;
 use kefu_domain::customer::Grade;
-use kefu_domain::sla::{self as rules, Clocks, Conditions, TargetState, Targets, TicketFacts};
+use kefu_domain::sla::{
+    self as rules, Clocks, Conditions, TargetState, Targets, TicketFacts, Warning,
+};
 use kefu_domain::ticket::{Channel, Priority, Status, TicketType};
 use kefu_domain::{DomainError, validate};
 use kefu_store::sla::{self as store, Policy, PolicyFields, SlaFacts, TicketSla};
@@ -77,6 +80,14 @@ pub struct PolicyInput {
     /// At what share of a target, in percent, a ticket is at risk (default 75).
     #[serde(default)]
     pub warn_percent: Option<i64>,
+    /// Or this many minutes before a target is due, if that comes sooner.
+    #[serde(default)]
+    pub warn_before_minutes: Option<i64>,
+    /// What happens once a target breached: steps run in order of their
+    /// delay after the breach (notify the team lead, the managers, raise
+    /// the priority, move to a team).
+    #[serde(default)]
+    pub escalation: Vec<EscalationStep>,
 }
 
 /// Checks a list of codes with a parser; the error names the entry.
@@ -149,6 +160,28 @@ async fn checked_fields(
             "must be between 1 and 100",
         ));
     }
+    if let Some(before) = input.warn_before_minutes
+        && !(1..=MAX_TARGET_MINUTES).contains(&before)
+    {
+        return Err(AppError::invalid(
+            "warn_before_minutes",
+            format!("must be between 1 and {MAX_TARGET_MINUTES} minutes"),
+        ));
+    }
+    let chain = alarm::checked_chain(&input.escalation)
+        .map_err(|e| AppError::invalid(e.field, e.message))?;
+    for (index, step) in input.escalation.iter().enumerate() {
+        if let Some(team) = step.team_id
+            && kefu_store::teams::get(conn, team).await.is_err()
+        {
+            return Err(AppError::invalid(
+                format!("escalation[{index}].team_id"),
+                format!("team {team} does not exist"),
+            ));
+        }
+    }
+    let escalation = serde_json::to_string(&chain)
+        .map_err(|e| AppError::Internal(format!("escalation chain: {e}")))?;
     let mut organization_ids = input.organization_ids.clone();
     organization_ids.sort_unstable();
     organization_ids.dedup();
@@ -187,6 +220,8 @@ async fn checked_fields(
         resolution_minutes,
         pause_when_pending: input.pause_when_pending.unwrap_or(true),
         warn_percent,
+        warn_before_minutes: input.warn_before_minutes,
+        escalation,
     })
 }
 
@@ -306,7 +341,7 @@ fn rules_of(p: &Policy) -> (Conditions, Targets) {
             next_response: p.next_response_minutes,
             resolution: p.resolution_minutes,
             pause_when_pending: p.pause_when_pending,
-            warn_percent: u8::try_from(p.warn_percent.clamp(1, 100)).unwrap_or(75),
+            warning: warning_of(p),
         },
     )
 }
@@ -316,6 +351,8 @@ fn rules_of(p: &Policy) -> (Conditions, Targets) {
 pub(crate) struct PolicySet {
     policies: Vec<(Policy, Conditions, Targets)>,
     calendars: HashMap<i64, Calendar>,
+    /// Each policy's escalation chain, in firing order.
+    chains: HashMap<i64, Vec<EscalationStep>>,
 }
 
 impl PolicySet {
@@ -323,6 +360,7 @@ impl PolicySet {
     pub(crate) async fn load(conn: &mut Conn<'_>) -> Result<PolicySet, AppError> {
         let mut policies = Vec::new();
         let mut read = HashMap::new();
+        let mut chains = HashMap::new();
         for policy in store::all(conn).await?.into_iter().filter(|p| p.active) {
             if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(policy.calendar_id)
             {
@@ -333,12 +371,32 @@ impl PolicySet {
                 slot.insert(calendars::to_rules(&view)?);
             }
             let (conditions, targets) = rules_of(&policy);
+            chains.insert(policy.id, store::chain_of(&policy));
             policies.push((policy, conditions, targets));
         }
         Ok(PolicySet {
             policies,
             calendars: read,
+            chains,
         })
+    }
+
+    /// An active policy by id.
+    pub(crate) fn policy(&self, id: i64) -> Option<&Policy> {
+        self.policies.iter().map(|(p, _, _)| p).find(|p| p.id == id)
+    }
+
+    /// A policy's escalation chain (empty for one not active).
+    pub(crate) fn chain(&self, policy_id: i64) -> &[EscalationStep] {
+        self.chains.get(&policy_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The delays of a policy's chain steps, in minutes after the breach.
+    pub(crate) fn delays(&self, policy_id: i64) -> Vec<i64> {
+        self.chain(policy_id)
+            .iter()
+            .map(|s| s.after_minutes)
+            .collect()
     }
 
     /// The policy a ticket falls under, with its targets and calendar.
@@ -505,21 +563,59 @@ pub(crate) async fn load_demo(tx: &mut Tx, caller: &Caller) -> Result<usize, App
         resolution_minutes: Some(resolution),
         pause_when_pending: true,
         warn_percent: 75,
+        warn_before_minutes: None,
+        escalation: "[]".to_owned(),
+    };
+    let teams = kefu_store::teams::list(&mut tx.conn(), 0, 100).await?;
+    let team_named = |name: &str| teams.iter().find(|t| t.name == name).map(|t| t.id);
+    let step = |after_minutes, action, team_id| EscalationStep {
+        after_minutes,
+        action,
+        team_id,
+    };
+    let chain = |steps: &[EscalationStep]| serde_json::to_string(steps).unwrap_or_default();
+    use kefu_domain::alarm::EscalationAction::{
+        MoveToTeam, NotifyManagers, NotifyTeamLead, RaisePriority,
     };
     let policies = [
         PolicyFields {
             grades: "vip".into(),
+            warn_before_minutes: Some(10),
+            escalation: chain(&[
+                step(0, NotifyTeamLead, None),
+                step(30, NotifyManagers, None),
+            ]),
             ..policy("VIP 客户 VIP customers", 10, hotline.id, 30, 24 * 60)
         },
         PolicyFields {
             priorities: "p1".into(),
+            escalation: chain(&[
+                step(0, NotifyTeamLead, None),
+                step(30, NotifyManagers, None),
+            ]),
             ..policy("P1 紧急 Urgent", 20, hotline.id, 15, 4 * 60)
         },
         PolicyFields {
             ticket_types: "complaint".into(),
+            escalation: chain(
+                &[
+                    Some(step(0, NotifyTeamLead, None)),
+                    team_named("投诉处理组").map(|team| step(120, MoveToTeam, Some(team))),
+                    Some(step(240, NotifyManagers, None)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            ),
             ..policy("投诉 Complaints", 30, workday.id, 60, 16 * 60)
         },
-        policy("一般 Standard", 40, workday.id, 4 * 60, 24 * 60),
+        PolicyFields {
+            escalation: chain(&[
+                step(0, NotifyTeamLead, None),
+                step(8 * 60, RaisePriority, None),
+            ]),
+            ..policy("一般 Standard", 40, workday.id, 4 * 60, 24 * 60)
+        },
     ];
     for fields in &policies {
         let created = store::insert(&mut tx.conn(), fields).await?;
@@ -597,6 +693,7 @@ fn next_sla(
             sla.first_response_due_at = due.first_response;
             sla.next_response_due_at = due.next_response;
             sla.resolution_due_at = due.resolution;
+            sla.sla_timer_at = alarm::next_alarm(&alarm_of(facts, &sla), &set.delays(policy.id));
         }
         None => {
             sla.sla_policy_id = None;
@@ -605,9 +702,21 @@ fn next_sla(
             sla.first_response_due_at = None;
             sla.next_response_due_at = None;
             sla.resolution_due_at = None;
+            sla.sla_timer_at = None;
         }
     }
     sla
+}
+
+/// A ticket's alarm: its SLA columns with what already fired.
+pub(crate) fn alarm_of(facts: &SlaFacts, sla: &TicketSla) -> alarm::Alarm {
+    alarm::Alarm {
+        warn_at: sla.sla_warn_at,
+        due_at: sla.sla_next_due_at,
+        warned_for: facts.marks.sla_warned_due_at,
+        breached_for: facts.marks.sla_breached_due_at,
+        steps_done: u32::try_from(facts.marks.sla_escalation_steps).unwrap_or(0),
+    }
 }
 
 fn clocks_of(facts: &SlaFacts, sla: &TicketSla) -> Clocks {
@@ -645,17 +754,20 @@ pub struct SlaView {
     pub state: &'static str,
 }
 
-/// Each policy's warning share, by id (read once per page of tickets).
-pub(crate) async fn warn_percents(conn: &mut Conn<'_>) -> Result<HashMap<i64, u8>, AppError> {
+/// When a policy's targets turn at risk.
+fn warning_of(p: &Policy) -> Warning {
+    Warning {
+        percent: u8::try_from(p.warn_percent.clamp(1, 100)).unwrap_or(75),
+        before_minutes: p.warn_before_minutes,
+    }
+}
+
+/// Each policy's warning, by id (read once per page of tickets).
+pub(crate) async fn warnings(conn: &mut Conn<'_>) -> Result<HashMap<i64, Warning>, AppError> {
     Ok(store::all(conn)
         .await?
-        .into_iter()
-        .map(|p| {
-            (
-                p.id,
-                u8::try_from(p.warn_percent.clamp(1, 100)).unwrap_or(75),
-            )
-        })
+        .iter()
+        .map(|p| (p.id, warning_of(p)))
         .collect())
 }
 
@@ -673,12 +785,12 @@ impl SlaView {
 /// Where a ticket's targets stand at `now`, from its stored columns.
 pub fn view_of(
     ticket: &kefu_store::tickets::Ticket,
-    warn_percents: &HashMap<i64, u8>,
+    warnings: &HashMap<i64, Warning>,
     now: DateTime<Utc>,
 ) -> Option<SlaView> {
     let sla = &ticket.sla;
     let policy = sla.sla_policy_id?;
-    let warn_percent = warn_percents.get(&policy).copied().unwrap_or(75);
+    let warning = warnings.get(&policy).copied().unwrap_or_default();
     let (created_at, first_response_at, resolved_at) = (
         ticket.created_at,
         ticket.first_response_at,
@@ -687,7 +799,7 @@ pub fn view_of(
     let mut targets = Vec::new();
     let mut push = |target, started: DateTime<Utc>, due: Option<DateTime<Utc>>, stopped| {
         if let Some(due) = due {
-            let state = rules::target_state(started, due, stopped, warn_percent, now);
+            let state = rules::target_state(started, due, stopped, warning, now);
             targets.push((target, due, state));
         }
     };

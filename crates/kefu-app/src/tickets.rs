@@ -796,7 +796,7 @@ async fn view_of(
     } else {
         serde_json::Map::new()
     };
-    let warn = crate::sla::warn_percents(conn).await?;
+    let warn = crate::sla::warnings(conn).await?;
     let sla = crate::sla::view_of(&ticket, &warn, Utc::now());
     Ok(TicketView {
         sla,
@@ -1142,7 +1142,7 @@ async fn overdue_explanation(
     settings: &Settings,
     change: &StatusChange,
 ) -> Result<Option<(String, String)>, AppError> {
-    let warn = crate::sla::warn_percents(&mut tx.conn()).await?;
+    let warn = crate::sla::warnings(&mut tx.conn()).await?;
     let ran_over = crate::sla::view_of(before, &warn, Utc::now()).is_some_and(|v| {
         v.targets
             .iter()
@@ -1892,7 +1892,7 @@ pub(crate) async fn summaries(
             name: names.get(&id).cloned().unwrap_or_default(),
         })
     };
-    let warn = crate::sla::warn_percents(conn).await?;
+    let warn = crate::sla::warnings(conn).await?;
     let now = Utc::now();
     Ok(rows
         .into_iter()

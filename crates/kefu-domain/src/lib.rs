@@ -8,6 +8,7 @@
 #[macro_use]
 mod macros;
 
+pub mod alarm;
 pub mod attachment;
 pub mod audit;
 pub mod calendar;

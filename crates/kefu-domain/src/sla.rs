@@ -77,8 +77,27 @@ pub struct Targets {
     /// Whether the resolution clock stops while the ticket is pending
     /// (waiting for the customer).
     pub pause_when_pending: bool,
-    /// At what share of a target, in percent, it counts as at risk.
-    pub warn_percent: u8,
+    /// When a running target counts as at risk and its assignee is warned.
+    pub warning: Warning,
+}
+
+/// When a running target turns at risk: at a share of its time, or a set
+/// time before it is due, whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warning {
+    /// The share of the wall time from start to due, in percent (1–100).
+    pub percent: u8,
+    /// Minutes of wall time before the due time, if set.
+    pub before_minutes: Option<i64>,
+}
+
+impl Default for Warning {
+    fn default() -> Self {
+        Warning {
+            percent: 75,
+            before_minutes: None,
+        }
+    }
 }
 
 /// The index of the first policy, in order, whose conditions hold.
@@ -198,12 +217,12 @@ impl TargetState {
 
 /// Where a target stands at `now`: started at `started`, due at `due`,
 /// stopped at `stopped` (if it has been). A target starts to be at risk
-/// once `warn_percent` of the wall time from start to due has passed.
+/// at the ticket's [`Warning`].
 pub fn target_state(
     started: DateTime<Utc>,
     due: DateTime<Utc>,
     stopped: Option<DateTime<Utc>>,
-    warn_percent: u8,
+    warning: Warning,
     now: DateTime<Utc>,
 ) -> TargetState {
     if let Some(stopped) = stopped {
@@ -216,7 +235,7 @@ pub fn target_state(
     if now > due {
         return TargetState::Breached;
     }
-    if now >= warn_at(started, due, warn_percent) {
+    if now >= warn_at(started, due, warning) {
         TargetState::AtRisk
     } else {
         TargetState::Running
@@ -224,10 +243,16 @@ pub fn target_state(
 }
 
 /// When a target started at `started` and due at `due` turns at risk:
-/// once `warn_percent` of the wall time between them has passed.
-pub fn warn_at(started: DateTime<Utc>, due: DateTime<Utc>, warn_percent: u8) -> DateTime<Utc> {
+/// once the warning's share of the wall time between them has passed, or
+/// its minutes before the due time are reached, whichever is sooner (never
+/// before the start).
+pub fn warn_at(started: DateTime<Utc>, due: DateTime<Utc>, warning: Warning) -> DateTime<Utc> {
     let span = (due - started).num_seconds().max(0);
-    started + Duration::seconds(span * i64::from(warn_percent.min(100)) / 100)
+    let by_share = started + Duration::seconds(span * i64::from(warning.percent.min(100)) / 100);
+    match warning.before_minutes {
+        Some(minutes) => by_share.min((due - Duration::minutes(minutes)).max(started)),
+        None => by_share,
+    }
 }
 
 /// The soonest due time among the targets still running, with the
@@ -262,7 +287,7 @@ pub fn next_due(
             _ => None,
         })
         .min_by_key(|(_, due)| *due)
-        .map(|(started, due)| (warn_at(started, due, targets.warn_percent), due))
+        .map(|(started, due)| (warn_at(started, due, targets.warning), due))
 }
 
 #[cfg(test)]
@@ -346,7 +371,7 @@ mod tests {
             next_response: Some(120),
             resolution: Some(16 * 60),
             pause_when_pending: true,
-            warn_percent: 75,
+            warning: Warning::default(),
         };
         // Created Friday 17:30.
         let mut clocks = Clocks {
@@ -400,7 +425,10 @@ mod tests {
             next_response: Some(30),
             resolution: Some(8 * 60),
             pause_when_pending: true,
-            warn_percent: 50,
+            warning: Warning {
+                percent: 50,
+                before_minutes: None,
+            },
         };
         let mut clocks = Clocks {
             created_at: at(21, 9, 0),
@@ -435,22 +463,34 @@ mod tests {
         let start = at(21, 9, 0);
         let due = at(21, 13, 0);
         assert_eq!(
-            target_state(start, due, None, 75, at(21, 10, 0)),
+            target_state(start, due, None, Warning::default(), at(21, 10, 0)),
             TargetState::Running
         );
         assert_eq!(
-            target_state(start, due, None, 75, at(21, 12, 0)),
+            target_state(start, due, None, Warning::default(), at(21, 12, 0)),
             TargetState::AtRisk
         );
         assert_eq!(
-            target_state(start, due, None, 75, at(21, 13, 1)),
+            target_state(start, due, None, Warning::default(), at(21, 13, 1)),
             TargetState::Breached
         );
         assert_eq!(
-            target_state(start, due, Some(at(21, 12, 59)), 75, at(22, 0, 0)),
+            target_state(
+                start,
+                due,
+                Some(at(21, 12, 59)),
+                Warning::default(),
+                at(22, 0, 0)
+            ),
             TargetState::Met
         );
-        let missed = target_state(start, due, Some(at(21, 13, 1)), 75, at(22, 0, 0));
+        let missed = target_state(
+            start,
+            due,
+            Some(at(21, 13, 1)),
+            Warning::default(),
+            at(22, 0, 0),
+        );
         assert_eq!(missed, TargetState::MissedThenMet);
         assert!(missed.is_breach());
     }

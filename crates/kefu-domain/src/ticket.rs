@@ -89,6 +89,17 @@ code_enum!(
     }
 );
 
+impl Priority {
+    /// One level more urgent (an escalation step); P1 stays P1.
+    pub fn raised(self) -> Priority {
+        match self {
+            Priority::P4 => Priority::P3,
+            Priority::P3 => Priority::P2,
+            Priority::P2 | Priority::P1 => Priority::P1,
+        }
+    }
+}
+
 code_enum!(
     /// Where a ticket stands in its lifecycle (状态).
     Status, "status", {

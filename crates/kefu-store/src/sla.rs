@@ -40,6 +40,12 @@ pub struct Policy {
     pub pause_when_pending: bool,
     /// At what share of a target, in percent, a ticket is at risk.
     pub warn_percent: i64,
+    /// Or how many minutes before a target is due, if sooner.
+    pub warn_before_minutes: Option<i64>,
+    /// What happens once a target breached, step by step (stored as JSON).
+    #[serde(serialize_with = "chain_as_json")]
+    #[schemars(with = "Vec<kefu_domain::alarm::EscalationStep>")]
+    pub escalation: String,
     /// Optimistic-locking version.
     pub version: i64,
     /// Created.
@@ -81,11 +87,26 @@ pub struct PolicyFields {
     pub pause_when_pending: bool,
     /// Warning share.
     pub warn_percent: i64,
+    /// Warning lead time.
+    pub warn_before_minutes: Option<i64>,
+    /// Escalation chain, as JSON.
+    pub escalation: String,
+}
+
+/// The escalation chain of a policy as it was stored, read back.
+pub fn chain_of(policy: &Policy) -> Vec<kefu_domain::alarm::EscalationStep> {
+    serde_json::from_str(&policy.escalation).unwrap_or_default()
+}
+
+fn chain_as_json<S: serde::Serializer>(text: &str, out: S) -> Result<S::Ok, S::Error> {
+    let steps: Vec<kefu_domain::alarm::EscalationStep> =
+        serde_json::from_str(text).unwrap_or_default();
+    serde::Serialize::serialize(&steps, out)
 }
 
 const COLUMNS: &str = "id, name, position, active, calendar_id, ticket_types, priorities, grades, channels, \
      organization_ids, tags, first_response_minutes, next_response_minutes, resolution_minutes, \
-     pause_when_pending, warn_percent, version, created_at, updated_at";
+     pause_when_pending, warn_percent, warn_before_minutes, escalation, version, created_at, updated_at";
 
 macro_rules! bind_fields {
     ($query:expr, $f:expr) => {
@@ -105,6 +126,8 @@ macro_rules! bind_fields {
             .bind($f.resolution_minutes)
             .bind($f.pause_when_pending)
             .bind($f.warn_percent)
+            .bind($f.warn_before_minutes)
+            .bind(&$f.escalation)
     };
 }
 
@@ -114,8 +137,8 @@ pub async fn insert(conn: &mut Conn<'_>, f: &PolicyFields) -> Result<Policy, Sto
     let sql = format!(
         "INSERT INTO sla_policies (name, position, active, calendar_id, ticket_types, priorities, grades, channels, \
          organization_ids, tags, first_response_minutes, next_response_minutes, resolution_minutes, \
-         pause_when_pending, warn_percent, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16) RETURNING {COLUMNS}"
+         pause_when_pending, warn_percent, warn_before_minutes, escalation, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18) RETURNING {COLUMNS}"
     );
     on_conn!(conn, |c| Ok(bind_fields!(
         sqlx::query_as(sqlx::AssertSqlSafe(sql)),
@@ -138,8 +161,8 @@ pub async fn update(
         "UPDATE sla_policies SET name = $1, position = $2, active = $3, calendar_id = $4, ticket_types = $5, \
          priorities = $6, grades = $7, channels = $8, organization_ids = $9, tags = $10, \
          first_response_minutes = $11, next_response_minutes = $12, resolution_minutes = $13, \
-         pause_when_pending = $14, warn_percent = $15, version = version + 1, updated_at = $16 \
-         WHERE id = $17 AND version = $18 RETURNING {COLUMNS}"
+         pause_when_pending = $14, warn_percent = $15, warn_before_minutes = $16, escalation = $17, \
+         version = version + 1, updated_at = $18 WHERE id = $19 AND version = $20 RETURNING {COLUMNS}"
     );
     let row: Option<Policy> = on_conn!(&mut *conn, |c| {
         bind_fields!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
@@ -226,6 +249,11 @@ pub struct TicketSla {
     pub sla_next_due_at: Option<DateTime<Utc>>,
     /// When that target turns at risk.
     pub sla_warn_at: Option<DateTime<Utc>>,
+    /// When the alarm sweep must next look at the ticket (a warning or an
+    /// escalation step due); bookkeeping, not shown.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub sla_timer_at: Option<DateTime<Utc>>,
     /// Why the ticket ran over its SLA: the category (超时须说明).
     pub overdue_category: Option<String>,
     /// The explanation.
@@ -243,14 +271,15 @@ pub async fn set_ticket_sla_many(
     conn: &mut Conn<'_>,
     rows: &[(i64, TicketSla)],
 ) -> Result<(), StoreError> {
-    const WIDTH: usize = 12;
+    const WIDTH: usize = 13;
     for chunk in rows.chunks(100) {
         let values = crate::customers::value_rows(chunk.len(), WIDTH);
         let sql = format!(
             "UPDATE tickets SET sla_policy_id = v.column2, first_response_due_at = v.column3, \
              next_response_due_at = v.column4, resolution_due_at = v.column5, awaiting_reply_since = v.column6, \
              sla_paused_since = v.column7, sla_paused_seconds = v.column8, sla_next_due_at = v.column9, \
-             sla_warn_at = v.column10, overdue_category = v.column11, overdue_reason = v.column12 \
+             sla_warn_at = v.column10, overdue_category = v.column11, overdue_reason = v.column12, \
+             sla_timer_at = v.column13 \
              FROM (VALUES {values}) AS v WHERE tickets.id = v.column1"
         );
         let sql = crate::for_backend(&*conn, sql);
@@ -269,7 +298,73 @@ pub async fn set_ticket_sla_many(
                     .bind(s.sla_next_due_at)
                     .bind(s.sla_warn_at)
                     .bind(&s.overdue_category)
-                    .bind(&s.overdue_reason);
+                    .bind(&s.overdue_reason)
+                    .bind(s.sla_timer_at);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
+/// What a ticket's alarm already fired: written only by the alarm sweep,
+/// under the ticket's row lock, so a warning or a step fires once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct AlarmMarks {
+    /// The due time the assignee was warned about.
+    pub sla_warned_due_at: Option<DateTime<Utc>>,
+    /// The due time whose breach was escalated.
+    pub sla_breached_due_at: Option<DateTime<Utc>>,
+    /// Chain steps run since that breach.
+    pub sla_escalation_steps: i64,
+}
+
+/// The tickets whose alarm is due at `now`, soonest first, at most
+/// `limit`; on PostgreSQL their rows are locked for this transaction and
+/// rows another instance holds are passed over, so two sweeps never fire
+/// the same alarm.
+pub async fn claim_due_alarms(
+    conn: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let lock = match conn {
+        Conn::Sqlite(_) => "",
+        Conn::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "SELECT id FROM tickets WHERE sla_timer_at <= $1 ORDER BY sla_timer_at, id LIMIT $2{lock}"
+    );
+    on_conn!(conn, |c| Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await?))
+}
+
+/// Records what fired on tickets and when to look next, a hundred per
+/// statement: (id, marks, next timer).
+pub async fn set_alarm_marks(
+    conn: &mut Conn<'_>,
+    rows: &[(i64, AlarmMarks, Option<DateTime<Utc>>)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(100) {
+        let values = crate::customers::value_rows(chunk.len(), 5);
+        let sql = format!(
+            "UPDATE tickets SET sla_warned_due_at = v.column2, sla_breached_due_at = v.column3, \
+             sla_escalation_steps = v.column4, sla_timer_at = v.column5 \
+             FROM (VALUES {values}) AS v WHERE tickets.id = v.column1"
+        );
+        let sql = crate::for_backend(&*conn, sql);
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, marks, timer) in chunk {
+                query = query
+                    .bind(*id)
+                    .bind(marks.sla_warned_due_at)
+                    .bind(marks.sla_breached_due_at)
+                    .bind(marks.sla_escalation_steps)
+                    .bind(*timer);
             }
             query.execute(c).await?;
         });
@@ -300,9 +395,16 @@ pub struct SlaFacts {
     pub first_response_at: Option<DateTime<Utc>>,
     /// Resolved.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Team.
+    pub team_id: Option<i64>,
+    /// Assignee.
+    pub assignee_id: Option<i64>,
     /// The stored SLA columns.
     #[sqlx(flatten)]
     pub sla: TicketSla,
+    /// What the alarm sweep already fired.
+    #[sqlx(flatten)]
+    pub marks: AlarmMarks,
     /// Tags (filled after the row is read).
     #[sqlx(skip)]
     pub tags: Vec<String>,
@@ -317,9 +419,10 @@ pub async fn facts(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<SlaFacts>, St
             &*conn,
             format!(
                 "SELECT t.id, t.ticket_type, t.priority, t.channel, t.status, t.organization_id, c.grade, \
-                 t.created_at, t.first_response_at, t.resolved_at, t.sla_policy_id, t.first_response_due_at, \
+                 t.created_at, t.first_response_at, t.resolved_at, t.team_id, t.assignee_id, t.sla_policy_id, t.first_response_due_at, \
                  t.next_response_due_at, t.resolution_due_at, t.awaiting_reply_since, t.sla_paused_since, \
-                 t.sla_paused_seconds, t.sla_next_due_at, t.sla_warn_at, t.overdue_category, t.overdue_reason FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id \
+                 t.sla_paused_seconds, t.sla_next_due_at, t.sla_warn_at, t.sla_timer_at, t.overdue_category, t.overdue_reason, \
+                 t.sla_warned_due_at, t.sla_breached_due_at, t.sla_escalation_steps FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id \
                  WHERE t.id IN ({marks})"
             ),
         );

@@ -426,6 +426,8 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
             kefu_web::metrics::upkeep();
         }
     });
+    // Warnings and escalations fire in the background, on every instance.
+    let alarms = kefu_app::alarms::start(&app);
     let options = kefu_web::WebOptions {
         public_url: settings.effective_public_url(address),
     };
@@ -438,6 +440,8 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
         .await
         .context("the HTTP server failed")?;
     upkeep.abort();
+    // It stops at the close signal; a sweep under way finishes or rolls back.
+    let _ = alarms.await;
     store.close().await;
     tracing::info!("kefu stopped cleanly");
     Ok(())

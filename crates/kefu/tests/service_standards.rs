@@ -757,3 +757,324 @@ async fn sla_policies_are_kept_on_the_settings_page_and_shown_on_queues_and_tick
     );
     app.stop().await;
 }
+
+/// Fires every alarm due at `at`, as many sweeps as it takes.
+async fn sweep_until_quiet(app: &kefu_app::App, at: chrono::DateTime<chrono::Utc>) {
+    loop {
+        let report = kefu_app::alarms::sweep(app, at).await.unwrap();
+        if report.tickets < 500 {
+            return;
+        }
+    }
+}
+
+/// The SLA events on a ticket's timeline, in order.
+async fn sla_events(app: &kefu_testing::TestApp, id: i64) -> Vec<String> {
+    let (_, detail) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), ADMIN, None)
+        .await;
+    detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entry"] == "change")
+        .flat_map(|e| e["changes"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["field"] == "sla_event")
+        .map(|c| c["new"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// An agent's notifications about one ticket, as kind codes, oldest
+/// first (read behind the API: the demo backlog's alarms crowd the newest).
+async fn notices(app: &kefu_testing::TestApp, email: &str, ticket: i64) -> Vec<String> {
+    let agent = agent_id(app, email).await;
+    let mut reader = app.app.store.read().await.unwrap();
+    let mut kinds: Vec<String> =
+        kefu_store::tickets::notifications(&mut reader.conn(), agent, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.ticket_id == ticket)
+            .map(|n| n.kind)
+            .collect();
+    kinds.reverse();
+    kinds
+}
+
+async fn agent_id(app: &kefu_testing::TestApp, email: &str) -> i64 {
+    let (_, agents) = app
+        .call(Method::GET, "/api/v1/agents?limit=200", ADMIN, None)
+        .await;
+    agents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == email)
+        .and_then(|a| a["id"].as_i64())
+        .unwrap()
+}
+
+/// A round-the-clock calendar, so the test's minutes are working minutes.
+async fn all_day_calendar(app: &kefu_testing::TestApp) -> i64 {
+    let day = "00:00-24:00";
+    let (status, calendar) = app
+        .call(
+            Method::POST,
+            "/api/v1/calendars",
+            ADMIN,
+            Some(json!({"name": "全天 Always", "time_zone": "Asia/Shanghai", "hours": {
+                "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{calendar}");
+    calendar["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_late_ticket_is_warned_then_escalated_step_by_step() {
+    let server = spawn_demo_app().await;
+    let app = &server;
+    let calendar = all_day_calendar(app).await;
+    let agent = agent_id(app, AGENT).await;
+    let support = agent_id(app, "support@xinghe.example").await;
+    let (_, desk) = app
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            ADMIN,
+            Some(json!({"name": "告警测试组", "lead_agent_id": agent, "member_ids": [agent]})),
+        )
+        .await;
+    let (_, second_line) = app
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            ADMIN,
+            Some(json!({"name": "升级二线", "lead_agent_id": support, "member_ids": [support]})),
+        )
+        .await;
+
+    // A chain that names no team for a move, or a team that does not
+    // exist, is refused by step; nothing is saved.
+    let policy = |escalation: Value| {
+        json!({"name": "告警", "position": -20, "calendar_id": calendar, "tags": ["alarm-test"],
+            "first_response_minutes": 60, "warn_percent": 50, "escalation": escalation})
+    };
+    for (chain, field) in [
+        (
+            json!([{"after_minutes": 0, "action": "notify_team_lead"}, {"after_minutes": 5, "action": "move_to_team"}]),
+            "escalation[1].team_id",
+        ),
+        (
+            json!([{"after_minutes": 0, "action": "move_to_team", "team_id": 999_999}]),
+            "escalation[0].team_id",
+        ),
+        (
+            json!([{"after_minutes": -5, "action": "notify_managers"}]),
+            "escalation[0].after_minutes",
+        ),
+    ] {
+        let (status, error) = app
+            .call(
+                Method::POST,
+                "/api/v1/sla-policies",
+                MANAGER,
+                Some(policy(chain)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let (status, unknown) = app
+        .call(
+            Method::POST,
+            "/api/v1/sla-policies",
+            MANAGER,
+            Some(policy(
+                json!([{"after_minutes": 0, "action": "page_the_ceo"}]),
+            )),
+        )
+        .await;
+    assert!(status.is_client_error(), "{unknown}");
+
+    // Given out of order, the steps are kept in order of their delay.
+    let (status, saved) = app
+        .call(
+            Method::POST,
+            "/api/v1/sla-policies",
+            MANAGER,
+            Some(policy(json!([
+                {"after_minutes": 60, "action": "move_to_team", "team_id": second_line["id"]},
+                {"after_minutes": 0, "action": "notify_team_lead"},
+                {"after_minutes": 30, "action": "notify_managers"},
+                {"after_minutes": 30, "action": "raise_priority"}
+            ]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let actions: Vec<&str> = saved["escalation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "notify_team_lead",
+            "notify_managers",
+            "raise_priority",
+            "move_to_team"
+        ]
+    );
+
+    let (status, ticket) = app
+        .call(Method::POST, "/api/v1/tickets", MANAGER, Some(json!({
+            "subject": "光猫反复掉线", "tags": ["alarm-test"], "urgency": "medium", "impact": "medium",
+            "team_id": desk["id"], "assignee_id": agent})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let id = ticket["id"].as_i64().unwrap();
+    assert_eq!(ticket["priority"], "p3");
+    let created = time(&ticket["created_at"]);
+    let at = |minutes: i64| created + chrono::Duration::minutes(minutes);
+
+    // Nothing before half the target; at half of it the assignee is warned, once.
+    sweep_until_quiet(&server.app, at(29)).await;
+    assert!(sla_events(app, id).await.is_empty());
+    sweep_until_quiet(&server.app, at(31)).await;
+    sweep_until_quiet(&server.app, at(32)).await;
+    assert_eq!(sla_events(app, id).await, ["warning"]);
+    assert_eq!(notices(app, AGENT, id).await, ["sla_warning"]);
+
+    // At the due time: the breach, and the first step (the team lead).
+    sweep_until_quiet(&server.app, at(61)).await;
+    assert_eq!(
+        sla_events(app, id).await,
+        ["warning", "breach", "notify_team_lead"]
+    );
+    assert_eq!(
+        notices(app, AGENT, id).await,
+        ["sla_warning", "sla_breach", "sla_escalation"]
+    );
+
+    // Half an hour on: the managers hear of it and the priority goes up,
+    // with the policy named as the reason.
+    sweep_until_quiet(&server.app, at(95)).await;
+    assert_eq!(notices(app, MANAGER, id).await, ["sla_escalation"]);
+    let (_, after) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), ADMIN, None)
+        .await;
+    assert_eq!(after["priority"], "p2", "{after}");
+    assert!(
+        after["priority_reason"].as_str().unwrap().contains("告警"),
+        "{after}"
+    );
+    let by_kefu = after["timeline"].as_array().unwrap().iter().any(|e| {
+        e["actor"] == "system:sla"
+            && e["changes"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["field"] == "priority" && c["new"] == "p2")
+            })
+    });
+    assert!(by_kefu, "the raise is on the timeline, by Kefu: {after}");
+
+    // An hour past the breach it moves to the second line; the assignee,
+    // not a member there, lets go.
+    sweep_until_quiet(&server.app, at(121)).await;
+    let (_, moved) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), ADMIN, None)
+        .await;
+    assert_eq!(moved["team_id"], second_line["id"], "{moved}");
+    assert_eq!(moved["assignee_id"], Value::Null, "{moved}");
+    assert_eq!(
+        sla_events(app, id).await,
+        [
+            "warning",
+            "breach",
+            "notify_team_lead",
+            "notify_managers",
+            "raise_priority",
+            "move_to_team"
+        ]
+    );
+    // The chain is done: later sweeps add nothing.
+    sweep_until_quiet(&server.app, at(600)).await;
+    assert_eq!(sla_events(app, id).await.len(), 6);
+
+    // The timeline shows it in words, by Kefu.
+    let page = server
+        .signed_in(AGENT, DEMO_PASSWORD)
+        .await
+        .get(&format!("/tickets/{id}"))
+        .await;
+    assert!(page.body.contains("SLA 已超时"), "{}", page.body);
+    assert!(page.body.contains("升级：已转交其他组"));
+    assert!(page.body.contains("客服系统（服务标准）"));
+    let home = server.signed_in(AGENT, DEMO_PASSWORD).await.get("/").await;
+    assert!(home.body.contains("SLA 即将超时"), "{}", home.body);
+}
+
+#[tokio::test]
+async fn two_instances_fire_each_alarm_once() {
+    let server = spawn_demo_app().await;
+    let app = &server;
+    let calendar = all_day_calendar(app).await;
+    let agent = agent_id(app, AGENT).await;
+    let (_, desk) = app
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            ADMIN,
+            Some(json!({"name": "双实例组", "lead_agent_id": agent, "member_ids": [agent]})),
+        )
+        .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/sla-policies",
+            MANAGER,
+            Some(json!({
+            "name": "双实例", "position": -30, "calendar_id": calendar, "tags": ["twin"],
+            "first_response_minutes": 10,
+            "escalation": [{"after_minutes": 0, "action": "notify_team_lead"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        let (_, t) = app
+            .call(
+                Method::POST,
+                "/api/v1/tickets",
+                MANAGER,
+                Some(json!({
+                "subject": format!("双实例 {n}"), "tags": ["twin"], "team_id": desk["id"]})),
+            )
+            .await;
+        ids.push(t["id"].as_i64().unwrap());
+    }
+    let later = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let beside = server.spawn_beside().await;
+    // Both instances sweep the same moment, again and again, at once.
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            sweep_until_quiet(&server.app, later),
+            sweep_until_quiet(&beside.app, later)
+        );
+        let _ = (a, b);
+    }
+    for id in &ids {
+        assert_eq!(
+            sla_events(app, *id).await,
+            ["breach", "notify_team_lead"],
+            "ticket {id}"
+        );
+        assert_eq!(
+            notices(app, AGENT, *id).await,
+            ["sla_breach", "sla_escalation"],
+            "ticket {id}"
+        );
+    }
+    beside.stop().await;
+}

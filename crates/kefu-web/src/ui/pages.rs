@@ -41,9 +41,14 @@ struct WorkspacePage {
     unread: i64,
 }
 
-/// A mention shown on the workspace.
+/// A notification shown on the workspace: a mention, an SLA warning,
+/// breach or escalation.
 struct NotificationRow {
     ticket_id: i64,
+    /// Its kind code.
+    kind: String,
+    /// What happened, translated.
+    what: String,
     by: String,
     subject: String,
     excerpt: String,
@@ -114,9 +119,24 @@ pub async fn workspace(State(state): State<AppState>, context: PageContext) -> R
         .into_iter()
         .map(|n| NotificationRow {
             ticket_id: n.notification.ticket_id,
+            kind: n.notification.kind.clone(),
+            what: context
+                .locale
+                .try_t(&format!("notification_kinds.{}", n.notification.kind))
+                .unwrap_or(&n.notification.kind)
+                .to_owned(),
             by: n.by_name,
             subject: n.subject,
-            excerpt: n.notification.excerpt,
+            // An SLA notification's excerpt is the target it is about.
+            excerpt: if n.notification.kind.starts_with("sla_") {
+                context
+                    .locale
+                    .try_t(&format!("sla.target_{}", n.notification.excerpt))
+                    .unwrap_or(&n.notification.excerpt)
+                    .to_owned()
+            } else {
+                n.notification.excerpt
+            },
             at: context.time(n.notification.created_at),
             unread: n.notification.read_at.is_none(),
         })

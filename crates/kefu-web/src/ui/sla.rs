@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kefu_app::sla::{self, PolicyInput};
+use kefu_domain::alarm::{EscalationAction, EscalationStep};
 use kefu_domain::customer::Grade;
 use kefu_domain::ticket::{Channel, Priority, TicketType};
 use kefu_store::sla::Policy;
@@ -45,7 +46,16 @@ struct PoliciesPage {
     editing: Option<i64>,
     form: FormState,
     groups: Vec<ChoiceGroup>,
+    /// Teams a step may move a ticket to.
+    teams: Vec<(i64, String)>,
+    /// The escalation actions' codes.
+    actions: Vec<&'static str>,
+    /// Row numbers of the escalation steps form.
+    step_rows: Vec<usize>,
 }
+
+/// How many escalation steps the form offers.
+const STEP_ROWS: usize = 5;
 
 /// The condition groups, with the form prefix and the policy field each fills.
 const GROUPS: [(&str, &str); 4] = [
@@ -92,9 +102,17 @@ async fn policies_page(
         Ok(c) => c.clone(),
         Err(e) => return failure(context, e),
     };
-    let (policies, calendars) = match tokio::try_join!(
+    let (policies, calendars, teams) = match tokio::try_join!(
         sla::list_policies(&state.app, &caller),
-        kefu_app::calendars::list_calendars(&state.app, &caller)
+        kefu_app::calendars::list_calendars(&state.app, &caller),
+        kefu_app::directory::list_teams(
+            &state.app,
+            &caller,
+            kefu_app::page::PageRequest {
+                after: 0,
+                limit: 200
+            }
+        )
     ) {
         Ok(both) => both,
         Err(e) => return failure(context, e),
@@ -123,6 +141,13 @@ async fn policies_page(
         editing,
         form,
         groups: groups(),
+        teams: teams
+            .items
+            .into_iter()
+            .map(|t| (t.team.id, t.team.name))
+            .collect(),
+        actions: EscalationAction::ALL.iter().map(|a| a.as_str()).collect(),
+        step_rows: (0..STEP_ROWS).collect(),
     };
     (status, render(&page)).into_response()
 }
@@ -143,7 +168,15 @@ fn form_of(p: &Policy) -> FormState {
         ("next_response_minutes", &number(p.next_response_minutes)),
         ("resolution_minutes", &number(p.resolution_minutes)),
         ("warn_percent", &p.warn_percent.to_string()),
+        ("warn_before_minutes", &number(p.warn_before_minutes)),
     ]);
+    for (row, step) in kefu_store::sla::chain_of(p).iter().enumerate() {
+        form.set_value(&format!("step{row}_after"), &step.after_minutes.to_string());
+        form.set_value(&format!("step{row}_action"), step.action.as_str());
+        if let Some(team) = step.team_id {
+            form.set_value(&format!("step{row}_team"), &team.to_string());
+        }
+    }
     for ((prefix, _), codes) in
         GROUPS
             .iter()
@@ -239,7 +272,33 @@ fn input_of(fields: &Fields) -> PolicyInput {
         resolution_minutes: minutes("resolution_minutes"),
         pause_when_pending: Some(fields.contains_key("pause_when_pending")),
         warn_percent: minutes("warn_percent"),
+        warn_before_minutes: minutes("warn_before_minutes"),
+        escalation: steps_of(fields).into_iter().map(|(_, step)| step).collect(),
     }
+}
+
+/// The filled rows of the escalation form, with their row numbers; a row
+/// with an action but no delay runs at the breach.
+fn steps_of(fields: &Fields) -> Vec<(usize, EscalationStep)> {
+    (0..STEP_ROWS)
+        .filter_map(|row| {
+            let action = EscalationAction::parse(field(fields, &format!("step{row}_action")))?;
+            let after = field(fields, &format!("step{row}_after")).trim();
+            Some((
+                row,
+                EscalationStep {
+                    // A number the form could not read is refused by name.
+                    after_minutes: if after.is_empty() {
+                        0
+                    } else {
+                        after.parse().unwrap_or(-1)
+                    },
+                    action,
+                    team_id: field(fields, &format!("step{row}_team")).parse().ok(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// `POST /settings/sla`: adds a policy.
@@ -279,11 +338,24 @@ async fn save_step(
     match result {
         Ok(_) => Redirect::to("/settings/sla?saved=1").into_response(),
         Err(error) => {
-            // `ticket_types[1]` is shown beside the ticket type choices.
+            // `ticket_types[1]` is shown beside the ticket type choices;
+            // `escalation[1].team_id` above the steps, naming the row.
             let error = match error {
                 kefu_app::AppError::Validation { field, reason } => {
+                    let (base, index) = field.split_once('[').unwrap_or((field.as_str(), ""));
+                    let reason = match index
+                        .split(']')
+                        .next()
+                        .and_then(|i| i.parse::<usize>().ok())
+                    {
+                        Some(index) if base == "escalation" => {
+                            let row = steps_of(fields).get(index).map_or(index, |(row, _)| *row);
+                            format!("{} {}: {reason}", context.locale.t("sla.step"), row + 1)
+                        }
+                        _ => reason,
+                    };
                     kefu_app::AppError::Validation {
-                        field: field.split('[').next().unwrap_or_default().to_owned(),
+                        field: base.to_owned(),
                         reason,
                     }
                 }

@@ -667,6 +667,45 @@ struct CustomerPanel {
     orders: Vec<String>,
 }
 
+/// An actor as shown: Kefu's own background work by its translated name.
+fn actor_name(context: &PageContext, actor: &str) -> String {
+    match actor.strip_prefix("system:") {
+        Some(name) => context
+            .locale
+            .try_t(&format!("actors.system_{name}"))
+            .map_or_else(|| actor.to_owned(), str::to_owned),
+        None => actor.to_owned(),
+    }
+}
+
+/// The line of an SLA alarm on the timeline (a warning, a breach, an
+/// escalation step): what happened, to which target, when it was due.
+fn sla_event_line(
+    context: &PageContext,
+    changes: &[kefu_domain::audit::FieldChange],
+) -> Option<String> {
+    let value = |name: &str| {
+        changes
+            .iter()
+            .find(|c| c.field == name)
+            .and_then(|c| c.new.as_str())
+    };
+    let event = value("sla_event")?;
+    let locale = context.locale;
+    let what = locale
+        .try_t(&format!("sla_events.{event}"))
+        .unwrap_or(event);
+    let target = value("sla_target").unwrap_or_default();
+    let target = locale
+        .try_t(&format!("sla.target_{target}"))
+        .unwrap_or(target);
+    let due = value("sla_due_at")
+        .and_then(|d| d.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        .map(|d| context.time(d))
+        .unwrap_or_default();
+    Some(format!("{what} · {target} · {} {due}", locale.t("sla.due")))
+}
+
 fn change_line(
     context: &PageContext,
     field: &str,
@@ -805,6 +844,17 @@ async fn ticket_page(
                 action,
                 changes,
             } => {
+                let author = actor_name(context, actor);
+                if let Some(line) = sla_event_line(context, changes) {
+                    return Some(TimelineRow {
+                        at: context.time(*at),
+                        kind: "sla",
+                        author,
+                        body: String::new(),
+                        changes: vec![line],
+                        files: Vec::new(),
+                    });
+                }
                 let lines: Vec<String> = changes
                     .iter()
                     .filter(|c| {
@@ -822,7 +872,7 @@ async fn ticket_page(
                     return Some(TimelineRow {
                         at: context.time(*at),
                         kind: "created",
-                        author: actor.clone(),
+                        author,
                         body: String::new(),
                         changes: Vec::new(),
                         files: Vec::new(),
@@ -831,7 +881,7 @@ async fn ticket_page(
                 (!lines.is_empty()).then(|| TimelineRow {
                     at: context.time(*at),
                     kind: "change",
-                    author: actor.clone(),
+                    author,
                     body: String::new(),
                     changes: lines,
                     files: Vec::new(),
