@@ -22,6 +22,7 @@ use kefu_domain::Role;
 use kefu_domain::alarm::{self, EscalationAction, EscalationStep, Firing};
 use kefu_domain::audit::Action;
 use kefu_domain::ticket::Priority;
+use kefu_domain::webhook::WebhookEvent;
 use kefu_store::sla::{self as store, AlarmMarks, SlaFacts};
 use kefu_store::{Tx, agents, teams, tickets};
 use serde_json::json;
@@ -204,6 +205,24 @@ async fn fire_one(
         }),
     )
     .await?;
+    let hook = match firing {
+        Firing::Warning => Some(WebhookEvent::SlaWarning),
+        Firing::Breach => Some(WebhookEvent::SlaBreach),
+        Firing::Step(_) => None,
+    };
+    if let Some(hook) = hook {
+        crate::webhooks::emit(
+            tx,
+            hook,
+            &[(
+                Some(ticket.id),
+                json!({"ticket_id": ticket.id, "target": target, "due_at": due,
+                    "policy_id": ticket.sla.sla_policy_id, "assignee_id": ticket.assignee_id,
+                    "team_id": ticket.team_id}),
+            )],
+        )
+        .await?;
+    }
     if !notified.is_empty() && !kind.is_empty() {
         let rows: Vec<(i64, i64, &str, Option<i64>, String)> = notified
             .iter()

@@ -198,6 +198,22 @@ pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, 
         })
         .collect();
     audit_log::append_many(&mut tx.conn(), &entries).await?;
+    let created: Vec<(Option<i64>, serde_json::Value)> = stored
+        .iter()
+        .zip(all)
+        .map(|(t, p)| {
+            (
+                Some(t.id),
+                serde_json::json!({"ticket": t, "tags": &p.checked.tags}),
+            )
+        })
+        .collect();
+    crate::webhooks::emit(
+        tx,
+        kefu_domain::webhook::WebhookEvent::TicketCreated,
+        &created,
+    )
+    .await?;
     Ok(stored)
 }
 

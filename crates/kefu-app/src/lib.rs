@@ -22,6 +22,7 @@ pub mod directory;
 mod error;
 pub mod events;
 pub mod import;
+pub mod jobs;
 pub mod macros;
 pub mod page;
 pub mod portal;
@@ -30,6 +31,7 @@ pub mod signin;
 pub mod sla;
 pub mod tickets;
 pub mod web_form;
+pub mod webhooks;
 
 pub use caller::Caller;
 pub use error::AppError;
@@ -54,6 +56,9 @@ pub struct App {
     creations: creation::CreationQueue,
     /// Imports started from the page, followed by their progress page.
     pub imports: import::ImportJobs,
+    /// The HTTP client outgoing webhooks are sent with (no redirects
+    /// followed: a signed delivery goes only where it was pointed).
+    pub http: reqwest::Client,
 }
 
 impl App {
@@ -76,7 +81,17 @@ impl App {
                 .finalize()
                 .to_vec()
         };
+        // rustls takes its cryptography from the process default: ring.
+        // A second App in the same process finds it installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(webhooks::TIMEOUT)
+            .build()
+            .map_err(|e| AppError::Internal(format!("the HTTP client cannot start: {e}")))?;
         Ok(App {
+            http,
             form_key,
             public_ids: PublicIdCodec::new(&secret),
             events: events::Events::start(&store).await,

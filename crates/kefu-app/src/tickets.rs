@@ -17,6 +17,7 @@ use kefu_domain::ticket::{
     self as rules, Channel, Direction, Level, MessageKind, Priority, PriorityMatrix,
     ResolutionCategory, ServiceKind, Status, TicketType, TransitionFacts,
 };
+use kefu_domain::webhook::WebhookEvent;
 use kefu_domain::{customer as customer_rules, validate};
 use kefu_store::attachments::Attachment;
 use kefu_store::custom_fields;
@@ -1130,6 +1131,15 @@ pub(crate) async fn update_in(
         },
     )
     .await?;
+    crate::webhooks::emit(
+        tx,
+        WebhookEvent::TicketUpdated,
+        &[(
+            Some(id),
+            serde_json::json!({"ticket": &after, "tags": &tags}),
+        )],
+    )
+    .await?;
     Ok(after)
 }
 
@@ -1333,6 +1343,15 @@ pub(crate) async fn change_status_in(
         },
     )
     .await?;
+    crate::webhooks::emit(
+        tx,
+        WebhookEvent::TicketUpdated,
+        &[(
+            Some(id),
+            serde_json::json!({"ticket": &after, "tags": &tags}),
+        )],
+    )
+    .await?;
     Ok(after)
 }
 
@@ -1504,14 +1523,21 @@ pub(crate) async fn append_message(
     if !events.is_empty() {
         crate::sla::refresh(tx, &[id], &events, now).await?;
     }
-    Ok(Message {
+    let message = Message {
         id: message_id,
         ticket_id: id,
         kind,
         author,
         body,
         created_at: now,
-    })
+    };
+    crate::webhooks::emit(
+        tx,
+        WebhookEvent::TicketMessage,
+        &[(Some(id), serde_json::json!({"message": &message}))],
+    )
+    .await?;
+    Ok(message)
 }
 
 /// Queue and search parameters as the API and the pages receive them.

@@ -26,6 +26,7 @@ pub mod ticket;
 pub mod totp;
 pub mod validate;
 pub mod web_form;
+pub mod webhook;
 
 pub use error::DomainError;
 pub use role::{Permission, Role};

@@ -59,7 +59,9 @@ impl Role {
             ViewDirectory => true,
             ViewSettings => true,
             ManageTeams => matches!(self, Role::Admin | Role::Manager),
-            ManageAgents | ManageSettings | ManageApiTokens => self == Role::Admin,
+            ManageAgents | ManageSettings | ManageApiTokens | ManageIntegrations => {
+                self == Role::Admin
+            }
             ViewAuditLog => matches!(self, Role::Admin | Role::Manager),
             ViewCustomers => true,
             ManageCustomers | RevealPersonalData => matches!(
@@ -153,6 +155,9 @@ pub enum Permission {
     /// Define the service standards: business calendars, SLA policies,
     /// routing and automation rules.
     ManageServiceStandards,
+    /// Connect Kefu to other systems: outgoing webhooks and their signing
+    /// secrets, later mailboxes.
+    ManageIntegrations,
     /// Read the operational metrics (`/metrics`): counts and timings, no
     /// personal data. A Prometheus scraper uses an analyst-role API token.
     ViewMetrics,
@@ -160,7 +165,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, for exhaustive tests and the rendered matrix.
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ViewDirectory,
         Permission::ViewSettings,
         Permission::ManageTeams,
@@ -180,6 +185,7 @@ impl Permission {
         Permission::ManageTickets,
         Permission::ManageMacros,
         Permission::ManageServiceStandards,
+        Permission::ManageIntegrations,
         Permission::ViewMetrics,
     ];
 }

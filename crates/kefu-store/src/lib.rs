@@ -17,6 +17,7 @@ pub mod customers;
 mod error;
 mod filter;
 pub mod instance;
+pub mod jobs;
 mod location;
 pub mod macros;
 mod migrate;
@@ -33,6 +34,7 @@ pub mod tickets;
 pub mod tokens;
 pub mod totp;
 pub mod uploads;
+pub mod webhooks;
 
 pub use error::StoreError;
 pub use location::{DatabaseLocation, redact_url};

@@ -102,6 +102,12 @@ impl Route {
         self
     }
 
+    /// Documents a 202 answer of type `T`: work queued to run in the background.
+    pub fn queues<T: JsonSchema>(mut self) -> Self {
+        self.doc.answer = Some(Answer::Json(StatusCode::ACCEPTED, reference::<T>));
+        self
+    }
+
     /// Documents another kind of answer.
     pub fn answers(mut self, answer: Answer) -> Self {
         self.doc.answer = Some(answer);

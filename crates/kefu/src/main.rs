@@ -428,6 +428,8 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     });
     // Warnings and escalations fire in the background, on every instance.
     let alarms = kefu_app::alarms::start(&app);
+    // Webhook deliveries (and later mail) go out from the job worker.
+    let jobs = kefu_app::jobs::start(&app);
     let options = kefu_web::WebOptions {
         public_url: settings.effective_public_url(address),
     };
@@ -442,6 +444,7 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     upkeep.abort();
     // It stops at the close signal; a sweep under way finishes or rolls back.
     let _ = alarms.await;
+    let _ = jobs.await;
     store.close().await;
     tracing::info!("kefu stopped cleanly");
     Ok(())

@@ -12,6 +12,7 @@ mod sla;
 mod teams;
 mod tickets;
 mod tokens;
+mod webhooks;
 
 use crate::access::{Access, Route};
 use crate::openapi::{Answer, Body, reference};
@@ -521,6 +522,70 @@ pub fn routes() -> Vec<Route> {
             delete(sla::remove),
         )
         .answers(Answer::NoContent),
+        route(
+            Method::GET,
+            "/webhooks",
+            Access::Requires(ManageIntegrations),
+            "outgoing webhooks with their signing secrets",
+            get(webhooks::list),
+        )
+        .returns::<Vec<kefu_app::webhooks::WebhookView>>(),
+        route(
+            Method::POST,
+            "/webhooks",
+            Access::Requires(ManageIntegrations),
+            "add a webhook: a URL and the events it receives; the answer carries its signing secret",
+            post(webhooks::create),
+        )
+        .takes::<kefu_app::webhooks::WebhookInput>().creates::<kefu_app::webhooks::WebhookView>(),
+        route(
+            Method::GET,
+            "/webhooks/{id}",
+            Access::Requires(ManageIntegrations),
+            "one webhook",
+            get(webhooks::get_one),
+        )
+        .returns::<kefu_app::webhooks::WebhookView>(),
+        route(
+            Method::PATCH,
+            "/webhooks/{id}",
+            Access::Requires(ManageIntegrations),
+            "change a webhook (optimistic locking); `rotate_secret` makes a new secret",
+            patch(webhooks::update),
+        )
+        .takes::<kefu_app::webhooks::WebhookInput>().returns::<kefu_app::webhooks::WebhookView>(),
+        route(
+            Method::DELETE,
+            "/webhooks/{id}",
+            Access::Requires(ManageIntegrations),
+            "delete a webhook and its delivery log",
+            delete(webhooks::remove),
+        )
+        .answers(Answer::NoContent),
+        route(
+            Method::GET,
+            "/webhooks/{id}/deliveries",
+            Access::Requires(ManageIntegrations),
+            "a webhook's delivery log, newest first: event, state, attempts, the last answer's status and body",
+            get(webhooks::deliveries),
+        )
+        .query::<webhooks::LogParams>().returns::<Vec<kefu_store::webhooks::Delivery>>(),
+        route(
+            Method::POST,
+            "/webhooks/{id}/ping",
+            Access::Requires(ManageIntegrations),
+            "send a test `ping` event to a webhook",
+            post(webhooks::ping),
+        )
+        .queues::<kefu_store::webhooks::Delivery>(),
+        route(
+            Method::POST,
+            "/webhook-deliveries/{id}/redeliver",
+            Access::Requires(ManageIntegrations),
+            "send a delivery again, whatever became of it",
+            post(webhooks::redeliver),
+        )
+        .queues::<kefu_store::webhooks::Delivery>(),
         route(
             Method::GET,
             "/notifications",

@@ -19,6 +19,7 @@ mod settings;
 mod sla;
 pub(crate) mod tickets;
 mod web_form;
+mod webhooks;
 
 use crate::access::{Access, Route};
 use crate::i18n::Locale;
@@ -193,7 +194,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 9] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 10] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -229,6 +230,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 9] = [
         "/settings/sla",
         "settings.sla",
         Permission::ManageServiceStandards,
+    ),
+    (
+        "/settings/webhooks",
+        "settings.webhooks",
+        Permission::ManageIntegrations,
     ),
     (
         "/settings/audit",
@@ -879,6 +885,55 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageServiceStandards),
             "delete an SLA policy",
             post(sla::delete),
+        ),
+        page(
+            Method::GET,
+            "/settings/webhooks",
+            Requires(ManageIntegrations),
+            "outgoing webhooks and a form to add one",
+            get(webhooks::list),
+        ),
+        page(
+            Method::POST,
+            "/settings/webhooks",
+            Requires(ManageIntegrations),
+            "add a webhook",
+            post(webhooks::create),
+        ),
+        page(
+            Method::GET,
+            "/settings/webhooks/{id}",
+            Requires(ManageIntegrations),
+            "edit a webhook, see its secret and delivery log",
+            get(webhooks::edit),
+        ),
+        page(
+            Method::POST,
+            "/settings/webhooks/{id}",
+            Requires(ManageIntegrations),
+            "save a webhook (optimistic locking), optionally with a new secret",
+            post(webhooks::save),
+        ),
+        page(
+            Method::POST,
+            "/settings/webhooks/{id}/delete",
+            Requires(ManageIntegrations),
+            "delete a webhook and its log",
+            post(webhooks::delete),
+        ),
+        page(
+            Method::POST,
+            "/settings/webhooks/{id}/ping",
+            Requires(ManageIntegrations),
+            "send a test event to a webhook",
+            post(webhooks::ping),
+        ),
+        page(
+            Method::POST,
+            "/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            Requires(ManageIntegrations),
+            "send a delivery again",
+            post(webhooks::redeliver),
         ),
         page(
             Method::GET,
