@@ -166,6 +166,8 @@ pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, 
     }
     // Tags are written, so policies that match on them see them.
     crate::sla::start_clocks(tx, &mut stored).await?;
+    let ids: Vec<i64> = stored.iter().map(|t| t.id).collect();
+    crate::routing::mark(tx, &ids).await?;
     let mut records = Vec::with_capacity(all.len());
     for (t, p) in stored.iter().zip(all) {
         let snapshot = serde_json::to_value(AuditSnapshot {

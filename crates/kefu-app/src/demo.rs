@@ -342,6 +342,7 @@ async fn load_into(
     let (organizations, customers, orders) = load_customers(tx, caller, &mut rng).await?;
     let tickets = crate::demo_tickets::load(tx, caller, &mut rng, &floor).await?;
     crate::sla::load_demo(tx, caller).await?;
+    crate::routing::load_demo(tx, caller).await?;
     Ok(DemoSummary {
         loaded: true,
         agents: created,

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod macros;
 pub mod page;
 pub mod portal;
+pub mod routing;
 pub mod search;
 pub mod signin;
 pub mod sla;

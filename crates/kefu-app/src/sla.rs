@@ -91,7 +91,7 @@ pub struct PolicyInput {
 }
 
 /// Checks a list of codes with a parser; the error names the entry.
-fn codes<T>(
+pub(crate) fn codes<T>(
     field: &str,
     values: &[String],
     parse: impl Fn(&str, &str) -> Result<T, DomainError>,
@@ -314,7 +314,7 @@ pub async fn delete_policy(app: &App, caller: &Caller, id: i64) -> Result<(), Ap
     Ok(())
 }
 
-fn split_codes(text: &str) -> Vec<String> {
+pub(crate) fn split_codes(text: &str) -> Vec<String> {
     text.split(',')
         .filter(|s| !s.is_empty())
         .map(str::to_owned)

@@ -1131,6 +1131,7 @@ pub(crate) async fn update_in(
         },
     )
     .await?;
+    crate::routing::mark(tx, &[id]).await?;
     crate::webhooks::emit(
         tx,
         WebhookEvent::TicketUpdated,
@@ -1343,6 +1344,7 @@ pub(crate) async fn change_status_in(
         },
     )
     .await?;
+    crate::routing::mark(tx, &[id]).await?;
     crate::webhooks::emit(
         tx,
         WebhookEvent::TicketUpdated,
@@ -1485,6 +1487,7 @@ pub(crate) async fn append_message(
     }
     if f != TicketFields::of(&before) {
         let after = tickets::update(&mut tx.conn(), id, before.version, &f).await?;
+        crate::routing::mark(tx, &[id]).await?;
         let tags = tickets::tags(&mut tx.conn(), id).await?;
         let watchers = tickets::watchers(&mut tx.conn(), id).await?;
         record_change(

@@ -19,6 +19,7 @@ pub mod name;
 pub mod presence;
 pub mod public_id;
 pub mod role;
+pub mod routing;
 pub mod signin;
 pub mod sla;
 pub mod team;

@@ -26,6 +26,7 @@ pub mod organizations;
 pub mod outbox;
 pub mod portal;
 pub mod resets;
+pub mod routing;
 pub mod sessions;
 pub mod sla;
 pub mod teams;

@@ -430,6 +430,8 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     let alarms = kefu_app::alarms::start(&app);
     // Webhook deliveries (and later mail) go out from the job worker.
     let jobs = kefu_app::jobs::start(&app);
+    // Waiting tickets go to agents in the background, on every instance.
+    let router = kefu_app::routing::start(&app);
     let options = kefu_web::WebOptions {
         public_url: settings.effective_public_url(address),
     };
@@ -445,6 +447,7 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     // It stops at the close signal; a sweep under way finishes or rolls back.
     let _ = alarms.await;
     let _ = jobs.await;
+    let _ = router.await;
     store.close().await;
     tracing::info!("kefu stopped cleanly");
     Ok(())

@@ -8,6 +8,7 @@ mod company;
 mod custom_fields;
 pub(crate) mod customers;
 mod me;
+mod routing;
 mod sla;
 mod teams;
 mod tickets;
@@ -520,6 +521,62 @@ pub fn routes() -> Vec<Route> {
             Access::Requires(ManageServiceStandards),
             "delete an SLA policy; open tickets fall under the next that matches",
             delete(sla::remove),
+        )
+        .answers(Answer::NoContent),
+        route(
+            Method::GET,
+            "/routing",
+            Access::Requires(ViewSettings),
+            "routing: each team's strategy, each agent's capacity, skills and open tickets, and the routing rules",
+            get(routing::overview),
+        )
+        .returns::<kefu_app::routing::RoutingOverview>(),
+        route(
+            Method::PUT,
+            "/routing/teams/{id}",
+            Access::Requires(ManageServiceStandards),
+            "set how a team hands out tickets: manual, round_robin, least_loaded or skills",
+            put(routing::set_team),
+        )
+        .takes::<kefu_app::routing::TeamStrategyInput>().returns::<kefu_app::routing::TeamRoutingView>(),
+        route(
+            Method::PUT,
+            "/routing/agents/{id}",
+            Access::Requires(ManageServiceStandards),
+            "set an agent's capacity (most open tickets) and skills",
+            put(routing::set_agent),
+        )
+        .takes::<kefu_app::routing::AgentRoutingInput>().returns::<kefu_app::routing::AgentRoutingView>(),
+        route(
+            Method::GET,
+            "/routing-rules",
+            Access::Requires(ViewSettings),
+            "rules that send tickets without a team to a team (VIP, complaints), in the order they are tried",
+            get(routing::rules),
+        )
+        .returns::<Vec<kefu_store::routing::RoutingRule>>(),
+        route(
+            Method::POST,
+            "/routing-rules",
+            Access::Requires(ManageServiceStandards),
+            "add a routing rule: conditions and the team",
+            post(routing::create_rule),
+        )
+        .takes::<kefu_app::routing::RuleInput>().creates::<kefu_store::routing::RoutingRule>(),
+        route(
+            Method::PATCH,
+            "/routing-rules/{id}",
+            Access::Requires(ManageServiceStandards),
+            "change a routing rule (optimistic locking)",
+            patch(routing::update_rule),
+        )
+        .takes::<kefu_app::routing::RuleInput>().returns::<kefu_store::routing::RoutingRule>(),
+        route(
+            Method::DELETE,
+            "/routing-rules/{id}",
+            Access::Requires(ManageServiceStandards),
+            "delete a routing rule",
+            delete(routing::delete_rule),
         )
         .answers(Answer::NoContent),
         route(

@@ -15,6 +15,7 @@ mod customers;
 pub mod form;
 mod pages;
 pub mod portal;
+mod routing;
 mod settings;
 mod sla;
 pub(crate) mod tickets;
@@ -194,7 +195,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 10] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 11] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -229,6 +230,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 10] = [
     (
         "/settings/sla",
         "settings.sla",
+        Permission::ManageServiceStandards,
+    ),
+    (
+        "/settings/routing",
+        "settings.routing",
         Permission::ManageServiceStandards,
     ),
     (
@@ -885,6 +891,55 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageServiceStandards),
             "delete an SLA policy",
             post(sla::delete),
+        ),
+        page(
+            Method::GET,
+            "/settings/routing",
+            Requires(ManageServiceStandards),
+            "routing: team strategies, agent capacity and skills, routing rules",
+            get(routing::show),
+        ),
+        page(
+            Method::POST,
+            "/settings/routing/teams/{id}",
+            Requires(ManageServiceStandards),
+            "set a team's routing strategy",
+            post(routing::save_team),
+        ),
+        page(
+            Method::POST,
+            "/settings/routing/agents/{id}",
+            Requires(ManageServiceStandards),
+            "set an agent's capacity and skills",
+            post(routing::save_agent),
+        ),
+        page(
+            Method::POST,
+            "/settings/routing/rules",
+            Requires(ManageServiceStandards),
+            "add a routing rule",
+            post(routing::create_rule),
+        ),
+        page(
+            Method::GET,
+            "/settings/routing/rules/{id}",
+            Requires(ManageServiceStandards),
+            "edit a routing rule",
+            get(routing::edit_rule),
+        ),
+        page(
+            Method::POST,
+            "/settings/routing/rules/{id}",
+            Requires(ManageServiceStandards),
+            "save a routing rule (optimistic locking)",
+            post(routing::save_rule),
+        ),
+        page(
+            Method::POST,
+            "/settings/routing/rules/{id}/delete",
+            Requires(ManageServiceStandards),
+            "delete a routing rule",
+            post(routing::delete_rule),
         ),
         page(
             Method::GET,

@@ -58,14 +58,14 @@ struct PoliciesPage {
 const STEP_ROWS: usize = 5;
 
 /// The condition groups, with the form prefix and the policy field each fills.
-const GROUPS: [(&str, &str); 4] = [
+pub(super) const GROUPS: [(&str, &str); 4] = [
     ("type", "ticket_types"),
     ("priority", "priorities"),
     ("channel", "channels"),
     ("grade", "grades"),
 ];
 
-fn groups() -> Vec<ChoiceGroup> {
+pub(super) fn groups() -> Vec<ChoiceGroup> {
     vec![
         ChoiceGroup {
             prefix: "type",
