@@ -210,6 +210,14 @@ async fn fire_one(
         Firing::Breach => Some(WebhookEvent::SlaBreach),
         Firing::Step(_) => None,
     };
+    let trigger = match firing {
+        Firing::Warning => Some(kefu_domain::automation::Trigger::SlaWarning),
+        Firing::Breach => Some(kefu_domain::automation::Trigger::SlaBreach),
+        Firing::Step(_) => None,
+    };
+    if let Some(trigger) = trigger {
+        crate::automations::run(tx, caller, trigger, &[ticket.id]).await?;
+    }
     if let Some(hook) = hook {
         crate::webhooks::emit(
             tx,

@@ -168,6 +168,13 @@ pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, 
     crate::sla::start_clocks(tx, &mut stored).await?;
     let ids: Vec<i64> = stored.iter().map(|t| t.id).collect();
     crate::routing::mark(tx, &ids).await?;
+    crate::automations::run(
+        tx,
+        &Caller::system("creation"),
+        kefu_domain::automation::Trigger::TicketCreated,
+        &ids,
+    )
+    .await?;
     let mut records = Vec::with_capacity(all.len());
     for (t, p) in stored.iter().zip(all) {
         let snapshot = serde_json::to_value(AuditSnapshot {

@@ -10,6 +10,7 @@ pub mod alarms;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod automations;
 pub mod calendars;
 mod caller;
 pub mod company;
@@ -62,6 +63,14 @@ pub struct App {
     pub http: reqwest::Client,
 }
 
+/// Makes ring the process's TLS cryptography, which every HTTP client
+/// (webhooks here; load and browser drivers in tests and benchmarks)
+/// needs before it is built. Calling it again does nothing.
+pub fn install_tls() {
+    // Err only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl App {
     /// Prepares an opened, migrated store for use: makes the installation
     /// secret on first start and builds the codecs that depend on it.
@@ -82,9 +91,7 @@ impl App {
                 .finalize()
                 .to_vec()
         };
-        // rustls takes its cryptography from the process default: ring.
-        // A second App in the same process finds it installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(std::time::Duration::from_secs(5))

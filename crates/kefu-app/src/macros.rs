@@ -209,6 +209,18 @@ pub async fn fill(
     m: &Macro,
     ticket_id: i64,
 ) -> Result<String, AppError> {
+    fill_text(tx, caller, &m.body, ticket_id).await
+}
+
+/// Any text with the macro placeholders ({customer.name}, {ticket.number},
+/// {ticket.subject}, {agent.name}) filled for one ticket: macros and the
+/// emails automation rules send.
+pub(crate) async fn fill_text(
+    tx: &mut Tx,
+    caller: &Caller,
+    text: &str,
+    ticket_id: i64,
+) -> Result<String, AppError> {
     let ticket = tickets::get(&mut tx.conn(), ticket_id).await?;
     let customer = match ticket.customer_id {
         Some(c) => kefu_store::names_of(&mut tx.conn(), Named::Customers, &[c])
@@ -218,7 +230,7 @@ pub async fn fill(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let agent = match caller.agent_id {
+    let agent = match caller.agent_id.or(ticket.assignee_id) {
         Some(a) => kefu_store::names_of(&mut tx.conn(), Named::Agents, &[a])
             .await?
             .pop()
@@ -228,7 +240,7 @@ pub async fn fill(
     };
     let number = rules::display_number(ticket.id);
     Ok(rules::fill_placeholders(
-        &m.body,
+        text,
         &[
             ("customer.name", &customer),
             ("ticket.number", &number),

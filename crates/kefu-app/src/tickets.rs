@@ -12,6 +12,7 @@ use crate::{App, AppError, Caller};
 use chrono::{DateTime, NaiveDate, Utc};
 use kefu_domain::Permission;
 use kefu_domain::audit::Action;
+use kefu_domain::automation::Trigger;
 use kefu_domain::custom_field::FieldTarget;
 use kefu_domain::ticket::{
     self as rules, Channel, Direction, Level, MessageKind, Priority, PriorityMatrix,
@@ -1132,6 +1133,14 @@ pub(crate) async fn update_in(
     )
     .await?;
     crate::routing::mark(tx, &[id]).await?;
+    // Boxed: a rule's own change comes back through here (and stops).
+    Box::pin(crate::automations::run(
+        tx,
+        caller,
+        Trigger::TicketUpdated,
+        &[id],
+    ))
+    .await?;
     crate::webhooks::emit(
         tx,
         WebhookEvent::TicketUpdated,
@@ -1345,6 +1354,14 @@ pub(crate) async fn change_status_in(
     )
     .await?;
     crate::routing::mark(tx, &[id]).await?;
+    // Boxed: a rule's own change comes back through here (and stops).
+    Box::pin(crate::automations::run(
+        tx,
+        caller,
+        Trigger::TicketUpdated,
+        &[id],
+    ))
+    .await?;
     crate::webhooks::emit(
         tx,
         WebhookEvent::TicketUpdated,
@@ -1534,6 +1551,15 @@ pub(crate) async fn append_message(
         body,
         created_at: now,
     };
+    if matches!(author, Author::Customer(_)) {
+        Box::pin(crate::automations::run(
+            tx,
+            caller,
+            Trigger::CustomerReplied,
+            &[id],
+        ))
+        .await?;
+    }
     crate::webhooks::emit(
         tx,
         WebhookEvent::TicketMessage,

@@ -79,10 +79,10 @@ fn checked(input: &WebhookInput) -> Result<WebhookFields, AppError> {
     let mut events: Vec<&str> = Vec::new();
     for (index, code) in input.events.iter().enumerate() {
         let event = WebhookEvent::parse_field(&format!("events[{index}]"), code)?;
-        if event == WebhookEvent::Ping {
+        if matches!(event, WebhookEvent::Ping | WebhookEvent::Automation) {
             return Err(AppError::invalid(
                 format!("events[{index}]"),
-                "ping is sent only from the test button",
+                "sent only by the test button or an automation rule",
             ));
         }
         if !events.contains(&event.as_str()) {
@@ -304,6 +304,31 @@ pub(crate) async fn emit(
         }
     }
     Ok(())
+}
+
+/// Posts a ticket to one webhook for an automation rule, whatever events
+/// it receives otherwise (a switched-off webhook sends nothing).
+pub(crate) async fn send_to(
+    tx: &mut Tx,
+    webhook_id: i64,
+    ticket_id: Option<i64>,
+    data: serde_json::Value,
+) -> Result<(), AppError> {
+    let hook = store::get(&mut tx.conn(), webhook_id).await?;
+    if !hook.active {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let body = envelope(WebhookEvent::Automation, now, data);
+    let delivery = store::add_delivery(
+        &mut tx.conn(),
+        hook.id,
+        WebhookEvent::Automation.as_str(),
+        ticket_id,
+        &body,
+    )
+    .await?;
+    queue(tx, delivery, now).await
 }
 
 /// What became of a job.

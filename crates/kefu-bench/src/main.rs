@@ -322,6 +322,7 @@ async fn main() -> Result<()> {
     let server = tokio::spawn(kefu_web::serve(listener, router, async {
         let _ = stopped.await;
     }));
+    kefu_app::install_tls();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
         .build()?;

@@ -11,6 +11,7 @@ mod macros;
 pub mod alarm;
 pub mod attachment;
 pub mod audit;
+pub mod automation;
 pub mod calendar;
 pub mod custom_field;
 pub mod customer;

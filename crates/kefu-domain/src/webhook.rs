@@ -26,6 +26,8 @@ code_enum!(
         SlaWarning => "sla.warning",
         /// A ticket's SLA target breached.
         SlaBreach => "sla.breach",
+        /// Sent by an automation rule's action.
+        Automation => "automation",
         /// A test delivery sent from the settings page.
         Ping => "ping",
     }

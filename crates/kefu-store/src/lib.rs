@@ -10,6 +10,7 @@
 pub mod agents;
 pub mod attachments;
 pub mod audit;
+pub mod automations;
 pub mod calendars;
 pub mod company;
 pub mod custom_fields;

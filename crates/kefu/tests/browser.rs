@@ -91,6 +91,7 @@ async fn browser(driver: &Driver, profile: &tempfile::TempDir) -> WebDriver {
     }
     caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
         .unwrap();
+    kefu_app::install_tls();
     WebDriver::new(driver.url.clone(), caps).await.unwrap()
 }
 

@@ -113,6 +113,7 @@ impl Drop for Server {
 }
 
 fn client() -> reqwest::Client {
+    kefu_app::install_tls();
     reqwest::Client::new()
 }
 

@@ -3,6 +3,7 @@
 
 mod agents;
 mod audit;
+mod automations;
 mod calendars;
 mod company;
 mod custom_fields;
@@ -579,6 +580,46 @@ pub fn routes() -> Vec<Route> {
             delete(routing::delete_rule),
         )
         .answers(Answer::NoContent),
+        route(
+            Method::GET,
+            "/automations",
+            Access::Requires(ViewSettings),
+            "automation rules in order: event, conditions, actions, how often each fired",
+            get(automations::list),
+        )
+        .returns::<Vec<kefu_store::automations::Automation>>(),
+        route(
+            Method::POST,
+            "/automations",
+            Access::Requires(ManageServiceStandards),
+            "add an automation rule; unknown fields, operators, actions or values of the wrong type are refused by name",
+            post(automations::create),
+        )
+        .takes::<kefu_app::automations::AutomationInput>().creates::<kefu_store::automations::Automation>(),
+        route(
+            Method::PATCH,
+            "/automations/{id}",
+            Access::Requires(ManageServiceStandards),
+            "change an automation rule (optimistic locking); `active: false` switches it off",
+            patch(automations::update),
+        )
+        .takes::<kefu_app::automations::AutomationInput>().returns::<kefu_store::automations::Automation>(),
+        route(
+            Method::DELETE,
+            "/automations/{id}",
+            Access::Requires(ManageServiceStandards),
+            "delete an automation rule",
+            delete(automations::remove),
+        )
+        .answers(Answer::NoContent),
+        route(
+            Method::POST,
+            "/automations/{id}/test",
+            Access::Requires(ViewSettings),
+            "try a rule against a sample ticket: each condition's verdict and the actions that would run; nothing changes",
+            post(automations::test),
+        )
+        .takes::<automations::TestInput>().returns::<kefu_app::automations::TestResult>(),
         route(
             Method::GET,
             "/webhooks",

@@ -8,6 +8,7 @@
 //! answers a signed-out visitor with the sign-in page and a visitor whose
 //! role does not allow the page with a "not allowed" page.
 
+mod automations;
 mod calendars;
 pub mod cookies;
 pub(crate) mod custom_fields;
@@ -195,7 +196,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 11] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 12] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -235,6 +236,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 11] = [
     (
         "/settings/routing",
         "settings.routing",
+        Permission::ManageServiceStandards,
+    ),
+    (
+        "/settings/automations",
+        "settings.automations",
         Permission::ManageServiceStandards,
     ),
     (
@@ -940,6 +946,48 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageServiceStandards),
             "delete a routing rule",
             post(routing::delete_rule),
+        ),
+        page(
+            Method::GET,
+            "/settings/automations",
+            Requires(ManageServiceStandards),
+            "automation rules and a form to add one",
+            get(automations::list),
+        ),
+        page(
+            Method::POST,
+            "/settings/automations",
+            Requires(ManageServiceStandards),
+            "add an automation rule",
+            post(automations::create),
+        ),
+        page(
+            Method::GET,
+            "/settings/automations/{id}",
+            Requires(ManageServiceStandards),
+            "edit an automation rule and try it on a ticket",
+            get(automations::edit),
+        ),
+        page(
+            Method::POST,
+            "/settings/automations/{id}",
+            Requires(ManageServiceStandards),
+            "save an automation rule (optimistic locking)",
+            post(automations::save),
+        ),
+        page(
+            Method::POST,
+            "/settings/automations/{id}/delete",
+            Requires(ManageServiceStandards),
+            "delete an automation rule",
+            post(automations::delete),
+        ),
+        page(
+            Method::POST,
+            "/settings/automations/{id}/test",
+            Requires(ManageServiceStandards),
+            "try an automation rule on a sample ticket, changing nothing",
+            post(automations::test),
         ),
         page(
             Method::GET,

@@ -669,11 +669,14 @@ struct CustomerPanel {
 
 /// An actor as shown: Kefu's own background work by its translated name.
 fn actor_name(context: &PageContext, actor: &str) -> String {
-    match actor.strip_prefix("system:") {
-        Some(name) => context
-            .locale
-            .try_t(&format!("actors.system_{name}"))
-            .map_or_else(|| actor.to_owned(), str::to_owned),
+    let Some(name) = actor.strip_prefix("system:") else {
+        return actor.to_owned();
+    };
+    // `automation:12`: the kind of work, then which rule.
+    let (kind, which) = name.split_once(':').unwrap_or((name, ""));
+    match context.locale.try_t(&format!("actors.system_{kind}")) {
+        Some(label) if which.is_empty() => label.to_owned(),
+        Some(label) => format!("{label} #{which}"),
         None => actor.to_owned(),
     }
 }

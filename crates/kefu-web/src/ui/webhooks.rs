@@ -38,7 +38,7 @@ struct WebhooksPage {
 fn subscribable() -> Vec<&'static str> {
     WebhookEvent::ALL
         .iter()
-        .filter(|e| **e != WebhookEvent::Ping)
+        .filter(|e| !matches!(e, WebhookEvent::Ping | WebhookEvent::Automation))
         .map(|e| e.as_str())
         .collect()
 }
