@@ -80,6 +80,10 @@ pub struct PolicyInput {
     /// At what share of a target, in percent, a ticket is at risk (default 75).
     #[serde(default)]
     pub warn_percent: Option<i64>,
+    /// Working minutes from creation to answering a complaint with a
+    /// result (结果答复); applies to complaints only.
+    #[serde(default)]
+    pub result_minutes: Option<i64>,
     /// Or this many minutes before a target is due, if that comes sooner.
     #[serde(default)]
     pub warn_before_minutes: Option<i64>,
@@ -144,9 +148,11 @@ async fn checked_fields(
     let first_response_minutes = minutes("first_response_minutes", input.first_response_minutes)?;
     let next_response_minutes = minutes("next_response_minutes", input.next_response_minutes)?;
     let resolution_minutes = minutes("resolution_minutes", input.resolution_minutes)?;
+    let result_minutes = minutes("result_minutes", input.result_minutes)?;
     if first_response_minutes.is_none()
         && next_response_minutes.is_none()
         && resolution_minutes.is_none()
+        && result_minutes.is_none()
     {
         return Err(AppError::invalid(
             "first_response_minutes",
@@ -222,6 +228,7 @@ async fn checked_fields(
         warn_percent,
         warn_before_minutes: input.warn_before_minutes,
         escalation,
+        result_minutes,
     })
 }
 
@@ -340,6 +347,7 @@ fn rules_of(p: &Policy) -> (Conditions, Targets) {
             first_response: p.first_response_minutes,
             next_response: p.next_response_minutes,
             resolution: p.resolution_minutes,
+            result: p.result_minutes,
             pause_when_pending: p.pause_when_pending,
             warning: warning_of(p),
         },
@@ -432,6 +440,8 @@ pub(crate) enum ClockEvent {
     CustomerMessage,
     /// An agent replied publicly.
     PublicReply,
+    /// An agent's reply answered the customer with a result (结果答复).
+    ResultGiven,
 }
 
 /// Brings the SLA columns of tickets up to date after `event` at `now`;
@@ -565,6 +575,7 @@ pub(crate) async fn load_demo(tx: &mut Tx, caller: &Caller) -> Result<usize, App
         warn_percent: 75,
         warn_before_minutes: None,
         escalation: "[]".to_owned(),
+        result_minutes: None,
     };
     let teams = kefu_store::teams::list(&mut tx.conn(), 0, 100).await?;
     let team_named = |name: &str| teams.iter().find(|t| t.name == name).map(|t| t.id);
@@ -597,6 +608,8 @@ pub(crate) async fn load_demo(tx: &mut Tx, caller: &Caller) -> Result<usize, App
         },
         PolicyFields {
             ticket_types: "complaint".into(),
+            // Three working days to answer a complaint with a result.
+            result_minutes: Some(3 * 8 * 60),
             escalation: chain(
                 &[
                     Some(step(0, NotifyTeamLead, None)),
@@ -651,13 +664,25 @@ fn next_sla(
     now: DateTime<Utc>,
 ) -> TicketSla {
     let mut sla = facts.sla.clone();
-    let chosen = set.for_ticket(facts);
+    // Only complaints are answered with a result.
+    let complaint = facts.ticket_type == TicketType::Complaint.as_str();
+    let adjusted = set.for_ticket(facts).map(|(policy, targets, calendar)| {
+        let targets = Targets {
+            result: targets.result.filter(|_| complaint),
+            ..*targets
+        };
+        (policy, targets, calendar)
+    });
+    let chosen = adjusted.as_ref().map(|(p, t, c)| (*p, t, *c));
     for event in events {
         match *event {
             ClockEvent::CustomerMessage => {
                 sla.awaiting_reply_since.get_or_insert(now);
             }
             ClockEvent::PublicReply => sla.awaiting_reply_since = None,
+            ClockEvent::ResultGiven => {
+                sla.result_answered_at.get_or_insert(now);
+            }
             ClockEvent::Status { from, to } => {
                 let pauses = chosen.is_some_and(|(_, t, _)| t.pause_when_pending);
                 if to == Status::Pending && from != Status::Pending && pauses {
@@ -693,6 +718,7 @@ fn next_sla(
             sla.first_response_due_at = due.first_response;
             sla.next_response_due_at = due.next_response;
             sla.resolution_due_at = due.resolution;
+            sla.result_due_at = due.result;
             sla.sla_timer_at = alarm::next_alarm(&alarm_of(facts, &sla), &set.delays(policy.id));
         }
         None => {
@@ -702,6 +728,7 @@ fn next_sla(
             sla.first_response_due_at = None;
             sla.next_response_due_at = None;
             sla.resolution_due_at = None;
+            sla.result_due_at = None;
             sla.sla_timer_at = None;
         }
     }
@@ -727,13 +754,14 @@ fn clocks_of(facts: &SlaFacts, sla: &TicketSla) -> Clocks {
         resolved_at: facts.resolved_at,
         paused_seconds: sla.sla_paused_seconds,
         paused_since: sla.sla_paused_since,
+        result_at: sla.result_answered_at,
     }
 }
 
 /// One target of a ticket as shown: when it is due and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetView {
-    /// `first_response`, `next_response` or `resolution`.
+    /// `first_response`, `next_response`, `resolution` or `result` (complaints).
     pub target: &'static str,
     /// When it is (or was) due.
     pub due_at: DateTime<Utc>,
@@ -813,6 +841,12 @@ pub fn view_of(
         push("next_response", since, sla.next_response_due_at, None);
     }
     push("resolution", created_at, sla.resolution_due_at, resolved_at);
+    push(
+        "result",
+        created_at,
+        sla.result_due_at,
+        sla.result_answered_at.or(resolved_at),
+    );
     let paused = sla.sla_paused_since.is_some();
     let rank = |s: TargetState| match s {
         TargetState::Breached => 0,

@@ -205,6 +205,10 @@ pub struct MessageInput {
     pub kind: String,
     /// The text.
     pub body: String,
+    /// This reply answers the customer with the result (结果答复): it
+    /// stops a complaint's result clock. Replies only.
+    #[serde(default)]
+    pub gives_result: bool,
 }
 
 /// A name-bearing reference shown with a ticket.
@@ -1403,7 +1407,27 @@ pub async fn add_message_with_files(
     attachments::check_files(&files)?;
     let author = attachments::author_of(caller);
     let mut tx = app.store.write().await?;
+    if input.gives_result && kind != MessageKind::Reply {
+        return Err(AppError::invalid(
+            "gives_result",
+            "only a reply the customer sees can give them the result",
+        ));
+    }
     let message = append_message(&mut tx, caller, id, kind, author, body).await?;
+    if input.gives_result {
+        let now = Utc::now();
+        crate::sla::refresh(&mut tx, &[id], &[ClockEvent::ResultGiven], now).await?;
+        record_change(
+            &mut tx,
+            caller,
+            "ticket",
+            id,
+            Action::Update,
+            &serde_json::json!({}),
+            &serde_json::json!({"result_answered": message.id}),
+        )
+        .await?;
+    }
     let files =
         attachments::store_files(app, &mut tx, caller, id, Some(message.id), author, files).await?;
     let author_name = match author {

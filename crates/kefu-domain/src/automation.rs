@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn conditions_read_the_ticket() {
         let t = ticket();
-        let now = t.created_at + chrono::Duration::minutes(150);
+        let now = t.created_at + chrono::Duration::minutes(190);
         for (c, expected) in [
             (cond("type", "is", "complaint"), true),
             (cond("type", "is_not", "complaint"), false),

@@ -74,6 +74,8 @@ pub struct Targets {
     pub next_response: Option<i64>,
     /// Creation to resolution.
     pub resolution: Option<i64>,
+    /// Creation to answering the customer with a result (complaints).
+    pub result: Option<i64>,
     /// Whether the resolution clock stops while the ticket is pending
     /// (waiting for the customer).
     pub pause_when_pending: bool,
@@ -124,6 +126,8 @@ pub struct Clocks {
     pub paused_seconds: i64,
     /// When the current stop began, while the ticket is pending.
     pub paused_since: Option<DateTime<Utc>>,
+    /// When the customer was answered with a result (结果答复).
+    pub result_at: Option<DateTime<Utc>>,
 }
 
 /// The due times of a ticket's targets.
@@ -135,6 +139,8 @@ pub struct DueTimes {
     pub next_response: Option<DateTime<Utc>>,
     /// Resolution due; none while the clock is stopped.
     pub resolution: Option<DateTime<Utc>>,
+    /// Result answer due (complaints); its clock never stops.
+    pub result: Option<DateTime<Utc>>,
 }
 
 /// The due times of a ticket's targets on a calendar. The resolution due
@@ -157,6 +163,9 @@ pub fn due_times(calendar: &Calendar, targets: &Targets, clocks: &Clocks) -> Due
             ),
             _ => None,
         },
+        result: targets
+            .result
+            .and_then(|m| calendar.add(clocks.created_at, minutes(m))),
     }
 }
 
@@ -279,6 +288,11 @@ pub fn next_due(
             Some(clocks.created_at),
             due.resolution,
         ),
+        (
+            clocks.resolved_at.is_none() && clocks.result_at.is_none(),
+            Some(clocks.created_at),
+            due.result,
+        ),
     ];
     candidates
         .into_iter()
@@ -370,6 +384,7 @@ mod tests {
             first_response: Some(60),
             next_response: Some(120),
             resolution: Some(16 * 60),
+            result: None,
             pause_when_pending: true,
             warning: Warning::default(),
         };
@@ -381,6 +396,7 @@ mod tests {
             resolved_at: None,
             paused_seconds: 0,
             paused_since: None,
+            result_at: None,
         };
         let due = due_times(&c, &targets, &clocks);
         assert_eq!(due.first_response, Some(at(28, 9, 30)));
@@ -424,6 +440,7 @@ mod tests {
             first_response: Some(60),
             next_response: Some(30),
             resolution: Some(8 * 60),
+            result: None,
             pause_when_pending: true,
             warning: Warning {
                 percent: 50,
@@ -437,6 +454,7 @@ mod tests {
             resolved_at: None,
             paused_seconds: 0,
             paused_since: None,
+            result_at: None,
         };
         let due = due_times(&c, &targets, &clocks);
         assert_eq!(

@@ -36,6 +36,8 @@ pub struct Policy {
     pub next_response_minutes: Option<i64>,
     /// Working minutes from creation to resolution.
     pub resolution_minutes: Option<i64>,
+    /// Working minutes from creation to answering a complaint with a result.
+    pub result_minutes: Option<i64>,
     /// Whether the resolution clock stops while the ticket is pending.
     pub pause_when_pending: bool,
     /// At what share of a target, in percent, a ticket is at risk.
@@ -83,6 +85,8 @@ pub struct PolicyFields {
     pub next_response_minutes: Option<i64>,
     /// Resolution target.
     pub resolution_minutes: Option<i64>,
+    /// Result-answer target (complaints).
+    pub result_minutes: Option<i64>,
     /// Pause while pending.
     pub pause_when_pending: bool,
     /// Warning share.
@@ -106,7 +110,7 @@ fn chain_as_json<S: serde::Serializer>(text: &str, out: S) -> Result<S::Ok, S::E
 
 const COLUMNS: &str = "id, name, position, active, calendar_id, ticket_types, priorities, grades, channels, \
      organization_ids, tags, first_response_minutes, next_response_minutes, resolution_minutes, \
-     pause_when_pending, warn_percent, warn_before_minutes, escalation, version, created_at, updated_at";
+     pause_when_pending, warn_percent, warn_before_minutes, escalation, result_minutes, version, created_at, updated_at";
 
 macro_rules! bind_fields {
     ($query:expr, $f:expr) => {
@@ -128,6 +132,7 @@ macro_rules! bind_fields {
             .bind($f.warn_percent)
             .bind($f.warn_before_minutes)
             .bind(&$f.escalation)
+            .bind($f.result_minutes)
     };
 }
 
@@ -137,8 +142,8 @@ pub async fn insert(conn: &mut Conn<'_>, f: &PolicyFields) -> Result<Policy, Sto
     let sql = format!(
         "INSERT INTO sla_policies (name, position, active, calendar_id, ticket_types, priorities, grades, channels, \
          organization_ids, tags, first_response_minutes, next_response_minutes, resolution_minutes, \
-         pause_when_pending, warn_percent, warn_before_minutes, escalation, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18) RETURNING {COLUMNS}"
+         pause_when_pending, warn_percent, warn_before_minutes, escalation, result_minutes, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $19) RETURNING {COLUMNS}"
     );
     on_conn!(conn, |c| Ok(bind_fields!(
         sqlx::query_as(sqlx::AssertSqlSafe(sql)),
@@ -162,7 +167,7 @@ pub async fn update(
          priorities = $6, grades = $7, channels = $8, organization_ids = $9, tags = $10, \
          first_response_minutes = $11, next_response_minutes = $12, resolution_minutes = $13, \
          pause_when_pending = $14, warn_percent = $15, warn_before_minutes = $16, escalation = $17, \
-         version = version + 1, updated_at = $18 WHERE id = $19 AND version = $20 RETURNING {COLUMNS}"
+         result_minutes = $18, version = version + 1, updated_at = $19 WHERE id = $20 AND version = $21 RETURNING {COLUMNS}"
     );
     let row: Option<Policy> = on_conn!(&mut *conn, |c| {
         bind_fields!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
@@ -239,6 +244,10 @@ pub struct TicketSla {
     pub next_response_due_at: Option<DateTime<Utc>>,
     /// Resolution due (none while the clock is stopped).
     pub resolution_due_at: Option<DateTime<Utc>>,
+    /// Result answer due (complaints).
+    pub result_due_at: Option<DateTime<Utc>>,
+    /// When the customer was answered with a result.
+    pub result_answered_at: Option<DateTime<Utc>>,
     /// The customer message waiting for an answer.
     pub awaiting_reply_since: Option<DateTime<Utc>>,
     /// Since when the resolution clock is stopped (pending).
@@ -271,7 +280,7 @@ pub async fn set_ticket_sla_many(
     conn: &mut Conn<'_>,
     rows: &[(i64, TicketSla)],
 ) -> Result<(), StoreError> {
-    const WIDTH: usize = 13;
+    const WIDTH: usize = 15;
     for chunk in rows.chunks(100) {
         let values = crate::customers::value_rows(chunk.len(), WIDTH);
         let sql = format!(
@@ -279,7 +288,7 @@ pub async fn set_ticket_sla_many(
              next_response_due_at = v.column4, resolution_due_at = v.column5, awaiting_reply_since = v.column6, \
              sla_paused_since = v.column7, sla_paused_seconds = v.column8, sla_next_due_at = v.column9, \
              sla_warn_at = v.column10, overdue_category = v.column11, overdue_reason = v.column12, \
-             sla_timer_at = v.column13 \
+             sla_timer_at = v.column13, result_due_at = v.column14, result_answered_at = v.column15 \
              FROM (VALUES {values}) AS v WHERE tickets.id = v.column1"
         );
         let sql = crate::for_backend(&*conn, sql);
@@ -299,7 +308,9 @@ pub async fn set_ticket_sla_many(
                     .bind(s.sla_warn_at)
                     .bind(&s.overdue_category)
                     .bind(&s.overdue_reason)
-                    .bind(s.sla_timer_at);
+                    .bind(s.sla_timer_at)
+                    .bind(s.result_due_at)
+                    .bind(s.result_answered_at);
             }
             query.execute(c).await?;
         });
@@ -422,6 +433,7 @@ pub async fn facts(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<SlaFacts>, St
                  t.created_at, t.first_response_at, t.resolved_at, t.team_id, t.assignee_id, t.sla_policy_id, t.first_response_due_at, \
                  t.next_response_due_at, t.resolution_due_at, t.awaiting_reply_since, t.sla_paused_since, \
                  t.sla_paused_seconds, t.sla_next_due_at, t.sla_warn_at, t.sla_timer_at, t.overdue_category, t.overdue_reason, \
+                 t.result_due_at, t.result_answered_at, \
                  t.sla_warned_due_at, t.sla_breached_due_at, t.sla_escalation_steps FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id \
                  WHERE t.id IN ({marks})"
             ),

@@ -83,7 +83,7 @@ const COLUMNS: &str = "id, subject, description, ticket_type, service_kind, cate
      status, team_id, assignee_id, resolution_category, resolution, merged_into_id, parent_id, first_response_at, \
      resolved_at, closed_at, version, created_at, updated_at, sla_policy_id, first_response_due_at, \
      next_response_due_at, resolution_due_at, awaiting_reply_since, sla_paused_since, sla_paused_seconds, \
-     sla_next_due_at, sla_warn_at, sla_timer_at, overdue_category, overdue_reason";
+     sla_next_due_at, sla_warn_at, sla_timer_at, overdue_category, overdue_reason, result_due_at, result_answered_at";
 
 #[derive(sqlx::FromRow)]
 struct TicketRow {

@@ -1078,3 +1078,95 @@ async fn two_instances_fire_each_alarm_once() {
     }
     beside.stop().await;
 }
+
+#[tokio::test]
+async fn complaints_must_be_answered_with_a_result_in_time() {
+    let server = spawn_demo_app().await;
+    let app = &server;
+    let calendar = all_day_calendar(app).await;
+    let (status, policy) = app
+        .call(
+            Method::POST,
+            "/api/v1/sla-policies",
+            MANAGER,
+            Some(json!({
+            "name": "结果答复", "position": -40, "calendar_id": calendar, "tags": ["result-test"],
+            "first_response_minutes": 60, "result_minutes": 120})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    assert_eq!(policy["result_minutes"], 120);
+    let (status, error) = app
+        .call(
+            Method::POST,
+            "/api/v1/sla-policies",
+            MANAGER,
+            Some(json!({
+            "name": "坏", "calendar_id": calendar, "result_minutes": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "result_minutes");
+
+    // A complaint gets the result target; an inquiry under the same policy does not.
+    let (_, complaint) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            AGENT,
+            Some(json!({
+            "subject": "多收了月租费", "type": "complaint", "tags": ["result-test"]})),
+        )
+        .await;
+    let id = complaint["id"].as_i64().unwrap();
+    assert_eq!(
+        time(&complaint["result_due_at"]) - time(&complaint["created_at"]),
+        chrono::Duration::minutes(120),
+        "{complaint}"
+    );
+    let (_, inquiry) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            AGENT,
+            Some(json!({
+            "subject": "咨询月租", "type": "inquiry", "tags": ["result-test"]})),
+        )
+        .await;
+    assert_eq!(inquiry["result_due_at"], Value::Null, "{inquiry}");
+
+    // The reply form offers to mark the result; a note cannot carry it.
+    let agent = server.signed_in(AGENT, DEMO_PASSWORD).await;
+    let page = agent.get(&format!("/tickets/{id}")).await;
+    assert!(page.body.contains("id=\"gives-result\""));
+    let (status, error) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/messages"),
+            AGENT,
+            Some(json!({"kind": "note", "body": "内部核实中", "gives_result": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["field"], "gives_result");
+    let (status, _) = app
+        .call(Method::POST, &format!("/api/v1/tickets/{id}/messages"), AGENT,
+            Some(json!({"kind": "reply", "body": "经核实多收 10 元，已退回原账户。", "gives_result": true})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, after) = app
+        .call(Method::GET, &format!("/api/v1/tickets/{id}"), AGENT, None)
+        .await;
+    assert!(after["result_answered_at"].is_string(), "{after}");
+    let result = after["sla"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "result")
+        .cloned()
+        .unwrap();
+    assert_eq!(result["state"], "met", "{after}");
+    let page = agent.get(&format!("/tickets/{id}")).await;
+    assert!(!page.body.contains("id=\"gives-result\""));
+    assert!(page.body.contains("结果答复"));
+}

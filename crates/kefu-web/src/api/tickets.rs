@@ -113,6 +113,7 @@ pub async fn add_message(
                 .filter(|k| !k.is_empty())
                 .unwrap_or_else(|| "reply".to_owned()),
             body: text("body"),
+            gives_result: matches!(text("gives_result").as_str(), "true" | "1" | "on"),
         };
         tickets::add_message_with_files(&state.app, &caller, id, input, form.files).await?
     } else {

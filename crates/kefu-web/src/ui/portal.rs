@@ -399,6 +399,7 @@ pub async fn reply(
     let input = MessageInput {
         kind: "reply".into(),
         body: field(&fields, "body").to_owned(),
+        gives_result: false,
     };
     match portal::reply(&state.app, &context.me, id, input, files).await {
         Ok(()) => Redirect::to(&format!("/portal/tickets/{id}#conversation")).into_response(),

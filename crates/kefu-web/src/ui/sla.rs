@@ -167,6 +167,7 @@ fn form_of(p: &Policy) -> FormState {
         ("first_response_minutes", &number(p.first_response_minutes)),
         ("next_response_minutes", &number(p.next_response_minutes)),
         ("resolution_minutes", &number(p.resolution_minutes)),
+        ("result_minutes", &number(p.result_minutes)),
         ("warn_percent", &p.warn_percent.to_string()),
         ("warn_before_minutes", &number(p.warn_before_minutes)),
     ]);
@@ -270,6 +271,7 @@ fn input_of(fields: &Fields) -> PolicyInput {
         first_response_minutes: minutes("first_response_minutes"),
         next_response_minutes: minutes("next_response_minutes"),
         resolution_minutes: minutes("resolution_minutes"),
+        result_minutes: minutes("result_minutes"),
         pause_when_pending: Some(fields.contains_key("pause_when_pending")),
         warn_percent: minutes("warn_percent"),
         warn_before_minutes: minutes("warn_before_minutes"),

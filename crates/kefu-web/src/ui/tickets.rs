@@ -1365,6 +1365,7 @@ pub async fn add_message(
     let input = MessageInput {
         kind: field(&fields, "kind").to_owned(),
         body: field(&fields, "body").to_owned(),
+        gives_result: fields.contains_key("gives_result"),
     };
     let mut form = FormState::from_submitted(&fields);
     if let Err(error) = tickets::add_message_with_files(&state.app, &caller, id, input, files).await
