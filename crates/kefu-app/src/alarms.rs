@@ -289,29 +289,41 @@ async fn move_to_team(tx: &mut Tx, caller: &Caller, id: i64, team: i64) -> Resul
     Ok(())
 }
 
-/// Runs sweeps every second until the app closes: the background half of
-/// service standards. Errors are logged and retried on the next tick.
+/// Runs sweeps until the app closes: at once when a batch was full, else
+/// when the soonest alarm falls due, and at least every second (alarms
+/// another instance set, or a change made here, are seen within a second).
+/// Errors are logged and retried.
 pub fn start(app: &App) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     let mut closing = app.events.closing();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let most = std::time::Duration::from_secs(1);
+        let mut wait = std::time::Duration::ZERO;
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = closing.changed() => return,
             }
-            loop {
-                match sweep(&app, Utc::now()).await {
-                    Ok(report) if report.tickets >= usize::try_from(BATCH).unwrap_or(500) => {}
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "SLA alarm sweep failed; retrying");
-                        break;
+            wait = most;
+            match sweep(&app, Utc::now()).await {
+                Ok(report) if report.tickets >= usize::try_from(BATCH).unwrap_or(500) => {
+                    wait = std::time::Duration::ZERO;
+                }
+                Ok(_) => {
+                    if let Ok(Some(next)) = next_alarm(&app).await {
+                        // Not below 50 ms: a timer another instance is
+                        // firing right now must not make this one spin.
+                        let until = (next - Utc::now()).to_std().unwrap_or_default();
+                        wait = until.clamp(std::time::Duration::from_millis(50), most);
                     }
                 }
+                Err(error) => tracing::warn!(%error, "SLA alarm sweep failed; retrying"),
             }
         }
     })
+}
+
+async fn next_alarm(app: &App) -> Result<Option<DateTime<Utc>>, AppError> {
+    let mut reader = app.store.read().await?;
+    Ok(store::next_alarm_at(&mut reader.conn()).await?)
 }

@@ -7,6 +7,8 @@
 //! Timing here never decides a test; the runner checks correctness (every
 //! looked-up phone finds its customer) and fails when it does not hold.
 
+mod standards;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use kefu_app::import::{ImportField, Table, Target};
@@ -48,6 +50,10 @@ struct Options {
     /// Measure only ticket creation (to profile the write path).
     #[arg(long)]
     only_creation: bool,
+    /// Measure service standards instead of the HTTP operations: this many
+    /// SLA alarms falling due together, and this many tickets routed.
+    #[arg(long, default_value_t = 0)]
+    standards: usize,
     /// Keep the SQLite file afterwards (to inspect or profile queries).
     #[arg(long)]
     keep: bool,
@@ -298,6 +304,33 @@ async fn main() -> Result<()> {
         eprintln!("loaded {tickets} tickets");
     }
 
+    if options.standards > 0 {
+        let alarms = standards::alarms(&app, &admin, options.standards).await?;
+        let routing = standards::routing(&app, &admin, options.standards, 20).await?;
+        let report = serde_json::json!({
+            "backend": backend,
+            "customers": options.customers,
+            "tickets": tickets,
+            "alarms": alarms,
+            "routing": routing,
+            "date": chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            "command": command,
+        });
+        if let Some(parent) = options.out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&options.out, serde_json::to_vec_pretty(&report)?)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        if let DatabaseLocation::SqliteFile(file) = &location {
+            app.store.close().await;
+            if !options.keep {
+                let _ = std::fs::remove_file(file);
+                let _ = std::fs::remove_file(file.with_extension("db-wal"));
+                let _ = std::fs::remove_file(file.with_extension("db-shm"));
+            }
+        }
+        return Ok(());
+    }
     let token = kefu_app::auth::create_api_token(
         &app,
         &admin,

@@ -353,6 +353,17 @@ pub async fn claim_due_alarms(
         .await?))
 }
 
+/// The soonest alarm of any ticket (what the sweep sleeps until).
+pub async fn next_alarm_at(conn: &mut Conn<'_>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    on_conn!(conn, |c| {
+        Ok(sqlx::query_scalar(
+        "SELECT sla_timer_at FROM tickets WHERE sla_timer_at IS NOT NULL ORDER BY sla_timer_at LIMIT 1"
+    )
+    .fetch_optional(c)
+    .await?)
+    })
+}
+
 /// Records what fired on tickets and when to look next, a hundred per
 /// statement: (id, marks, next timer).
 pub async fn set_alarm_marks(

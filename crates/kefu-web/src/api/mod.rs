@@ -675,7 +675,7 @@ pub fn routes() -> Vec<Route> {
             "send a test `ping` event to a webhook",
             post(webhooks::ping),
         )
-        .queues::<kefu_store::webhooks::Delivery>(),
+        .body(Body::Empty).queues::<kefu_store::webhooks::Delivery>(),
         route(
             Method::POST,
             "/webhook-deliveries/{id}/redeliver",
@@ -683,7 +683,7 @@ pub fn routes() -> Vec<Route> {
             "send a delivery again, whatever became of it",
             post(webhooks::redeliver),
         )
-        .queues::<kefu_store::webhooks::Delivery>(),
+        .body(Body::Empty).queues::<kefu_store::webhooks::Delivery>(),
         route(
             Method::GET,
             "/notifications",
