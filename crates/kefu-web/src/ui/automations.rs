@@ -3,7 +3,9 @@
 //! try-out against a sample ticket that changes nothing.
 
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
+use super::{
+    Fields, PageContext, Shell, caller, failure, field, refused_form, render, then_redirect,
+};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -243,14 +245,12 @@ pub async fn delete(
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c.clone(),
-        Err(e) => return failure(&context, e),
-    };
-    match automations::delete(&state.app, &caller, id).await {
-        Ok(()) => Redirect::to("/settings/automations?saved=1").into_response(),
-        Err(e) => failure(&context, e),
-    }
+    then_redirect(
+        &context,
+        "/settings/automations?saved=1",
+        |caller| async move { automations::delete(&state.app, &caller, id).await },
+    )
+    .await
 }
 
 /// `POST /settings/automations/{id}/test`: tries the rule on a ticket.

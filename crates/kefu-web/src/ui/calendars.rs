@@ -4,7 +4,9 @@
 //! calendar being edited.
 
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
+use super::{
+    Fields, PageContext, Shell, caller, failure, field, refused_form, render, then_redirect,
+};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -384,12 +386,10 @@ pub async fn delete(
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c.clone(),
-        Err(e) => return failure(&context, e),
-    };
-    match calendars::delete_calendar(&state.app, &caller, id).await {
-        Ok(()) => Redirect::to("/settings/calendars?saved=1").into_response(),
-        Err(e) => failure(&context, e),
-    }
+    then_redirect(
+        &context,
+        "/settings/calendars?saved=1",
+        |caller| async move { calendars::delete_calendar(&state.app, &caller, id).await },
+    )
+    .await
 }

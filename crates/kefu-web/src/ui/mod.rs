@@ -385,6 +385,39 @@ pub fn refused_form(
     }
 }
 
+/// Runs a use case as the signed-in caller and sends the browser to `to`
+/// when it succeeds; a failure gets the failure page. The shape of every
+/// settings action without a form to show again (delete, send a test).
+pub async fn then_redirect<T, Fut>(
+    context: &PageContext,
+    to: &str,
+    run: impl FnOnce(Caller) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<T, kefu_app::AppError>>,
+{
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    match run(caller).await {
+        Ok(_) => axum::response::Redirect::to(to).into_response(),
+        Err(e) => failure(context, e),
+    }
+}
+
+/// A refusal of a list entry (`events[1]`, `ticket_types[0]`) named by
+/// its list, where forms show the list's errors.
+pub fn by_list(error: kefu_app::AppError) -> kefu_app::AppError {
+    match error {
+        kefu_app::AppError::Validation { field, reason } => kefu_app::AppError::Validation {
+            field: field.split('[').next().unwrap_or_default().to_owned(),
+            reason,
+        },
+        other => other,
+    }
+}
+
 /// The page for a failure that is not about a form field.
 pub fn failure(context: &PageContext, error: kefu_app::AppError) -> Response {
     use kefu_app::AppError;

@@ -4,7 +4,10 @@
 
 use super::form::FormState;
 use super::sla::{ChoiceGroup, GROUPS, groups};
-use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
+use super::{
+    Fields, PageContext, Shell, by_list, caller, failure, field, refused_form, render,
+    then_redirect,
+};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -174,15 +177,7 @@ async fn save_rule_step(
     match result {
         Ok(_) => Redirect::to("/settings/routing?saved=1").into_response(),
         Err(error) => {
-            let error = match error {
-                kefu_app::AppError::Validation { field, reason } => {
-                    kefu_app::AppError::Validation {
-                        field: field.split('[').next().unwrap_or_default().to_owned(),
-                        reason,
-                    }
-                }
-                other => other,
-            };
+            let error = by_list(error);
             match refused_form(context, FormState::from_submitted(fields), error) {
                 Ok((form, status)) => {
                     routing_page(state, context, id, form, None, None, status).await
@@ -218,14 +213,10 @@ pub async fn delete_rule(
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c.clone(),
-        Err(e) => return failure(&context, e),
-    };
-    match routing::delete_rule(&state.app, &caller, id).await {
-        Ok(()) => Redirect::to("/settings/routing?saved=1").into_response(),
-        Err(e) => failure(&context, e),
-    }
+    then_redirect(&context, "/settings/routing?saved=1", |caller| async move {
+        routing::delete_rule(&state.app, &caller, id).await
+    })
+    .await
 }
 
 /// A team or agent row refused: the page again, the reason on top.

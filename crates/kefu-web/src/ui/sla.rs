@@ -4,7 +4,9 @@
 
 use super::customers::{Choice, choices};
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
+use super::{
+    Fields, PageContext, Shell, caller, failure, field, refused_form, render, then_redirect,
+};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -377,12 +379,8 @@ pub async fn delete(
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c.clone(),
-        Err(e) => return failure(&context, e),
-    };
-    match sla::delete_policy(&state.app, &caller, id).await {
-        Ok(()) => Redirect::to("/settings/sla?saved=1").into_response(),
-        Err(e) => failure(&context, e),
-    }
+    then_redirect(&context, "/settings/sla?saved=1", |caller| async move {
+        sla::delete_policy(&state.app, &caller, id).await
+    })
+    .await
 }

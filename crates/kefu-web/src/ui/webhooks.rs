@@ -2,7 +2,10 @@
 //! signing secret, the delivery log with redelivery, and a test button.
 
 use super::form::FormState;
-use super::{Fields, PageContext, Shell, caller, failure, field, refused_form, render};
+use super::{
+    Fields, PageContext, Shell, by_list, caller, failure, field, refused_form, render,
+    then_redirect,
+};
 use crate::AppState;
 use askama::Template;
 use axum::Form;
@@ -206,15 +209,7 @@ async fn save_step(
             .into_response(),
         Err(error) => {
             // `events[1]` is shown beside the event choices.
-            let error = match error {
-                kefu_app::AppError::Validation { field, reason } => {
-                    kefu_app::AppError::Validation {
-                        field: field.split('[').next().unwrap_or_default().to_owned(),
-                        reason,
-                    }
-                }
-                other => other,
-            };
+            let error = by_list(error);
             match refused_form(context, FormState::from_submitted(fields), error) {
                 Ok((form, status)) => webhooks_page(state, context, id, form, None, status).await,
                 Err(page) => *page,
@@ -229,14 +224,12 @@ pub async fn delete(
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c.clone(),
-        Err(e) => return failure(&context, e),
-    };
-    match webhooks::delete(&state.app, &caller, id).await {
-        Ok(()) => Redirect::to("/settings/webhooks?saved=1").into_response(),
-        Err(e) => failure(&context, e),
-    }
+    then_redirect(
+        &context,
+        "/settings/webhooks?saved=1",
+        |caller| async move { webhooks::delete(&state.app, &caller, id).await },
+    )
+    .await
 }
 
 /// `POST /settings/webhooks/{id}/ping`: sends a test event.
@@ -245,14 +238,12 @@ pub async fn ping(
     context: PageContext,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match caller(&context) {
-        Ok(c) => c.clone(),
-        Err(e) => return failure(&context, e),
-    };
-    match webhooks::ping(&state.app, &caller, id).await {
-        Ok(_) => Redirect::to(&format!("/settings/webhooks/{id}?queued=1")).into_response(),
-        Err(e) => failure(&context, e),
-    }
+    then_redirect(
+        &context,
+        &format!("/settings/webhooks/{id}?queued=1"),
+        |caller| async move { webhooks::ping(&state.app, &caller, id).await },
+    )
+    .await
 }
 
 /// `POST /settings/webhooks/{id}/deliveries/{delivery}/redeliver`.
