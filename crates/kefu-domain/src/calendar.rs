@@ -11,7 +11,8 @@
 use crate::DomainError;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// Minutes in a day: `24:00`, the end of the last possible span.
 pub const DAY_MINUTES: u16 = 24 * 60;
@@ -186,7 +187,18 @@ pub struct Calendar {
     week: [Vec<Span>; 7],
     special: BTreeMap<NaiveDate, DayKind>,
     standard_day: Vec<Span>,
+    /// Each date's working intervals once turned into instants: the same
+    /// for every ticket, and the time-zone lookups are what costs when a
+    /// policy change recomputes every open ticket. Shared by clones (the
+    /// calendar never changes once built).
+    memo: Arc<Mutex<HashMap<NaiveDate, Intervals>>>,
 }
+
+/// A date's working intervals as instants.
+type Intervals = Arc<[(DateTime<Utc>, DateTime<Utc>)]>;
+
+/// Dates remembered at most; past it the memo starts again.
+const MEMO_DATES: usize = 8_192;
 
 impl Calendar {
     /// A calendar from its zone, the hours of each weekday (Monday first)
@@ -203,6 +215,7 @@ impl Calendar {
             week,
             special: special.iter().map(|d| (d.date, d.kind)).collect(),
             standard_day,
+            memo: Arc::default(),
         }
     }
 
@@ -257,13 +270,24 @@ impl Calendar {
 
     /// The working intervals of a local date as instants, in order; spans
     /// a daylight-saving jump swallows whole are left out.
-    fn intervals(&self, date: NaiveDate) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> {
-        self.hours_on(date)
+    fn intervals(&self, date: NaiveDate) -> Intervals {
+        // A poisoned memo only means another thread panicked mid-insert;
+        // the map itself is still sound.
+        let mut memo = self.memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = memo.get(&date) {
+            return known.clone();
+        }
+        let computed: Intervals = self
+            .hours_on(date)
             .iter()
-            .map(move |span| (self.instant(date, span.start), self.instant(date, span.end)))
+            .map(|span| (self.instant(date, span.start), self.instant(date, span.end)))
             .filter(|(from, to)| from < to)
-            .collect::<Vec<_>>()
-            .into_iter()
+            .collect();
+        if memo.len() >= MEMO_DATES {
+            memo.clear();
+        }
+        memo.insert(date, computed.clone());
+        computed
     }
 
     /// The local date of an instant in this calendar's zone.
@@ -277,7 +301,7 @@ impl Calendar {
         [date.pred_opt(), Some(date)]
             .into_iter()
             .flatten()
-            .flat_map(|d| self.intervals(d))
+            .flat_map(|d| self.intervals(d).to_vec())
             .any(|(from, to)| from <= at && at < to)
     }
 
@@ -308,7 +332,7 @@ impl Calendar {
         let first = self.local_date(start) - Duration::days(1);
         for offset in 0..SEARCH_DAYS {
             let date = first + Duration::days(offset);
-            for (from, to) in self.intervals(date) {
+            for &(from, to) in self.intervals(date).iter() {
                 for (from, to) in without(from.max(start), to, &pauses) {
                     let available = to - from;
                     if available >= remaining {
@@ -342,7 +366,7 @@ impl Calendar {
         let mut date = self.local_date(from) - Duration::days(1);
         let last = self.local_date(to);
         while date <= last {
-            for (start, end) in self.intervals(date) {
+            for &(start, end) in self.intervals(date).iter() {
                 let (start, end) = (start.max(from), end.min(to));
                 if start < end {
                     total += without(start, end, &pauses)
