@@ -273,7 +273,10 @@ impl Calendar {
     fn intervals(&self, date: NaiveDate) -> Intervals {
         // A poisoned memo only means another thread panicked mid-insert;
         // the map itself is still sound.
-        let mut memo = self.memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(known) = memo.get(&date) {
             return known.clone();
         }
