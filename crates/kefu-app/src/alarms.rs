@@ -241,8 +241,9 @@ async fn fire_one(
     Ok(())
 }
 
-/// The ids of the active managers (a chain's last resort).
-async fn managers(tx: &mut Tx) -> Result<Vec<i64>, AppError> {
+/// The ids of the active managers (an escalation chain's last resort,
+/// and automation rules' `notify managers`).
+pub(crate) async fn managers(tx: &mut Tx) -> Result<Vec<i64>, AppError> {
     Ok(agents::list(&mut tx.conn(), 0, 10_000)
         .await?
         .into_iter()

@@ -19,7 +19,7 @@ use kefu_domain::automation::{
 };
 use kefu_domain::customer::{ContactKind, Grade};
 use kefu_domain::ticket::{Channel, Priority, Status, TicketType};
-use kefu_domain::{Permission, Role, validate};
+use kefu_domain::{Permission, validate};
 use kefu_store::automations::{self as store, Automation, AutomationFields};
 use kefu_store::{Tx, agents, teams, tickets};
 use serde::{Deserialize, Serialize};
@@ -300,9 +300,9 @@ pub(crate) async fn run(
     }
     let now = Utc::now();
     for id in ids {
+        let mut seen = snapshot(tx, *id).await?;
         for rule in &rules_for {
-            let snapshot = snapshot(tx, *id).await?;
-            if !rules::all_hold(&rule.condition_list(), &snapshot, now) {
+            if !rules::all_hold(&rule.condition_list(), &seen, now) {
                 continue;
             }
             let by = Caller::system(&format!("{ACTOR_PREFIX}{}", rule.id));
@@ -321,6 +321,8 @@ pub(crate) async fn run(
             )
             .await?;
             store::fired(&mut tx.conn(), rule.id, now).await?;
+            // The rules after this one see what it did.
+            seen = snapshot(tx, *id).await?;
         }
     }
     Ok(())
@@ -401,12 +403,7 @@ async fn apply(
                         .collect(),
                     None => Vec::new(),
                 },
-                "managers" => agents::list(&mut tx.conn(), 0, 10_000)
-                    .await?
-                    .into_iter()
-                    .filter(|a| a.active && a.role == Role::Manager)
-                    .map(|a| a.id)
-                    .collect(),
+                "managers" => crate::alarms::managers(tx).await?,
                 other => other.parse::<i64>().ok().into_iter().collect(),
             };
             let rows: Vec<(i64, i64, &str, Option<i64>, String)> = to

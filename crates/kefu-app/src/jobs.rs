@@ -101,29 +101,14 @@ pub fn worker_name() -> String {
 }
 
 /// Runs passes every second until the app closes (at once again after a
-/// full batch). Errors are logged and retried on the next tick.
+/// full batch).
 pub fn start(app: &App) -> tokio::task::JoinHandle<()> {
-    let app = app.clone();
     let worker = worker_name();
-    let mut closing = app.events.closing();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = closing.changed() => return,
-            }
-            loop {
-                match run_due(&app, &worker, Utc::now()).await {
-                    Ok(report) if report.claimed >= usize::try_from(BATCH).unwrap_or(16) => {}
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "background jobs: a pass failed; retrying");
-                        break;
-                    }
-                }
-            }
+    crate::background::every_second(app, "background jobs", move |app| {
+        let worker = worker.clone();
+        async move {
+            let report = run_due(&app, &worker, Utc::now()).await?;
+            Ok(report.claimed >= usize::try_from(BATCH).unwrap_or(16))
         }
     })
 }

@@ -11,6 +11,7 @@ pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod automations;
+mod background;
 pub mod calendars;
 mod caller;
 pub mod company;

@@ -631,27 +631,9 @@ async fn route_team(
 
 /// Runs router passes every second until the app closes.
 pub fn start(app: &App) -> tokio::task::JoinHandle<()> {
-    let app = app.clone();
-    let mut closing = app.events.closing();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = closing.changed() => return,
-            }
-            loop {
-                match sweep(&app, Utc::now()).await {
-                    Ok(report) if report.tickets >= usize::try_from(BATCH).unwrap_or(200) => {}
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "routing pass failed; retrying");
-                        break;
-                    }
-                }
-            }
-        }
+    crate::background::every_second(app, "routing", |app| async move {
+        let report = sweep(&app, Utc::now()).await?;
+        Ok(report.tickets >= usize::try_from(BATCH).unwrap_or(200))
     })
 }
 

@@ -107,14 +107,7 @@ async fn policies_page(
     let (policies, calendars, teams) = match tokio::try_join!(
         sla::list_policies(&state.app, &caller),
         kefu_app::calendars::list_calendars(&state.app, &caller),
-        kefu_app::directory::list_teams(
-            &state.app,
-            &caller,
-            kefu_app::page::PageRequest {
-                after: 0,
-                limit: 200
-            }
-        )
+        super::settings::all_teams(state, &caller)
     ) {
         Ok(both) => both,
         Err(e) => return failure(context, e),
@@ -144,7 +137,6 @@ async fn policies_page(
         form,
         groups: groups(),
         teams: teams
-            .items
             .into_iter()
             .map(|t| (t.team.id, t.team.name))
             .collect(),
