@@ -251,6 +251,7 @@ pub fn bounce(h: &Headers<'_>, parts: &ReportParts) -> Option<Bounce> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -78,6 +78,7 @@ fn starts_history(line: &str, next: &[&str]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -96,7 +97,7 @@ mod tests {
             assert!(!quoted.is_empty(), "no history found in {text:?}");
             assert!(!fresh.is_empty());
             assert!(!fresh.contains("support@kefu.example"), "{fresh:?}");
-            assert_eq!(format!("{fresh}{quoted}").len() <= text.len(), true);
+            assert!(format!("{fresh}{quoted}").len() <= text.len());
         }
     }
 

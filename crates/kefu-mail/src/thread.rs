@@ -101,6 +101,7 @@ pub fn references(thread: &[String], answered: Option<&str>) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

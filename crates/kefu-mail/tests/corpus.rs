@@ -1,6 +1,8 @@
 //! Every message of the corpus, real and made, decodes to what a person
 //! reading it in a mail client would see.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use kefu_mail::noise::Automatic;
 use kefu_mail::{Mail, parse};
 use std::path::PathBuf;
