@@ -225,25 +225,7 @@ pub(crate) async fn store_files(
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let purpose = file.purpose();
-        let size = i64::try_from(file.size).map_err(|e| AppError::Internal(e.to_string()))?;
-        match &app.attachments.store {
-            FileStore::Disk(dir) => {
-                let dir = dir.clone();
-                let digest = file.sha256.clone();
-                let path = file.path;
-                tokio::task::spawn_blocking(move || place(&dir, path, &digest))
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?
-                    .map_err(|e| AppError::Internal(format!("cannot store an attachment: {e}")))?;
-                store::insert_blob(&mut tx.conn(), &file.sha256, size, None).await?;
-            }
-            FileStore::Database => {
-                let bytes = tokio::fs::read(&file.path)
-                    .await
-                    .map_err(|e| AppError::Internal(format!("cannot read an upload: {e}")))?;
-                store::insert_blob(&mut tx.conn(), &file.sha256, size, Some(&bytes)).await?;
-            }
-        }
+        let size = keep_blob(app, tx, &file.sha256, file.size, file.path).await?;
         let attachment = store::insert(
             &mut tx.conn(),
             &NewAttachment {
@@ -279,6 +261,91 @@ pub(crate) async fn store_files(
         out.push(attachment);
     }
     Ok(out)
+}
+
+/// Keeps a staged file's bytes by content (on disk or in the database,
+/// as the installation keeps attachments) inside `tx`; answers the size.
+async fn keep_blob(
+    app: &App,
+    tx: &mut Tx,
+    sha256: &str,
+    size: u64,
+    path: tempfile::TempPath,
+) -> Result<i64, AppError> {
+    let size = i64::try_from(size).map_err(|e| AppError::Internal(e.to_string()))?;
+    match &app.attachments.store {
+        FileStore::Disk(dir) => {
+            let dir = dir.clone();
+            let digest = sha256.to_owned();
+            tokio::task::spawn_blocking(move || place(&dir, path, &digest))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(|e| AppError::Internal(format!("cannot store an attachment: {e}")))?;
+            store::insert_blob(&mut tx.conn(), sha256, size, None).await?;
+        }
+        FileStore::Database => {
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| AppError::Internal(format!("cannot read an upload: {e}")))?;
+            store::insert_blob(&mut tx.conn(), sha256, size, Some(&bytes)).await?;
+        }
+    }
+    Ok(size)
+}
+
+/// Spools bytes already in memory (a file carried by an email) as an
+/// upload named `file_name`, sniffing its type like any upload.
+pub(crate) async fn stage_bytes(
+    app: &App,
+    field: &str,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<StagedFile, AppError> {
+    let io = |e: std::io::Error| AppError::Internal(format!("cannot spool a file: {e}"));
+    let staging = app.attachments.staging.clone();
+    let owned = bytes.to_vec();
+    let path = tokio::task::spawn_blocking(move || -> std::io::Result<tempfile::TempPath> {
+        use std::io::Write;
+        std::fs::create_dir_all(&staging)?;
+        let mut file = tempfile::NamedTempFile::new_in(&staging)?;
+        file.write_all(&owned)?;
+        file.as_file().sync_all()?;
+        Ok(file.into_temp_path())
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(io)?;
+    Ok(StagedFile {
+        content_type: rules::sniff(bytes),
+        sha256: kefu_domain::hex(&Sha256::digest(bytes)),
+        path,
+        field: field.to_owned(),
+        file_name: file_name.to_owned(),
+        size: bytes.len() as u64,
+    })
+}
+
+/// Keeps bytes by content without attaching them to anything (the raw
+/// source of an email); answers their SHA-256 and size.
+pub(crate) async fn keep_bytes(
+    app: &App,
+    tx: &mut Tx,
+    bytes: &[u8],
+) -> Result<(String, i64), AppError> {
+    let staged = stage_bytes(app, "raw", "message.eml", bytes).await?;
+    let sha = staged.sha256.clone();
+    let size = keep_blob(app, tx, &sha, staged.size, staged.path).await?;
+    Ok((sha, size))
+}
+
+/// The bytes kept under `sha256` by [`keep_bytes`] or an attachment.
+pub(crate) async fn bytes_of(app: &App, sha256: &str) -> Result<Vec<u8>, AppError> {
+    match content_of(app, sha256).await? {
+        Content::Bytes(b) => Ok(b),
+        Content::File(path) => tokio::fs::read(&path)
+            .await
+            .map_err(|e| AppError::Internal(format!("cannot read {}: {e}", path.display()))),
+    }
 }
 
 /// The author of what `caller` writes.
@@ -353,17 +420,21 @@ pub async fn open(app: &App, caller: &Caller, id: i64) -> Result<(Attachment, Co
 /// Where an attachment's bytes are: in the database when they were kept
 /// there, else on disk.
 pub(crate) async fn content(app: &App, attachment: &Attachment) -> Result<Content, AppError> {
+    content_of(app, &attachment.sha256).await
+}
+
+/// Where the bytes with this digest are.
+async fn content_of(app: &App, sha256: &str) -> Result<Content, AppError> {
     let mut reader = app.store.read().await?;
-    if let Some(bytes) = store::blob_content(&mut reader.conn(), &attachment.sha256).await? {
+    if let Some(bytes) = store::blob_content(&mut reader.conn(), sha256).await? {
         return Ok(Content::Bytes(bytes));
     }
     let FileStore::Disk(dir) = &app.attachments.store else {
         return Err(AppError::Internal(format!(
-            "attachment {} is kept on disk but no attachment directory is configured",
-            attachment.id
+            "file {sha256} is kept on disk but no attachment directory is configured"
         )));
     };
-    let relative = rules::relative_path(&attachment.sha256)
-        .ok_or_else(|| AppError::Internal(format!("attachment {}: bad digest", attachment.id)))?;
+    let relative = rules::relative_path(sha256)
+        .ok_or_else(|| AppError::Internal(format!("file {sha256}: bad digest")))?;
     Ok(Content::File(dir.join(relative)))
 }

@@ -26,6 +26,7 @@ pub mod events;
 pub mod import;
 pub mod jobs;
 pub mod macros;
+pub mod mail;
 pub mod page;
 pub mod portal;
 pub mod routing;

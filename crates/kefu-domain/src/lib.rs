@@ -15,6 +15,7 @@ pub mod automation;
 pub mod calendar;
 pub mod custom_field;
 pub mod customer;
+pub mod email;
 pub mod error;
 pub mod name;
 pub mod presence;

@@ -21,6 +21,7 @@ pub mod instance;
 pub mod jobs;
 mod location;
 pub mod macros;
+pub mod mail;
 mod migrate;
 pub mod orders;
 pub mod organizations;
