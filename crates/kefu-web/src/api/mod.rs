@@ -14,6 +14,8 @@ mod sla;
 mod teams;
 mod tickets;
 mod tokens;
+mod mail;
+pub(crate) use mail::eml;
 mod webhooks;
 
 use crate::access::{Access, Route};
@@ -31,6 +33,7 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 const CSV: &str = "text/csv";
 /// Media type of holiday calendars.
 const ICALENDAR: &str = "text/calendar";
+const EML: &str = "message/rfc822";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// The text parts of a multipart message (files are any parts with a file name).
@@ -620,6 +623,110 @@ pub fn routes() -> Vec<Route> {
             post(automations::test),
         )
         .takes::<automations::TestInput>().returns::<kefu_app::automations::TestResult>(),
+        route(
+            Method::POST,
+            "/mail/inbound",
+            Access::Public,
+            "receive one raw email (RFC 5322) for the mailbox whose token is the bearer token: a new ticket, a reply on one, or a record; the same Message-ID twice is received once",
+            post(mail::inbound).layer(axum::extract::DefaultBodyLimit::max(mail::INBOUND_LIMIT)),
+        )
+        .body(Body::File(&[EML])).returns::<kefu_app::mail::Receipt>(),
+        route(
+            Method::GET,
+            "/mailboxes",
+            Access::Requires(ManageIntegrations),
+            "support mailboxes: address, defaults for new tickets, IMAP settings (never the password), last error",
+            get(mail::list),
+        )
+        .returns::<Vec<kefu_store::mail::Mailbox>>(),
+        route(
+            Method::POST,
+            "/mailboxes",
+            Access::Requires(ManageIntegrations),
+            "add a mailbox; the answer carries the token for /mail/inbound, shown once",
+            post(mail::create),
+        )
+        .takes::<kefu_app::mail::MailboxInput>().creates::<kefu_app::mail::MailboxWithToken>(),
+        route(
+            Method::GET,
+            "/mailboxes/{id}",
+            Access::Requires(ManageIntegrations),
+            "one mailbox",
+            get(mail::get_one),
+        )
+        .returns::<kefu_store::mail::Mailbox>(),
+        route(
+            Method::PUT,
+            "/mailboxes/{id}",
+            Access::Requires(ManageIntegrations),
+            "change a mailbox (optimistic locking); an omitted IMAP password is kept",
+            put(mail::update),
+        )
+        .takes::<kefu_app::mail::MailboxInput>().returns::<kefu_store::mail::Mailbox>(),
+        route(
+            Method::DELETE,
+            "/mailboxes/{id}",
+            Access::Requires(ManageIntegrations),
+            "delete a mailbox; its mail stays on the tickets",
+            delete(mail::remove),
+        )
+        .answers(Answer::NoContent),
+        route(
+            Method::POST,
+            "/mailboxes/{id}/token",
+            Access::Requires(ManageIntegrations),
+            "give a mailbox a new token for /mail/inbound; the old one stops working",
+            post(mail::renew_token),
+        )
+        .body(Body::Empty).returns::<kefu_app::mail::MailboxWithToken>(),
+        route(
+            Method::GET,
+            "/mail-quarantine",
+            Access::Requires(ManageIntegrations),
+            "messages held back, newest first, with the reason (unreadable, sender over the rate)",
+            get(mail::quarantine),
+        )
+        .returns::<Vec<kefu_store::mail::Quarantined>>(),
+        route(
+            Method::GET,
+            "/mail-quarantine/{id}/source",
+            Access::Requires(ManageIntegrations),
+            "a held-back message's raw source, as a download",
+            get(mail::quarantined_source),
+        )
+        .answers(Answer::File(&["application/octet-stream"])),
+        route(
+            Method::POST,
+            "/mail-quarantine/{id}/retry",
+            Access::Requires(ManageIntegrations),
+            "take a held-back message in again",
+            post(mail::retry),
+        )
+        .body(Body::Empty).returns::<kefu_app::mail::Receipt>(),
+        route(
+            Method::DELETE,
+            "/mail-quarantine/{id}",
+            Access::Requires(ManageIntegrations),
+            "delete a held-back message (its raw source stays in the file store)",
+            delete(mail::discard),
+        )
+        .answers(Answer::NoContent),
+        route(
+            Method::GET,
+            "/tickets/{id}/mail",
+            Access::Requires(ViewTickets),
+            "the ticket's email, oldest first: sender, recipients and copies, subject, thread ids, what became of each",
+            get(mail::ticket_mail),
+        )
+        .returns::<Vec<kefu_store::mail::MailMessage>>(),
+        route(
+            Method::GET,
+            "/mail/{id}/source",
+            Access::Requires(ViewTickets),
+            "one email's raw source as received (evidence), as a download",
+            get(mail::source),
+        )
+        .answers(Answer::File(&["application/octet-stream"])),
         route(
             Method::GET,
             "/webhooks",

@@ -21,6 +21,7 @@ mod settings;
 mod sla;
 pub(crate) mod tickets;
 mod web_form;
+mod mail;
 mod webhooks;
 
 use crate::access::{Access, Route};
@@ -196,7 +197,7 @@ pub struct NavItem {
 }
 
 /// The settings sections and the permission each needs.
-pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 12] = [
+pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 13] = [
     (
         "/settings/agents",
         "settings.agents",
@@ -246,6 +247,11 @@ pub const SETTINGS_SECTIONS: [(&str, &str, Permission); 12] = [
     (
         "/settings/webhooks",
         "settings.webhooks",
+        Permission::ManageIntegrations,
+    ),
+    (
+        "/settings/mail",
+        "settings.mail",
         Permission::ManageIntegrations,
     ),
     (
@@ -1070,6 +1076,83 @@ pub fn routes() -> Vec<Route> {
             Requires(ManageIntegrations),
             "send a delivery again",
             post(webhooks::redeliver),
+        ),
+        page(
+            Method::GET,
+            "/settings/mail",
+            Requires(ManageIntegrations),
+            "support mailboxes, a form to add one, and the quarantine",
+            get(mail::list),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail",
+            Requires(ManageIntegrations),
+            "add a mailbox; its token is shown once",
+            post(mail::create),
+        ),
+        page(
+            Method::GET,
+            "/settings/mail/{id}",
+            Requires(ManageIntegrations),
+            "edit a mailbox",
+            get(mail::edit),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail/{id}",
+            Requires(ManageIntegrations),
+            "save a mailbox (optimistic locking)",
+            post(mail::save),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail/{id}/token",
+            Requires(ManageIntegrations),
+            "give a mailbox a new token, shown once",
+            post(mail::renew_token),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail/{id}/delete",
+            Requires(ManageIntegrations),
+            "delete a mailbox",
+            post(mail::delete),
+        ),
+        page(
+            Method::GET,
+            "/settings/mail/quarantine/{id}/source",
+            Requires(ManageIntegrations),
+            "download a held-back message's raw source",
+            get(mail::quarantined_source),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail/quarantine/{id}/retry",
+            Requires(ManageIntegrations),
+            "take a held-back message in again",
+            post(mail::retry),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail/quarantine/{id}/discard",
+            Requires(ManageIntegrations),
+            "delete a held-back message",
+            post(mail::discard),
+        ),
+        page(
+            Method::GET,
+            "/mail/{id}/html",
+            Requires(ViewTickets),
+            "an email's cleaned HTML for the ticket page's sandboxed frame; remote images only with ?images=1",
+            get(mail::html),
+        ),
+        page(
+            Method::GET,
+            "/mail/{id}/source",
+            Requires(ViewTickets),
+            "download an email's raw source as received",
+            get(mail::source),
         ),
         page(
             Method::GET,

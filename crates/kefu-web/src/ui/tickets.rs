@@ -105,7 +105,7 @@ impl QueueRow {
 fn status_choices() -> Vec<Choice> {
     choices(Status::ALL, Status::as_str, "ticket_status")
 }
-fn type_choices() -> Vec<Choice> {
+pub(super) fn type_choices() -> Vec<Choice> {
     choices(TicketType::ALL, TicketType::as_str, "ticket_types")
 }
 fn channel_choices() -> Vec<Choice> {
@@ -589,8 +589,59 @@ struct TimelineRow {
     kind: &'static str,
     author: String,
     body: String,
+    /// Quoted history below what the writer wrote now, folded.
+    quoted: String,
     changes: Vec<String>,
     files: Vec<FileRow>,
+    /// The email this entry arrived as.
+    mail: Option<MailBadge>,
+}
+
+/// What the ticket page shows of an entry that arrived by email.
+struct MailBadge {
+    id: i64,
+    from: String,
+    to: String,
+    cc: String,
+    html: bool,
+    remote_images: bool,
+}
+
+impl MailBadge {
+    fn of(m: &kefu_store::mail::MailMessage) -> MailBadge {
+        let list = |json: &str| {
+            serde_json::from_str::<Vec<kefu_mail::Mailbox>>(json)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| {
+                    if a.name.is_empty() {
+                        a.address.clone()
+                    } else {
+                        format!("{} <{}>", a.name, a.address)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        MailBadge {
+            id: m.id,
+            from: if m.from_name.is_empty() {
+                m.from_address.clone()
+            } else {
+                format!("{} <{}>", m.from_name, m.from_address)
+            },
+            to: list(&m.to_addresses),
+            cc: list(&m.cc_addresses),
+            html: m.html.is_some(),
+            remote_images: m.remote_images,
+        }
+    }
+}
+
+/// Splits an email's text at its quoted history.
+fn fold(body: &str) -> (String, String) {
+    let (fresh, quoted) = kefu_mail::quote::split(body);
+    (fresh.to_owned(), quoted.to_owned())
 }
 
 #[derive(Template)]
@@ -608,6 +659,9 @@ struct TicketPage {
     created: String,
     updated: String,
     timeline: Vec<TimelineRow>,
+    /// The email that opened the ticket, and its text split at the quote.
+    description_mail: Option<MailBadge>,
+    description: (String, String),
     form: FormState,
     custom: Vec<CustomInput>,
     reply: FormState,
@@ -829,18 +883,39 @@ async fn ticket_page(
             ("resolution", &t.resolution),
         ])
     });
+    let mail = match kefu_app::mail::ticket_mail(&state.app, &caller, t.id).await {
+        Ok(m) => m,
+        Err(e) => return failure(context, e),
+    };
+    let description_mail = mail
+        .iter()
+        .find(|m| m.direction == "in" && m.ticket_message_id.is_none())
+        .map(MailBadge::of);
     let timeline = detail
         .timeline
         .iter()
         .filter_map(|item| match item {
-            TimelineItem::Message(m) => Some(TimelineRow {
-                at: context.time(m.message.created_at),
-                kind: m.message.kind.as_str(),
-                author: m.author_name.clone(),
-                body: m.message.body.clone(),
-                changes: Vec::new(),
-                files: m.attachments.iter().map(FileRow::of).collect(),
-            }),
+            TimelineItem::Message(m) => {
+                let badge = mail
+                    .iter()
+                    .find(|row| row.ticket_message_id == Some(m.message.id))
+                    .map(MailBadge::of);
+                let (body, quoted) = if badge.is_some() {
+                    fold(&m.message.body)
+                } else {
+                    (m.message.body.clone(), String::new())
+                };
+                Some(TimelineRow {
+                    at: context.time(m.message.created_at),
+                    kind: m.message.kind.as_str(),
+                    author: m.author_name.clone(),
+                    body,
+                    quoted,
+                    changes: Vec::new(),
+                    files: m.attachments.iter().map(FileRow::of).collect(),
+                    mail: badge,
+                })
+            }
             TimelineItem::Change {
                 at,
                 actor,
@@ -854,8 +929,10 @@ async fn ticket_page(
                         kind: "sla",
                         author,
                         body: String::new(),
+                        quoted: String::new(),
                         changes: vec![line],
                         files: Vec::new(),
+                        mail: None,
                     });
                 }
                 let lines: Vec<String> = changes
@@ -877,8 +954,10 @@ async fn ticket_page(
                         kind: "created",
                         author,
                         body: String::new(),
+                        quoted: String::new(),
                         changes: Vec::new(),
                         files: Vec::new(),
+                        mail: None,
                     });
                 }
                 (!lines.is_empty()).then(|| TimelineRow {
@@ -886,8 +965,10 @@ async fn ticket_page(
                     kind: "change",
                     author,
                     body: String::new(),
+                    quoted: String::new(),
                     changes: lines,
                     files: Vec::new(),
+                    mail: None,
                 })
             }
         })
@@ -1054,6 +1135,12 @@ async fn ticket_page(
         created: context.time(t.created_at),
         updated: context.time(t.updated_at),
         timeline,
+        description: if description_mail.is_some() {
+            fold(&t.description)
+        } else {
+            (t.description.clone(), String::new())
+        },
+        description_mail,
         form: props,
         custom,
         reply,
