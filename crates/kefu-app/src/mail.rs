@@ -196,9 +196,18 @@ pub async fn create_mailbox(
     let mut tx = app.store.write().await?;
     check_team(&mut tx, fields.team_id).await?;
     let password = input.imap_password.as_deref().unwrap_or_default();
-    let mailbox = store::insert_mailbox(&mut tx.conn(), &fields, &token_hash(&token), password).await?;
-    record_change(&mut tx, caller, "mailbox", mailbox.id, Action::Create, &(), &audited(&mailbox))
-        .await?;
+    let mailbox =
+        store::insert_mailbox(&mut tx.conn(), &fields, &token_hash(&token), password).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "mailbox",
+        mailbox.id,
+        Action::Create,
+        &(),
+        &audited(&mailbox),
+    )
+    .await?;
     tx.commit().await?;
     Ok(MailboxWithToken { mailbox, token })
 }
@@ -213,7 +222,10 @@ pub async fn update_mailbox(
     caller.require(Permission::ManageIntegrations)?;
     let fields = fields_of(&input)?;
     let Some(version) = input.version else {
-        return Err(AppError::invalid("version", "must be given when changing a mailbox"));
+        return Err(AppError::invalid(
+            "version",
+            "must be given when changing a mailbox",
+        ));
     };
     let mut tx = app.store.write().await?;
     check_team(&mut tx, fields.team_id).await?;
@@ -224,13 +236,26 @@ pub async fn update_mailbox(
     if password.is_some() {
         new["imap_password"] = "changed".into();
     }
-    record_change(&mut tx, caller, "mailbox", id, Action::Update, &audited(&before), &new).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "mailbox",
+        id,
+        Action::Update,
+        &audited(&before),
+        &new,
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }
 
 /// Gives a mailbox a new token; the old one stops working at once.
-pub async fn renew_token(app: &App, caller: &Caller, id: i64) -> Result<MailboxWithToken, AppError> {
+pub async fn renew_token(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+) -> Result<MailboxWithToken, AppError> {
     caller.require(Permission::ManageIntegrations)?;
     let token = new_token();
     let mut tx = app.store.write().await?;
@@ -277,7 +302,16 @@ pub async fn delete_mailbox(app: &App, caller: &Caller, id: i64) -> Result<(), A
     let mut tx = app.store.write().await?;
     let before = store::mailbox(&mut tx.conn(), id).await?;
     store::delete_mailbox(&mut tx.conn(), id).await?;
-    record_change(&mut tx, caller, "mailbox", id, Action::Delete, &audited(&before), &()).await?;
+    record_change(
+        &mut tx,
+        caller,
+        "mailbox",
+        id,
+        Action::Delete,
+        &audited(&before),
+        &(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -358,7 +392,16 @@ async fn hold_back(
 ) -> Result<Receipt, AppError> {
     let mut tx = app.store.write().await?;
     let (sha, size) = attachments::keep_bytes(app, &mut tx, raw).await?;
-    let id = store::quarantine(&mut tx.conn(), mailbox_id, reason, from, subject, &sha, size).await?;
+    let id = store::quarantine(
+        &mut tx.conn(),
+        mailbox_id,
+        reason,
+        from,
+        subject,
+        &sha,
+        size,
+    )
+    .await?;
     record_change(
         &mut tx,
         &channel_caller(),
@@ -438,7 +481,12 @@ async fn customer_for(
         return Ok(id);
     }
     let name = if address.name.trim().is_empty() {
-        address.address.split('@').next().unwrap_or("customer").to_owned()
+        address
+            .address
+            .split('@')
+            .next()
+            .unwrap_or("customer")
+            .to_owned()
     } else {
         address.name.chars().take(100).collect()
     };
@@ -476,7 +524,11 @@ async fn stage_files(
         }
         if file.bytes.is_empty() || staged.len() >= attachments::MAX_FILES {
             if !file.bytes.is_empty() {
-                dropped.push(format!("{} (more than {} files)", file.file_name, attachments::MAX_FILES));
+                dropped.push(format!(
+                    "{} (more than {} files)",
+                    file.file_name,
+                    attachments::MAX_FILES
+                ));
             }
             continue;
         }
@@ -503,7 +555,10 @@ async fn receive_parsed(
     let (files, dropped) = stage_files(app, mail).await?;
     let kefu = channel_caller();
     let mut tx = app.store.write().await?;
-    if store::received(&mut tx.conn(), &mail.message_id).await?.is_some() {
+    if store::received(&mut tx.conn(), &mail.message_id)
+        .await?
+        .is_some()
+    {
         return Err(AppError::Duplicate {
             field: "message_id".into(),
         });
@@ -566,9 +621,15 @@ async fn receive_parsed(
         );
         record.note = note.clone();
         if let Some(ticket) = ticket {
-            let message =
-                append_message(&mut tx, &kefu, ticket, MessageKind::Note, Author::System, note)
-                    .await?;
+            let message = append_message(
+                &mut tx,
+                &kefu,
+                ticket,
+                MessageKind::Note,
+                Author::System,
+                note,
+            )
+            .await?;
             record.ticket_id = Some(ticket);
             record.ticket_message_id = Some(message.id);
             record.outcome = "bounce";
@@ -900,7 +961,10 @@ pub async fn message_html(
         serde_json::from_str(&message.inline_files).unwrap_or_default();
     let html = message.html.as_deref().map(|h| {
         kefu_mail::clean::resolve_cid(h, |cid| {
-            inline.get(cid).and_then(|v| v.as_i64()).map(&attachment_url)
+            inline
+                .get(cid)
+                .and_then(|v| v.as_i64())
+                .map(&attachment_url)
         })
     });
     Ok((message, html))

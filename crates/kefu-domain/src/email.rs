@@ -90,10 +90,7 @@ pub fn check_mailbox(d: &MailboxDraft<'_>) -> Result<CheckedMailbox, DomainError
         "" | "zh-CN" => "zh-CN",
         "en" => "en",
         _ => {
-            return Err(DomainError::invalid(
-                "language",
-                "must be zh-CN or en",
-            ));
+            return Err(DomainError::invalid("language", "must be zh-CN or en"));
         }
     }
     .to_owned();
@@ -102,7 +99,10 @@ pub fn check_mailbox(d: &MailboxDraft<'_>) -> Result<CheckedMailbox, DomainError
         return Err(DomainError::invalid("imap_host", "is not a host name"));
     }
     if !(1..=65_535).contains(&d.imap_port) {
-        return Err(DomainError::invalid("imap_port", "must be between 1 and 65535"));
+        return Err(DomainError::invalid(
+            "imap_port",
+            "must be between 1 and 65535",
+        ));
     }
     let imap_security = ImapSecurity::parse_field("imap_security", d.imap_security.trim())?;
     let imap_user = d.imap_user.trim().to_owned();
@@ -115,7 +115,10 @@ pub fn check_mailbox(d: &MailboxDraft<'_>) -> Result<CheckedMailbox, DomainError
     let folder = d.imap_folder.trim();
     let imap_folder = if folder.is_empty() { "INBOX" } else { folder }.to_owned();
     if imap_folder.chars().count() > 200 {
-        return Err(DomainError::invalid("imap_folder", "must be at most 200 characters"));
+        return Err(DomainError::invalid(
+            "imap_folder",
+            "must be at most 200 characters",
+        ));
     }
     Ok(CheckedMailbox {
         name,
@@ -132,7 +135,12 @@ pub fn check_mailbox(d: &MailboxDraft<'_>) -> Result<CheckedMailbox, DomainError
 
 /// The subject and text of the acknowledgement for a new request by
 /// mail, in the customer's language; `number` is the ticket's number.
-pub fn acknowledgement(language: &str, name: &str, subject: &str, number: &str) -> (String, String) {
+pub fn acknowledgement(
+    language: &str,
+    name: &str,
+    subject: &str,
+    number: &str,
+) -> (String, String) {
     if language == "en" {
         (
             format!("[{number}] We have received your request"),
@@ -180,12 +188,48 @@ mod tests {
             Err(DomainError::Validation { field, .. }) => field,
             Ok(_) => "none".into(),
         };
-        assert_eq!(field(MailboxDraft { address: "nope", ..draft() }), "address");
-        assert_eq!(field(MailboxDraft { imap_port: 0, ..draft() }), "imap_port");
-        assert_eq!(field(MailboxDraft { imap_security: "ssl3", ..draft() }), "imap_security");
-        assert_eq!(field(MailboxDraft { imap_host: "imap.example.cn", ..draft() }), "imap_user");
-        assert_eq!(field(MailboxDraft { language: "fr", ..draft() }), "language");
-        assert_eq!(field(MailboxDraft { ticket_type: "x", ..draft() }), "ticket_type");
+        assert_eq!(
+            field(MailboxDraft {
+                address: "nope",
+                ..draft()
+            }),
+            "address"
+        );
+        assert_eq!(
+            field(MailboxDraft {
+                imap_port: 0,
+                ..draft()
+            }),
+            "imap_port"
+        );
+        assert_eq!(
+            field(MailboxDraft {
+                imap_security: "ssl3",
+                ..draft()
+            }),
+            "imap_security"
+        );
+        assert_eq!(
+            field(MailboxDraft {
+                imap_host: "imap.example.cn",
+                ..draft()
+            }),
+            "imap_user"
+        );
+        assert_eq!(
+            field(MailboxDraft {
+                language: "fr",
+                ..draft()
+            }),
+            "language"
+        );
+        assert_eq!(
+            field(MailboxDraft {
+                ticket_type: "x",
+                ..draft()
+            }),
+            "ticket_type"
+        );
     }
 
     #[test]

@@ -306,7 +306,8 @@ const MESSAGE_COLUMNS: &str = "id, direction, message_id, mailbox_id, ticket_id,
 /// refused as `Duplicate("message_id")`.
 pub async fn insert_message(conn: &mut Conn<'_>, m: &NewMailMessage) -> Result<i64, StoreError> {
     let now = crate::now();
-    let id = on_conn!(conn, |c| sqlx::query_scalar(
+    let id = on_conn!(conn, |c| {
+        sqlx::query_scalar(
         "INSERT INTO mail_messages (direction, message_id, mailbox_id, ticket_id, ticket_message_id, outcome, \
          from_address, from_name, to_addresses, cc_addresses, subject, thread_ids, automatic, html, remote_images, \
          inline_files, raw_sha256, raw_size, note, created_at) \
@@ -334,7 +335,8 @@ pub async fn insert_message(conn: &mut Conn<'_>, m: &NewMailMessage) -> Result<i
     .bind(now)
     .fetch_one(c)
     .await
-    .map_err(|e| StoreError::from(e).on_unique("message_id"))?);
+    .map_err(|e| StoreError::from(e).on_unique("message_id"))?
+    });
     Ok(id)
 }
 
@@ -349,7 +351,10 @@ pub async fn message(conn: &mut Conn<'_>, id: i64) -> Result<MailMessage, StoreE
 }
 
 /// The incoming message with this `Message-ID`, if it was received.
-pub async fn received(conn: &mut Conn<'_>, message_id: &str) -> Result<Option<MailMessage>, StoreError> {
+pub async fn received(
+    conn: &mut Conn<'_>,
+    message_id: &str,
+) -> Result<Option<MailMessage>, StoreError> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM mail_messages WHERE message_id = $1 AND direction = 'in'"
     );
@@ -385,8 +390,12 @@ pub async fn tickets_of(
 }
 
 /// The messages of a ticket, oldest first.
-pub async fn for_ticket(conn: &mut Conn<'_>, ticket_id: i64) -> Result<Vec<MailMessage>, StoreError> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM mail_messages WHERE ticket_id = $1 ORDER BY id");
+pub async fn for_ticket(
+    conn: &mut Conn<'_>,
+    ticket_id: i64,
+) -> Result<Vec<MailMessage>, StoreError> {
+    let sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM mail_messages WHERE ticket_id = $1 ORDER BY id");
     on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(ticket_id)
         .fetch_all(c)
@@ -399,8 +408,12 @@ pub async fn took_part(
     ticket_id: i64,
     address: &str,
 ) -> Result<bool, StoreError> {
-    let quoted = format!("%\"address\":\"{}\"%", address.replace(['%', '_', '"', '\\'], ""));
-    let found: Option<i64> = on_conn!(conn, |c| sqlx::query_scalar(
+    let quoted = format!(
+        "%\"address\":\"{}\"%",
+        address.replace(['%', '_', '"', '\\'], "")
+    );
+    let found: Option<i64> = on_conn!(conn, |c| {
+        sqlx::query_scalar(
         "SELECT id FROM mail_messages WHERE ticket_id = $1 AND (from_address = $2 OR cc_addresses LIKE $3 \
          OR to_addresses LIKE $3) LIMIT 1"
     )
@@ -408,7 +421,8 @@ pub async fn took_part(
     .bind(address)
     .bind(quoted)
     .fetch_optional(c)
-    .await?);
+    .await?
+    });
     Ok(found.is_some())
 }
 
@@ -456,7 +470,8 @@ pub async fn quarantine(
     raw_size: i64,
 ) -> Result<i64, StoreError> {
     let now = crate::now();
-    on_conn!(conn, |c| Ok(sqlx::query_scalar(
+    on_conn!(conn, |c| {
+        Ok(sqlx::query_scalar(
         "INSERT INTO mail_quarantine (mailbox_id, reason, from_address, subject, raw_sha256, raw_size, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
     )
@@ -468,7 +483,8 @@ pub async fn quarantine(
     .bind(raw_size)
     .bind(now)
     .fetch_one(c)
-    .await?))
+    .await?)
+    })
 }
 
 /// The quarantine, newest first.
@@ -484,23 +500,27 @@ pub async fn quarantined(conn: &mut Conn<'_>, limit: i64) -> Result<Vec<Quaranti
 
 /// One held-back message.
 pub async fn quarantined_one(conn: &mut Conn<'_>, id: i64) -> Result<Quarantined, StoreError> {
-    let row: Option<Quarantined> = on_conn!(conn, |c| sqlx::query_as(
+    let row: Option<Quarantined> = on_conn!(conn, |c| {
+        sqlx::query_as(
         "SELECT id, mailbox_id, reason, from_address, subject, raw_sha256, raw_size, created_at \
          FROM mail_quarantine WHERE id = $1"
     )
     .bind(id)
     .fetch_optional(c)
-    .await?);
+    .await?
+    });
     row.ok_or(StoreError::NotFound)
 }
 
 /// Removes a message from the quarantine.
 pub async fn release(conn: &mut Conn<'_>, id: i64) -> Result<(), StoreError> {
-    let deleted = on_conn!(conn, |c| sqlx::query("DELETE FROM mail_quarantine WHERE id = $1")
-        .bind(id)
-        .execute(c)
-        .await?
-        .rows_affected());
+    let deleted = on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM mail_quarantine WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await?
+    .rows_affected());
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }

@@ -263,6 +263,8 @@ pub struct PageResponse {
     pub location: Option<String>,
     /// The body.
     pub body: String,
+    /// The response's headers.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl PageResponse {
@@ -327,6 +329,7 @@ impl Visitor {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         PageResponse {
+            headers: response.headers().clone(),
             status: response.status(),
             location: response
                 .headers()

@@ -29,9 +29,13 @@ pub async fn inbound(
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(AppError::Unauthenticated)?;
     if body.is_empty() {
-        return Err(AppError::invalid("body", "must be a raw email message (message/rfc822)").into());
+        return Err(
+            AppError::invalid("body", "must be a raw email message (message/rfc822)").into(),
+        );
     }
-    Ok(Json(mail::receive_with_token(&state.app, token, &body).await?))
+    Ok(Json(
+        mail::receive_with_token(&state.app, token, &body).await?,
+    ))
 }
 
 /// Every mailbox.
@@ -70,7 +74,9 @@ pub async fn update(
     PathId(id): PathId,
     ApiJson(input): ApiJson<MailboxInput>,
 ) -> Result<Json<Mailbox>, ApiError> {
-    Ok(Json(mail::update_mailbox(&state.app, &caller, id, input).await?))
+    Ok(Json(
+        mail::update_mailbox(&state.app, &caller, id, input).await?,
+    ))
 }
 
 /// Gives a mailbox a new token.
@@ -104,11 +110,17 @@ pub async fn quarantine(
 pub(crate) fn eml(raw: Vec<u8>, name: &str) -> Response {
     let mut response = raw.into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -128,7 +140,9 @@ pub async fn retry(
     ApiCaller(caller): ApiCaller,
     PathId(id): PathId,
 ) -> Result<Json<Receipt>, ApiError> {
-    Ok(Json(mail::retry_quarantined(&state.app, &caller, id).await?))
+    Ok(Json(
+        mail::retry_quarantined(&state.app, &caller, id).await?,
+    ))
 }
 
 /// Deletes a held-back message.

@@ -8,13 +8,13 @@ mod calendars;
 mod company;
 mod custom_fields;
 pub(crate) mod customers;
+mod mail;
 mod me;
 mod routing;
 mod sla;
 mod teams;
 mod tickets;
 mod tokens;
-mod mail;
 pub(crate) use mail::eml;
 mod webhooks;
 

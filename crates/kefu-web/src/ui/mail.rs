@@ -102,7 +102,10 @@ fn form_of(m: &Mailbox) -> FormState {
         ("version", &m.version.to_string()),
         ("name", &m.name),
         ("address", &m.address),
-        ("team_id", &m.team_id.map(|t| t.to_string()).unwrap_or_default()),
+        (
+            "team_id",
+            &m.team_id.map(|t| t.to_string()).unwrap_or_default(),
+        ),
         ("ticket_type", &m.ticket_type),
         ("language", &m.language),
         ("imap_host", &m.imap_host),
@@ -145,7 +148,16 @@ pub async fn list(
     Query(params): Query<Fields>,
 ) -> Response {
     let notice = notice_of(&context, &params);
-    mail_page(&state, &context, None, None, new_form(), notice, StatusCode::OK).await
+    mail_page(
+        &state,
+        &context,
+        None,
+        None,
+        new_form(),
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `GET /settings/mail/{id}`: edit one mailbox.
@@ -164,7 +176,16 @@ pub async fn edit(
         Err(e) => return failure(&context, e),
     };
     let notice = notice_of(&context, &params);
-    mail_page(&state, &context, Some(id), None, form, notice, StatusCode::OK).await
+    mail_page(
+        &state,
+        &context,
+        Some(id),
+        None,
+        form,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 fn input_of(fields: &Fields) -> MailboxInput {
@@ -379,7 +400,13 @@ pub async fn html(
     )) {
         h.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }

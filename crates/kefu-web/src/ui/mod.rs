@@ -14,6 +14,7 @@ pub mod cookies;
 pub(crate) mod custom_fields;
 mod customers;
 pub mod form;
+mod mail;
 mod pages;
 pub mod portal;
 mod routing;
@@ -21,7 +22,6 @@ mod settings;
 mod sla;
 pub(crate) mod tickets;
 mod web_form;
-mod mail;
 mod webhooks;
 
 use crate::access::{Access, Route};

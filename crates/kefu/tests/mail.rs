@@ -1,0 +1,545 @@
+//! The email channel over HTTP: admins set up mailboxes; raw messages
+//! posted to the inbound endpoint become tickets and replies exactly
+//! once, threaded by ids, own ids and subject tags; machines' mail,
+//! bounces and spam are recorded the right way; unreadable mail and
+//! floods go to the quarantine; agents see the mail on the ticket page
+//! with its cleaned HTML behind a strict policy. Runs on whichever
+//! database `KEFU_TEST_DATABASE_URL` names.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kefu_testing::{DEMO_PASSWORD, TestApp, spawn_demo_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin@xinghe.example";
+const AGENT: &str = "agent@xinghe.example";
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../kefu-mail/tests/corpus/made")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+async fn post_mail(app: &TestApp, token: &str, raw: &[u8]) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/mail/inbound"))
+        .bearer_auth(token)
+        .header("content-type", "message/rfc822")
+        .body(raw.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn mailbox(app: &TestApp) -> (i64, String) {
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes",
+            ADMIN,
+            Some(json!({"name": "客服邮箱", "address": "Support@Kefu.Example", "ticket_type": "inquiry"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["mailbox"]["address"], "support@kefu.example");
+    (
+        created["mailbox"]["id"].as_i64().unwrap(),
+        created["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn message(from: &str, subject: &str, extra_headers: &str, body: &str, id: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: support@kefu.example\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn mail_becomes_tickets_and_replies_exactly_once() {
+    let app = spawn_demo_app().await;
+
+    // Only admins set up mailboxes; bad input names the field.
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/mailboxes", AGENT, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (input, field) in [
+        (json!({"name": "x", "address": "not-an-address"}), "address"),
+        (
+            json!({"name": "x", "address": "a@b.example", "imap_port": 0}),
+            "imap_port",
+        ),
+        (
+            json!({"name": "x", "address": "a@b.example", "imap_host": "imap.b.example"}),
+            "imap_user",
+        ),
+        (
+            json!({"name": "x", "address": "a@b.example", "ticket_type": "nonsense"}),
+            "ticket_type",
+        ),
+        (
+            json!({"name": "x", "address": "a@b.example", "team_id": 999999}),
+            "team_id",
+        ),
+    ] {
+        let (status, error) = app
+            .call(Method::POST, "/api/v1/mailboxes", ADMIN, Some(input))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let (mailbox_id, token) = mailbox(&app).await;
+    let (_, listed) = app
+        .call(Method::GET, "/api/v1/mailboxes", ADMIN, None)
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("token_hash").is_none() && listed[0].get("imap_password").is_none());
+
+    // No token, a wrong token: refused, nothing received.
+    let raw = corpus("qq_gbk_attachments.eml");
+    let response = app
+        .client
+        .post(app.url("/api/v1/mail/inbound"))
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = post_mail(&app, "mbx_wrong", &raw).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A GBK message with two encoded file names opens a ticket for a new
+    // customer, with an acknowledgement in the customer's language.
+    let (status, receipt) = post_mail(&app, &token, &raw).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["outcome"], "created", "{receipt}");
+    let ticket_id = receipt["ticket_id"].as_i64().unwrap();
+    let (_, ticket) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}"),
+            AGENT,
+            None,
+        )
+        .await;
+    assert_eq!(ticket["subject"], "开具发票申请", "{ticket}");
+    assert_eq!(ticket["channel"], "email");
+    assert!(
+        ticket["description"]
+            .as_str()
+            .unwrap()
+            .contains("附件是发票和合同")
+    );
+    let customer_id = ticket["customer_id"].as_i64().unwrap();
+    let (_, customer) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/customers/{customer_id}"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(customer["name"], "王芳", "{customer}");
+    let (_, files) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}/attachments"),
+            AGENT,
+            None,
+        )
+        .await;
+    let names: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["发票 2026.pdf", "合同.docx"]);
+    let acknowledgements = {
+        let mut reader = app.app.store.read().await.unwrap();
+        kefu_store::outbox::to_address(&mut reader.conn(), "12345678@qq.com", 10)
+            .await
+            .unwrap()
+    };
+    assert_eq!(acknowledgements.len(), 1);
+    assert!(
+        acknowledgements[0]
+            .subject
+            .contains(&format!("#{ticket_id}"))
+    );
+
+    // The same message again (a retried pipe, a second mailbox): received once.
+    let (_, again) = post_mail(&app, &token, &raw).await;
+    assert_eq!(again["outcome"], "duplicate", "{again}");
+    assert_eq!(again["ticket_id"], ticket_id);
+    assert_eq!(again["mail_id"], receipt["mail_id"]);
+
+    // The raw source is kept byte for byte.
+    let mail_id = receipt["mail_id"].as_i64().unwrap();
+    let source = app
+        .as_user(
+            Method::GET,
+            &format!("/api/v1/mail/{mail_id}/source"),
+            AGENT,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(source.status(), StatusCode::OK);
+    assert_eq!(source.bytes().await.unwrap().to_vec(), raw);
+
+    // A reply by In-Reply-To is added to the ticket as the customer's.
+    let reply = message(
+        "王芳 <12345678@qq.com>",
+        "Re: 开具发票申请",
+        "In-Reply-To: <tencent_ABCDEF0123456789@qq.com>\r\n",
+        "抬头写错了，请改为星河网络。",
+        "reply.1@qq.com",
+    );
+    let (_, r) = post_mail(&app, &token, &reply).await;
+    assert_eq!(r["outcome"], "appended", "{r}");
+    assert_eq!(r["ticket_id"], ticket_id);
+    // A subject tag from a participant threads too; from a stranger it
+    // opens a new ticket instead (nobody writes into others' tickets).
+    let tagged = message(
+        "12345678@qq.com",
+        &format!("补充 [#{ticket_id}]"),
+        "",
+        "还有一张发票。",
+        "tag.1@qq.com",
+    );
+    let (_, r) = post_mail(&app, &token, &tagged).await;
+    assert_eq!(
+        (r["outcome"].as_str(), r["ticket_id"].as_i64()),
+        (Some("appended"), Some(ticket_id))
+    );
+    let stranger = message(
+        "mallory@evil.example",
+        &format!("hello [#{ticket_id}]"),
+        "",
+        "let me in",
+        "stranger.1@evil.example",
+    );
+    let (_, r) = post_mail(&app, &token, &stranger).await;
+    assert_eq!(r["outcome"], "created", "{r}");
+    assert_ne!(r["ticket_id"], ticket_id);
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}"),
+            AGENT,
+            None,
+        )
+        .await;
+    let text = detail.to_string();
+    assert!(
+        text.contains("抬头写错了") && text.contains("还有一张发票"),
+        "{text}"
+    );
+    assert!(!text.contains("let me in"));
+
+    // An out-of-office answer is noted on the ticket, never answered.
+    let oof = message(
+        "12345678@qq.com",
+        "自动回复: 开具发票申请",
+        "Auto-Submitted: auto-replied\r\nIn-Reply-To: <tencent_ABCDEF0123456789@qq.com>\r\n",
+        "我正在休假。",
+        "oof.1@qq.com",
+    );
+    let (_, r) = post_mail(&app, &token, &oof).await;
+    assert_eq!(r["outcome"], "automatic", "{r}");
+    // One of Kefu's own ids bounced: the failure is noted on its ticket.
+    let bounce = String::from_utf8(corpus("dsn_bounce.eml"))
+        .unwrap()
+        .replace(
+            "kefu.12.41.k3f9@kefu.example",
+            &format!("kefu.{ticket_id}.1.abc@kefu.example"),
+        );
+    let (_, r) = post_mail(&app, &token, bounce.as_bytes()).await;
+    assert_eq!(
+        (r["outcome"].as_str(), r["ticket_id"].as_i64()),
+        (Some("bounce"), Some(ticket_id)),
+        "{r}"
+    );
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}"),
+            AGENT,
+            None,
+        )
+        .await;
+    let text = detail.to_string();
+    assert!(
+        text.contains("Delivery failed") && text.contains("nobody@example.cn"),
+        "{text}"
+    );
+    assert!(text.contains("Automatic reply received"), "{text}");
+    let acknowledgements = {
+        let mut reader = app.app.store.read().await.unwrap();
+        kefu_store::outbox::to_address(&mut reader.conn(), "12345678@qq.com", 10)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        acknowledgements.len(),
+        1,
+        "machines and replies get no acknowledgement"
+    );
+
+    // Spam flagged upstream lands in the spam folder, unanswered.
+    let (_, r) = post_mail(&app, &token, &corpus("spam_flagged.eml")).await;
+    assert_eq!(r["outcome"], "spam");
+    let (_, spam) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{}", r["ticket_id"]),
+            AGENT,
+            None,
+        )
+        .await;
+    assert_eq!(spam["status"], "spam");
+
+    // The ticket's mail, in order, with what became of each.
+    let (_, mail) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}/mail"),
+            AGENT,
+            None,
+        )
+        .await;
+    let outcomes: Vec<&str> = mail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["created", "appended", "appended", "automatic", "bounce"]
+    );
+    assert!(
+        mail[0]["cc_addresses"]
+            .as_str()
+            .unwrap()
+            .contains("finance@example.cn")
+    );
+
+    // Unreadable mail is quarantined with the reason, never lost.
+    let (_, r) = post_mail(&app, &token, b"this is not an email").await;
+    assert_eq!(r["outcome"], "quarantined", "{r}");
+    let (_, held) = app
+        .call(Method::GET, "/api/v1/mail-quarantine", ADMIN, None)
+        .await;
+    assert_eq!(held.as_array().unwrap().len(), 1);
+    let reason = held[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not an email") || reason.contains("no sender"),
+        "{reason}"
+    );
+    let held_id = held[0]["id"].as_i64().unwrap();
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/mail-quarantine", AGENT, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, retried) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/mail-quarantine/{held_id}/retry"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(retried["outcome"], "quarantined");
+    let (_, held) = app
+        .call(Method::GET, "/api/v1/mail-quarantine", ADMIN, None)
+        .await;
+    assert_eq!(
+        held.as_array().unwrap().len(),
+        1,
+        "the retry replaced the entry"
+    );
+
+    // A switched-off mailbox refuses by name; a new token replaces the old.
+    let (_, mb) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/mailboxes/{mailbox_id}"),
+            ADMIN,
+            None,
+        )
+        .await;
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/mailboxes/{mailbox_id}"),
+            ADMIN,
+            Some(json!({"name": "客服邮箱", "address": "support@kefu.example", "active": false, "version": mb["version"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, error) = post_mail(
+        &app,
+        &token,
+        &message("a@b.example", "x", "", "x", "off.1@b.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "mailbox");
+    let (_, renewed) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/mailboxes/{mailbox_id}/token"),
+            ADMIN,
+            None,
+        )
+        .await;
+    let (status, _) = post_mail(
+        &app,
+        &token,
+        &message("a@b.example", "x", "", "x", "old.1@b.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_ne!(renewed["token"].as_str().unwrap(), token);
+
+    // Every change is in the audit log.
+    let (_, audit) = app
+        .call(Method::GET, "/api/v1/audit?entity=mailbox", ADMIN, None)
+        .await;
+    assert!(audit.to_string().contains("mailbox"), "{audit}");
+}
+
+#[tokio::test]
+async fn a_flooding_sender_is_held_back() {
+    let app = spawn_demo_app().await;
+    let (_, token) = mailbox(&app).await;
+    let mut outcomes = Vec::new();
+    for n in 0..31 {
+        let raw = message(
+            "loop@robot.example",
+            &format!("Ticket {n}"),
+            "",
+            "again",
+            &format!("flood.{n}@robot.example"),
+        );
+        let (_, r) = post_mail(&app, &token, &raw).await;
+        outcomes.push(r["outcome"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        outcomes[..30].iter().all(|o| o == "created"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[30], "quarantined");
+    let (_, held) = app
+        .call(Method::GET, "/api/v1/mail-quarantine", ADMIN, None)
+        .await;
+    assert!(
+        held[0]["reason"].as_str().unwrap().contains("too many"),
+        "{held}"
+    );
+    assert_eq!(held[0]["from_address"], "loop@robot.example");
+}
+
+#[tokio::test]
+async fn agents_read_mail_on_the_ticket_page_safely() {
+    let app = spawn_demo_app().await;
+    let (_, token) = mailbox(&app).await;
+    let (_, r) = post_mail(&app, &token, &corpus("nested_related_inline.eml")).await;
+    assert_eq!(r["outcome"], "created", "{r}");
+    let ticket_id = r["ticket_id"].as_i64().unwrap();
+    let mail_id = r["mail_id"].as_i64().unwrap();
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let page = agent.get(&format!("/tickets/{ticket_id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&format!("data-mail=\"{mail_id}\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("/mail/{mail_id}/html")));
+    assert!(page.body.contains("ana@example.com"));
+
+    // The cleaned HTML: the inline picture points at its file; no script,
+    // form or handler; remote pictures load only when asked.
+    let html = agent.get(&format!("/mail/{mail_id}/html")).await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.body.contains("src=\"/attachments/"), "{}", html.body);
+    for bad in ["<script", "<form", "onclick"] {
+        assert!(!html.body.contains(bad), "{bad}");
+    }
+    let policy = html.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("img-src 'self' data:;"), "{policy}");
+    assert!(policy.contains("sandbox") && policy.contains("default-src 'none'"));
+    let with_images = agent.get(&format!("/mail/{mail_id}/html?images=1")).await;
+    let policy = with_images.headers["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("https:"), "{policy}");
+
+    // A reply with history: the history is folded, not lost.
+    let reply = String::from_utf8(corpus("outlook_gb2312_reply.eml"))
+        .unwrap()
+        .replace("[#12]", &format!("[#{ticket_id}]"))
+        .replace("<kefu.12.", &format!("<kefu.{ticket_id}."));
+    let (_, r) = post_mail(&app, &token, reply.as_bytes()).await;
+    assert_eq!(
+        (r["outcome"].as_str(), r["ticket_id"].as_i64()),
+        (Some("appended"), Some(ticket_id)),
+        "{r}"
+    );
+    let page = agent.get(&format!("/tickets/{ticket_id}")).await;
+    assert!(
+        page.body.contains("<details class=\"quoted\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("网络已经恢复正常"));
+
+    // Settings → Email: admins add a mailbox and see its token once.
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let created = admin
+        .post_from(
+            "/settings/mail",
+            "/settings/mail",
+            &[
+                ("name", "售后"),
+                ("address", "after-sales@kefu.example"),
+                ("ticket_type", "fault"),
+                ("language", "zh-CN"),
+                ("imap_port", "993"),
+                ("imap_security", "tls"),
+                ("imap_folder", "INBOX"),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert!(
+        created.body.contains("id=\"token-value\">mbx_"),
+        "{}",
+        created.body
+    );
+    let bad = admin
+        .post_from(
+            "/settings/mail",
+            "/settings/mail",
+            &[
+                ("name", "x"),
+                ("address", "nope"),
+                ("imap_port", "993"),
+                ("imap_security", "tls"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("data-field=\"address\""));
+    let forbidden = agent.get("/settings/mail").await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}
