@@ -39,6 +39,9 @@ pub enum Access {
     AnyOf(&'static [Permission]),
     /// A customer signed in to the portal (no agent role is admitted).
     Customer,
+    /// A mailbox's own token as the bearer token (mail servers and mail
+    /// providers posting raw messages); no account is admitted.
+    MailboxToken,
 }
 
 impl Access {
@@ -53,7 +56,7 @@ impl Access {
             Access::Public | Access::PublicForm | Access::SignedIn => true,
             Access::Requires(permission) => role.allows(permission),
             Access::AnyOf(permissions) => permissions.iter().any(|p| role.allows(*p)),
-            Access::Customer => false,
+            Access::Customer | Access::MailboxToken => false,
         }
     }
 }
@@ -102,7 +105,8 @@ pub async fn enforce(
     if page {
         return enforce_page(state, access, request, next).await;
     }
-    if access.is_public() {
+    if access.is_public() || access == Access::MailboxToken {
+        // The handler checks the mailbox's token itself.
         return next.run(request).await;
     }
     let headers = request.headers().clone();
@@ -434,6 +438,7 @@ pub fn permissions_markdown() -> String {
             Access::Public => "public".to_owned(),
             Access::PublicForm => "public (embeddable form)".to_owned(),
             Access::Customer => "customer (portal)".to_owned(),
+            Access::MailboxToken => "mailbox token".to_owned(),
             Access::SignedIn => "signed in".to_owned(),
             Access::Requires(p) => permission_name(p),
             Access::AnyOf(ps) => ps

@@ -372,6 +372,9 @@ fn operation(
     if route.access.is_public() {
         operation["security"] = json!([]);
     }
+    if route.access == Access::MailboxToken {
+        operation["security"] = json!([{ "bearer": [] }]);
+    }
     if let Access::Requires(permission) = route.access {
         operation["x-kefu-permission"] = json!(permission_code(permission));
     }
@@ -536,6 +539,9 @@ fn access_text(access: Access) -> String {
         ),
         Access::AnyOf(_) => format!("Roles: {}.", roles()),
         Access::Customer => "A customer signed in to the portal.".to_owned(),
+        Access::MailboxToken => {
+            "A mailbox's token (Settings → Email) as the bearer token; no account.".to_owned()
+        }
     }
 }
 

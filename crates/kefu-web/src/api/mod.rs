@@ -626,7 +626,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::POST,
             "/mail/inbound",
-            Access::Public,
+            Access::MailboxToken,
             "receive one raw email (RFC 5322) for the mailbox whose token is the bearer token: a new ticket, a reply on one, or a record; the same Message-ID twice is received once",
             post(mail::inbound).layer(axum::extract::DefaultBodyLimit::max(mail::INBOUND_LIMIT)),
         )
