@@ -426,7 +426,7 @@ async fn apply(
             };
             let subject = crate::macros::fill_text(tx, by, &action.subject, id).await?;
             let body = crate::macros::fill_text(tx, by, &action.body, id).await?;
-            kefu_store::outbox::push(&mut tx.conn(), &email, &subject, &body).await?;
+            crate::mail_out::notify(tx, &email, &subject, &body).await?;
             record_change(
                 tx,
                 by,

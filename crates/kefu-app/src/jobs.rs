@@ -1,5 +1,5 @@
 //! The job worker: runs what the durable job table holds (webhook
-//! deliveries now; mail and surveys later) on every instance.
+//! deliveries, outgoing mail; surveys later) on every instance.
 //!
 //! Each pass claims the jobs that are due with a lease, runs them side by
 //! side outside any transaction, and records each outcome — done, again
@@ -88,6 +88,7 @@ pub async fn run_due(app: &App, worker: &str, now: DateTime<Utc>) -> Result<Pass
 async fn run_one(app: &App, job: &Job) -> Result<Outcome, AppError> {
     match job.kind.as_str() {
         webhooks::DELIVER => webhooks::deliver(app, job).await,
+        crate::mail_out::SEND => crate::mail_out::send(app, job).await,
         other => Ok(Outcome::Failed(format!(
             "no handler for jobs of kind {other}"
         ))),

@@ -27,6 +27,7 @@ pub mod import;
 pub mod jobs;
 pub mod macros;
 pub mod mail;
+pub mod mail_out;
 pub mod page;
 pub mod portal;
 pub mod routing;

@@ -26,7 +26,7 @@ use kefu_mail::noise::Automatic;
 use kefu_mail::{Mail, thread};
 use kefu_store::mail::{self as store, Mailbox, MailboxFields, NewMailMessage, Quarantined};
 use kefu_store::tickets::{self as ticket_store, Author};
-use kefu_store::{Tx, outbox, throttle};
+use kefu_store::{Tx, throttle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -68,6 +68,21 @@ pub struct MailboxInput {
     /// Whether mail is taken in (default true).
     #[serde(default)]
     pub active: Option<bool>,
+    /// SMTP server replies go out through; empty when this mailbox sends nothing.
+    #[serde(default)]
+    pub smtp_host: String,
+    /// SMTP port (587).
+    #[serde(default)]
+    pub smtp_port: Option<i64>,
+    /// `starttls` (default), `tls` or `none`.
+    #[serde(default)]
+    pub smtp_security: String,
+    /// SMTP user name (empty: no authentication).
+    #[serde(default)]
+    pub smtp_user: String,
+    /// SMTP password; left as it is when omitted.
+    #[serde(default)]
+    pub smtp_password: Option<String>,
     /// The version read, for a change (optimistic locking).
     #[serde(default)]
     pub version: Option<i64>,
@@ -137,6 +152,14 @@ fn fields_of(input: &MailboxInput) -> Result<MailboxFields, AppError> {
         },
         imap_user: &input.imap_user,
         imap_folder: &input.imap_folder,
+        smtp_host: &input.smtp_host,
+        smtp_port: input.smtp_port.unwrap_or(587),
+        smtp_security: if input.smtp_security.trim().is_empty() {
+            "starttls"
+        } else {
+            &input.smtp_security
+        },
+        smtp_user: &input.smtp_user,
     })?;
     Ok(MailboxFields {
         name: checked.name,
@@ -150,6 +173,10 @@ fn fields_of(input: &MailboxInput) -> Result<MailboxFields, AppError> {
         imap_user: checked.imap_user,
         imap_folder: checked.imap_folder,
         active: input.active.unwrap_or(true),
+        smtp_host: checked.smtp_host,
+        smtp_port: checked.smtp_port,
+        smtp_security: checked.smtp_security.as_str().to_owned(),
+        smtp_user: checked.smtp_user,
     })
 }
 
@@ -196,8 +223,14 @@ pub async fn create_mailbox(
     let mut tx = app.store.write().await?;
     check_team(&mut tx, fields.team_id).await?;
     let password = input.imap_password.as_deref().unwrap_or_default();
-    let mailbox =
-        store::insert_mailbox(&mut tx.conn(), &fields, &token_hash(&token), password).await?;
+    let mailbox = store::insert_mailbox(
+        &mut tx.conn(),
+        &fields,
+        &token_hash(&token),
+        password,
+        input.smtp_password.as_deref().unwrap_or_default(),
+    )
+    .await?;
     record_change(
         &mut tx,
         caller,
@@ -231,10 +264,23 @@ pub async fn update_mailbox(
     check_team(&mut tx, fields.team_id).await?;
     let before = store::mailbox(&mut tx.conn(), id).await?;
     let password = input.imap_password.as_deref().filter(|p| !p.is_empty());
-    let after = store::update_mailbox(&mut tx.conn(), id, version, &fields, None, password).await?;
+    let smtp_password = input.smtp_password.as_deref().filter(|p| !p.is_empty());
+    let after = store::update_mailbox(
+        &mut tx.conn(),
+        id,
+        version,
+        &fields,
+        None,
+        password,
+        smtp_password,
+    )
+    .await?;
     let mut new = audited(&after);
     if password.is_some() {
         new["imap_password"] = "changed".into();
+    }
+    if smtp_password.is_some() {
+        new["smtp_password"] = "changed".into();
     }
     record_change(
         &mut tx,
@@ -272,6 +318,10 @@ pub async fn renew_token(
         imap_user: before.imap_user.clone(),
         imap_folder: before.imap_folder.clone(),
         active: before.active,
+        smtp_host: before.smtp_host.clone(),
+        smtp_port: before.smtp_port,
+        smtp_security: before.smtp_security.clone(),
+        smtp_user: before.smtp_user.clone(),
     };
     let mailbox = store::update_mailbox(
         &mut tx.conn(),
@@ -279,6 +329,7 @@ pub async fn renew_token(
         before.version,
         &fields,
         Some(&token_hash(&token)),
+        None,
         None,
     )
     .await?;
@@ -578,6 +629,7 @@ async fn receive_parsed(
         outcome: "ignored",
         from_address: mail.from.address.clone(),
         from_name: mail.from.name.clone(),
+        reply_to: mail.reply_to.address.clone(),
         to_addresses: addresses_json(&mail.to),
         cc_addresses: addresses_json(&mail.cc),
         subject: mail.subject.clone(),
@@ -791,7 +843,21 @@ async fn receive_parsed(
                         &view.ticket.subject,
                         &view.number,
                     );
-                    outbox::push(&mut tx.conn(), &mail.reply_to.address, &subject, &text).await?;
+                    crate::mail_out::queue(
+                        &mut tx,
+                        &kefu_store::outbox::NewOutgoing {
+                            to: &mail.reply_to.address,
+                            subject: &subject,
+                            body: &text,
+                            ticket_id: Some(id),
+                            mailbox_id: Some(mailbox.id),
+                            in_reply_to: &mail.message_id,
+                            references: &record.thread_ids,
+                            automatic: true,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                 }
             }
             kefu_store::attachments::for_ticket(&mut tx.conn(), id).await?

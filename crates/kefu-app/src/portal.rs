@@ -24,7 +24,7 @@ use kefu_domain::ticket::{MessageKind, Status};
 use kefu_domain::web_form::RATE;
 use kefu_store::attachments::Attachment;
 use kefu_store::tickets::{self, After, Author, Filter, Message, Sort, Ticket};
-use kefu_store::{outbox, portal, throttle};
+use kefu_store::{portal, throttle};
 
 /// How long a mailed sign-in link works.
 pub const LINK_LIFETIME: Duration = Duration::minutes(30);
@@ -99,7 +99,7 @@ pub async fn request_link(app: &App, email: &str, public_url: &str) -> Result<()
                 ),
             )
         };
-        outbox::push(&mut tx.conn(), &email, &subject, &body).await?;
+        crate::mail_out::notify(&mut tx, &email, &subject, &body).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -9,7 +9,7 @@ use kefu_domain::signin::ThrottlePolicy;
 use kefu_domain::signin::{self, RESET_TOKEN_LIFETIME, SESSION_MAX_AGE};
 use kefu_store::agents::{self, Agent};
 use kefu_store::sessions::{self, NewSession, Session};
-use kefu_store::{Tx, audit as audit_log, outbox, resets, throttle, totp};
+use kefu_store::{Tx, audit as audit_log, resets, throttle, totp};
 use serde_json::Value;
 
 /// A fresh session: the cookie value (shown only now) and its record.
@@ -553,7 +553,7 @@ pub async fn request_password_reset(
             ),
         )
     };
-    outbox::push(&mut tx.conn(), &agent.email, &subject, &body).await?;
+    crate::mail_out::notify(&mut tx, &agent.email, &subject, &body).await?;
     let actor = Actor::System("password_reset".into());
     record(
         &mut tx,

@@ -1496,6 +1496,10 @@ pub(crate) async fn append_message(
     {
         notify_mentions(tx, id, writer, &body).await?;
     }
+    if kind == MessageKind::Reply && matches!(author, Author::Agent(_)) {
+        // A ticket that came by email is answered by email.
+        crate::mail_out::queue_reply(tx, id, &before.subject, &body).await?;
+    }
     let by_agent = matches!(author, Author::Agent(_) | Author::System);
     let mut f = TicketFields::of(&before);
     if kind == MessageKind::Reply && by_agent {

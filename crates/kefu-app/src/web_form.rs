@@ -13,7 +13,7 @@ use kefu_domain::audit::{Actor, Source};
 use kefu_domain::customer::ContactKind;
 use kefu_domain::validate;
 use kefu_domain::web_form as rules;
-use kefu_store::{outbox, throttle};
+use kefu_store::throttle;
 
 /// What a visitor sends.
 #[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -180,7 +180,7 @@ pub async fn submit(
             ),
         )
     };
-    outbox::push(&mut tx.conn(), &email, &mail_subject, &body).await?;
+    crate::mail_out::notify(&mut tx, &email, &mail_subject, &body).await?;
     tx.commit().await?;
     app.events
         .ticket(&customer, view.ticket.id, crate::events::EventKind::Created)

@@ -11,11 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 
 code_enum!(
-    /// How the IMAP connection is protected.
-    ImapSecurity, "imap_security", {
-        /// TLS from the first byte (port 993).
+    /// How a connection to a mail server (IMAP, SMTP) is protected.
+    Security, "security", {
+        /// TLS from the first byte (IMAP 993, SMTP 465).
         Tls => "tls",
-        /// Plain connection upgraded with STARTTLS (port 143).
+        /// Plain connection upgraded with STARTTLS (IMAP 143, SMTP 587).
         Starttls => "starttls",
         /// No protection: only for a server on the same host.
         None => "none",
@@ -52,6 +52,14 @@ pub struct MailboxDraft<'a> {
     pub imap_user: &'a str,
     /// IMAP folder.
     pub imap_folder: &'a str,
+    /// SMTP host; empty when this mailbox sends nothing.
+    pub smtp_host: &'a str,
+    /// SMTP port.
+    pub smtp_port: i64,
+    /// SMTP security code.
+    pub smtp_security: &'a str,
+    /// SMTP user (empty: no authentication).
+    pub smtp_user: &'a str,
 }
 
 /// A mailbox's settings, checked and normalized.
@@ -70,11 +78,19 @@ pub struct CheckedMailbox {
     /// Port.
     pub imap_port: i64,
     /// Security.
-    pub imap_security: ImapSecurity,
+    pub imap_security: Security,
     /// User.
     pub imap_user: String,
     /// Folder (`INBOX` when empty).
     pub imap_folder: String,
+    /// SMTP host, trimmed.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: i64,
+    /// SMTP security.
+    pub smtp_security: Security,
+    /// SMTP user.
+    pub smtp_user: String,
 }
 
 /// Checks a mailbox's settings; errors name the field.
@@ -104,7 +120,7 @@ pub fn check_mailbox(d: &MailboxDraft<'_>) -> Result<CheckedMailbox, DomainError
             "must be between 1 and 65535",
         ));
     }
-    let imap_security = ImapSecurity::parse_field("imap_security", d.imap_security.trim())?;
+    let imap_security = Security::parse_field("imap_security", d.imap_security.trim())?;
     let imap_user = d.imap_user.trim().to_owned();
     if !imap_host.is_empty() && imap_user.is_empty() {
         return Err(DomainError::invalid(
@@ -120,7 +136,22 @@ pub fn check_mailbox(d: &MailboxDraft<'_>) -> Result<CheckedMailbox, DomainError
             "must be at most 200 characters",
         ));
     }
+    let smtp_host = d.smtp_host.trim().to_owned();
+    if smtp_host.chars().any(|c| c.is_whitespace() || c == '/') || smtp_host.len() > 253 {
+        return Err(DomainError::invalid("smtp_host", "is not a host name"));
+    }
+    if !(1..=65_535).contains(&d.smtp_port) {
+        return Err(DomainError::invalid(
+            "smtp_port",
+            "must be between 1 and 65535",
+        ));
+    }
+    let smtp_security = Security::parse_field("smtp_security", d.smtp_security.trim())?;
     Ok(CheckedMailbox {
+        smtp_host,
+        smtp_port: d.smtp_port,
+        smtp_security,
+        smtp_user: d.smtp_user.trim().to_owned(),
         name,
         address,
         ticket_type,
@@ -169,6 +200,8 @@ mod tests {
             address: "Support@Example.CN",
             imap_port: 993,
             imap_security: "tls",
+            smtp_port: 587,
+            smtp_security: "starttls",
             ..MailboxDraft::default()
         }
     }

@@ -40,6 +40,18 @@ pub struct Mailbox {
     pub imap_folder: String,
     /// Whether mail is taken in.
     pub active: bool,
+    /// SMTP server replies go out through (empty: this mailbox sends nothing).
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: i64,
+    /// `tls`, `starttls` or `none`.
+    pub smtp_security: String,
+    /// SMTP user (empty: no authentication).
+    pub smtp_user: String,
+    /// SMTP password; never shown.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub smtp_password: String,
     /// The last problem reaching the server, empty when none.
     pub last_error: String,
     /// When the server was last reached.
@@ -77,11 +89,19 @@ pub struct MailboxFields {
     pub imap_folder: String,
     /// Active.
     pub active: bool,
+    /// SMTP host.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: i64,
+    /// SMTP security.
+    pub smtp_security: String,
+    /// SMTP user.
+    pub smtp_user: String,
 }
 
 const MAILBOX_COLUMNS: &str = "id, name, address, token_hash, team_id, ticket_type, language, imap_host, \
-     imap_port, imap_security, imap_user, imap_password, imap_folder, active, last_error, last_checked_at, \
-     version, created_at, updated_at";
+     imap_port, imap_security, imap_user, imap_password, imap_folder, active, smtp_host, smtp_port, \
+     smtp_security, smtp_user, smtp_password, last_error, last_checked_at, version, created_at, updated_at";
 
 /// Adds a mailbox; `Duplicate` names `address` or `name` when taken.
 pub async fn insert_mailbox(
@@ -89,12 +109,15 @@ pub async fn insert_mailbox(
     f: &MailboxFields,
     token_hash: &str,
     imap_password: &str,
+    smtp_password: &str,
 ) -> Result<Mailbox, StoreError> {
     let now = crate::now();
     let sql = format!(
         "INSERT INTO mailboxes (name, address, token_hash, team_id, ticket_type, language, imap_host, imap_port, \
-         imap_security, imap_user, imap_password, imap_folder, active, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) RETURNING {MAILBOX_COLUMNS}"
+         imap_security, imap_user, imap_password, imap_folder, active, smtp_host, smtp_port, smtp_security, \
+         smtp_user, smtp_password, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18, $19, 1, $14, $14) \
+         RETURNING {MAILBOX_COLUMNS}"
     );
     on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&f.name)
@@ -111,6 +134,11 @@ pub async fn insert_mailbox(
         .bind(&f.imap_folder)
         .bind(f.active)
         .bind(now)
+        .bind(&f.smtp_host)
+        .bind(f.smtp_port)
+        .bind(&f.smtp_security)
+        .bind(&f.smtp_user)
+        .bind(smtp_password)
         .fetch_one(c)
         .await?))
 }
@@ -124,12 +152,15 @@ pub async fn update_mailbox(
     f: &MailboxFields,
     new_token_hash: Option<&str>,
     new_imap_password: Option<&str>,
+    new_smtp_password: Option<&str>,
 ) -> Result<Mailbox, StoreError> {
     let now = crate::now();
     let sql = format!(
         "UPDATE mailboxes SET name = $1, address = $2, team_id = $3, ticket_type = $4, language = $5, \
          imap_host = $6, imap_port = $7, imap_security = $8, imap_user = $9, imap_folder = $10, active = $11, \
          token_hash = COALESCE($12, token_hash), imap_password = COALESCE($13, imap_password), \
+         smtp_host = $17, smtp_port = $18, smtp_security = $19, smtp_user = $20, \
+         smtp_password = COALESCE($21, smtp_password), \
          version = version + 1, updated_at = $14 WHERE id = $15 AND version = $16 RETURNING {MAILBOX_COLUMNS}"
     );
     let row: Option<Mailbox> = on_conn!(&mut *conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -149,6 +180,11 @@ pub async fn update_mailbox(
         .bind(now)
         .bind(id)
         .bind(expected_version)
+        .bind(&f.smtp_host)
+        .bind(f.smtp_port)
+        .bind(&f.smtp_security)
+        .bind(&f.smtp_user)
+        .bind(new_smtp_password)
         .fetch_optional(c)
         .await?);
     match row {
@@ -177,6 +213,17 @@ pub async fn mailbox_by_token(
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE token_hash = $1");
     on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(token_hash)
+        .fetch_optional(c)
+        .await?))
+}
+
+/// The mailbox mail without one of its own goes out from: the first
+/// active one with an SMTP server.
+pub async fn sending_mailbox(conn: &mut Conn<'_>) -> Result<Option<Mailbox>, StoreError> {
+    let sql = format!(
+        "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE active AND smtp_host <> '' ORDER BY id LIMIT 1"
+    );
+    on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_optional(c)
         .await?))
 }
@@ -225,6 +272,8 @@ pub struct MailMessage {
     pub from_address: String,
     /// Sender's display name.
     pub from_name: String,
+    /// Where answers go (`Reply-To`, else the sender).
+    pub reply_to: String,
     /// `To`, a JSON array of `{name, address}`.
     pub to_addresses: String,
     /// `Cc`, a JSON array of `{name, address}`.
@@ -274,6 +323,8 @@ pub struct NewMailMessage {
     pub from_address: String,
     /// Sender's name.
     pub from_name: String,
+    /// Reply address.
+    pub reply_to: String,
     /// JSON `To`.
     pub to_addresses: String,
     /// JSON `Cc`.
@@ -299,7 +350,7 @@ pub struct NewMailMessage {
 }
 
 const MESSAGE_COLUMNS: &str = "id, direction, message_id, mailbox_id, ticket_id, ticket_message_id, outcome, \
-     from_address, from_name, to_addresses, cc_addresses, subject, thread_ids, automatic, html, remote_images, \
+     from_address, from_name, reply_to, to_addresses, cc_addresses, subject, thread_ids, automatic, html, remote_images, \
      inline_files, raw_sha256, raw_size, note, created_at";
 
 /// Records a message; a second incoming message with the same id is
@@ -310,8 +361,8 @@ pub async fn insert_message(conn: &mut Conn<'_>, m: &NewMailMessage) -> Result<i
         sqlx::query_scalar(
         "INSERT INTO mail_messages (direction, message_id, mailbox_id, ticket_id, ticket_message_id, outcome, \
          from_address, from_name, to_addresses, cc_addresses, subject, thread_ids, automatic, html, remote_images, \
-         inline_files, raw_sha256, raw_size, note, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id"
+         inline_files, raw_sha256, raw_size, note, created_at, reply_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id"
     )
     .bind(m.direction)
     .bind(&m.message_id)
@@ -333,6 +384,7 @@ pub async fn insert_message(conn: &mut Conn<'_>, m: &NewMailMessage) -> Result<i
     .bind(m.raw_size)
     .bind(&m.note)
     .bind(now)
+    .bind(&m.reply_to)
     .fetch_one(c)
     .await
     .map_err(|e| StoreError::from(e).on_unique("message_id"))?

@@ -543,3 +543,233 @@ async fn agents_read_mail_on_the_ticket_page_safely() {
     let forbidden = agent.get("/settings/mail").await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
+
+/// A real SMTP server (aiosmtpd, from PyPI) on 127.0.0.1 that keeps what
+/// it receives in a Maildir; `None` when `KEFU_TEST_SMTP_PYTHON` (a
+/// Python with aiosmtpd, which CI installs) is not set.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    async fn start() -> Option<SmtpSink> {
+        let Ok(python) = std::env::var("KEFU_TEST_SMTP_PYTHON") else {
+            eprintln!("KEFU_TEST_SMTP_PYTHON is not set: skipping the SMTP part");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path())
+            .spawn()
+            .expect("aiosmtpd starts");
+        // Kept at once, so that it is stopped whatever happens next.
+        let sink = SmtpSink { child, port, dir };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(sink);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// The messages received so far, parsed back, oldest first.
+    fn received(&self) -> Vec<(kefu_mail::Mail, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("new"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .into_iter()
+            .map(|p| {
+                let raw = std::fs::read(&p).unwrap();
+                (
+                    kefu_mail::parse(&raw).unwrap(),
+                    String::from_utf8_lossy(&raw).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the job worker at `at` until nothing more is due.
+async fn run_jobs(app: &kefu_app::App, at: chrono::DateTime<chrono::Utc>) {
+    loop {
+        let report = kefu_app::jobs::run_due(app, "test-worker", at)
+            .await
+            .unwrap();
+        if report.claimed == 0 {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn replies_go_out_by_smtp_and_answers_come_back_to_the_ticket() {
+    let Some(sink) = SmtpSink::start().await else {
+        return;
+    };
+    let app = spawn_demo_app().await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes",
+            ADMIN,
+            Some(json!({
+                "name": "星河客服", "address": "support@kefu.example",
+                "smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_security": "none"
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+
+    // A request by mail: the acknowledgement goes out, threaded and
+    // marked automatic so no auto-responder answers it.
+    let (_, r) = post_mail(&app, &token, &corpus("qq_gbk_attachments.eml")).await;
+    let ticket_id = r["ticket_id"].as_i64().unwrap();
+    run_jobs(&app.app, chrono::Utc::now()).await;
+    let got = sink.received();
+    let queued = {
+        let mut reader = app.app.store.read().await.unwrap();
+        kefu_store::outbox::to_address(&mut reader.conn(), "12345678@qq.com", 10)
+            .await
+            .unwrap()
+    };
+    assert_eq!(got.len(), 1, "the outbox: {queued:?}");
+    assert_eq!(queued[0].state, "sent");
+    let (ack, raw) = &got[0];
+    assert_eq!(ack.to[0].address, "12345678@qq.com");
+    assert_eq!(ack.from.address, "support@kefu.example");
+    assert!(
+        ack.subject.contains(&format!("#{ticket_id}")),
+        "{}",
+        ack.subject
+    );
+    assert_eq!(ack.in_reply_to, vec!["tencent_ABCDEF0123456789@qq.com"]);
+    assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
+    assert!(ack.text.contains("已受理"), "{}", ack.text);
+
+    // An agent's reply: to the sender, copying whom they copied, in the
+    // thread, with the ticket's tag.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{ticket_id}/messages"),
+            AGENT,
+            Some(json!({"kind": "reply", "body": "王女士您好，发票已重新开具，请查收。"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // A note is never mailed.
+    app.call(
+        Method::POST,
+        &format!("/api/v1/tickets/{ticket_id}/messages"),
+        AGENT,
+        Some(json!({"kind": "note", "body": "内部：已联系财务"})),
+    )
+    .await;
+    run_jobs(&app.app, chrono::Utc::now()).await;
+    let got = sink.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let (reply, raw) = &got[1];
+    assert_eq!(reply.subject, format!("Re: 开具发票申请 [#{ticket_id}]"));
+    assert_eq!(reply.to[0].address, "12345678@qq.com");
+    let cc: Vec<&str> = reply.cc.iter().map(|m| m.address.as_str()).collect();
+    assert_eq!(cc, vec!["finance@example.cn", "zhang.wei@example.cn"]);
+    assert_eq!(reply.in_reply_to, vec!["tencent_ABCDEF0123456789@qq.com"]);
+    assert!(
+        reply
+            .references
+            .contains(&"tencent_ABCDEF0123456789@qq.com".to_owned())
+    );
+    assert!(reply.text.contains("发票已重新开具"));
+    assert!(!raw.contains("已联系财务"));
+    assert!(!raw.contains("Auto-Submitted"));
+    let (_, mail) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}/mail"),
+            AGENT,
+            None,
+        )
+        .await;
+    assert!(
+        mail.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["direction"] == "out" && m["message_id"] == reply.message_id.as_str()),
+        "{mail}"
+    );
+
+    // The customer answers our reply (without the tag): it threads by id.
+    let answer = message(
+        "王芳 <12345678@qq.com>",
+        "Re: 开具发票申请",
+        &format!(
+            "In-Reply-To: <{}>\r\nReferences: <{}>\r\n",
+            reply.message_id, reply.message_id
+        ),
+        "收到了，谢谢！",
+        "answer.1@qq.com",
+    );
+    let (_, r) = post_mail(&app, &token, &answer).await;
+    assert_eq!(
+        (r["outcome"].as_str(), r["ticket_id"].as_i64()),
+        (Some("appended"), Some(ticket_id)),
+        "{r}"
+    );
+
+    // The server goes away: the reply is tried again with pauses, and
+    // after the last try the failure shows on the ticket.
+    drop(sink);
+    app.call(
+        Method::POST,
+        &format!("/api/v1/tickets/{ticket_id}/messages"),
+        AGENT,
+        Some(json!({"kind": "reply", "body": "还有其他问题吗？"})),
+    )
+    .await;
+    let mut at = chrono::Utc::now();
+    for _ in 0..10 {
+        run_jobs(&app.app, at).await;
+        at += chrono::Duration::days(1);
+    }
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}"),
+            AGENT,
+            None,
+        )
+        .await;
+    assert!(
+        detail
+            .to_string()
+            .contains("Sending failed to 12345678@qq.com"),
+        "{detail}"
+    );
+}

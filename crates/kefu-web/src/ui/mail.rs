@@ -113,6 +113,10 @@ fn form_of(m: &Mailbox) -> FormState {
         ("imap_security", &m.imap_security),
         ("imap_user", &m.imap_user),
         ("imap_folder", &m.imap_folder),
+        ("smtp_host", &m.smtp_host),
+        ("smtp_port", &m.smtp_port.to_string()),
+        ("smtp_security", &m.smtp_security),
+        ("smtp_user", &m.smtp_user),
     ]);
     if m.active {
         form.set_value("active", "1");
@@ -138,6 +142,8 @@ fn new_form() -> FormState {
         ("imap_port", "993"),
         ("imap_security", "tls"),
         ("imap_folder", "INBOX"),
+        ("smtp_port", "587"),
+        ("smtp_security", "starttls"),
     ])
 }
 
@@ -190,6 +196,7 @@ pub async fn edit(
 
 fn input_of(fields: &Fields) -> MailboxInput {
     let password = field(fields, "imap_password");
+    let smtp_password = field(fields, "smtp_password");
     MailboxInput {
         version: field(fields, "version").parse().ok(),
         name: field(fields, "name").to_owned(),
@@ -204,6 +211,11 @@ fn input_of(fields: &Fields) -> MailboxInput {
         imap_password: (!password.is_empty()).then(|| password.to_owned()),
         imap_folder: field(fields, "imap_folder").to_owned(),
         active: Some(fields.contains_key("active")),
+        smtp_host: field(fields, "smtp_host").to_owned(),
+        smtp_port: field(fields, "smtp_port").parse().ok(),
+        smtp_security: field(fields, "smtp_security").to_owned(),
+        smtp_user: field(fields, "smtp_user").to_owned(),
+        smtp_password: (!smtp_password.is_empty()).then(|| smtp_password.to_owned()),
     }
 }
 
