@@ -23,6 +23,7 @@ pub mod demo_tickets;
 pub mod directory;
 mod error;
 pub mod events;
+pub mod imap;
 pub mod import;
 pub mod jobs;
 pub mod macros;

@@ -1051,3 +1051,78 @@ pub async fn message_source(
     let raw = attachments::bytes_of(app, &message.raw_sha256).await?;
     Ok((message, raw))
 }
+
+/// How reaching a mailbox's servers went.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ConnectionTest {
+    /// `ok` or `failed` for IMAP; absent when the mailbox has no IMAP server.
+    pub imap: Option<String>,
+    /// What the IMAP server said, or the error.
+    pub imap_detail: String,
+    /// `ok` or `failed` for SMTP; absent when the mailbox has no SMTP server.
+    pub smtp: Option<String>,
+    /// What went wrong with SMTP, if anything.
+    pub smtp_detail: String,
+}
+
+/// Signs in to the mailbox's IMAP server and greets its SMTP server,
+/// taking and sending nothing (admins' "test connection").
+pub async fn test_connection(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+) -> Result<ConnectionTest, AppError> {
+    caller.require(Permission::ManageIntegrations)?;
+    let mailbox = {
+        let mut reader = app.store.read().await?;
+        store::mailbox(&mut reader.conn(), id).await?
+    };
+    let mut test = ConnectionTest {
+        imap: None,
+        imap_detail: String::new(),
+        smtp: None,
+        smtp_detail: String::new(),
+    };
+    if !mailbox.imap_host.is_empty() {
+        match crate::imap::test(&mailbox).await {
+            Ok(detail) => {
+                test.imap = Some("ok".into());
+                test.imap_detail = detail;
+            }
+            Err(e) => {
+                test.imap = Some("failed".into());
+                test.imap_detail = e;
+            }
+        }
+    }
+    if !mailbox.smtp_host.is_empty() {
+        match crate::mail_out::test(&mailbox).await {
+            Ok(()) => test.smtp = Some("ok".into()),
+            Err(e) => {
+                test.smtp = Some("failed".into());
+                test.smtp_detail = e;
+            }
+        }
+    }
+    Ok(test)
+}
+
+/// Reads a mailbox's IMAP server now (admins' "check now").
+pub async fn check_now(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+) -> Result<crate::imap::PassReport, AppError> {
+    caller.require(Permission::ManageIntegrations)?;
+    let mailbox = {
+        let mut reader = app.store.read().await?;
+        store::mailbox(&mut reader.conn(), id).await?
+    };
+    if mailbox.imap_host.is_empty() {
+        return Err(AppError::invalid(
+            "imap_host",
+            "this mailbox has no IMAP server",
+        ));
+    }
+    crate::imap::check_now(app, &mailbox).await
+}

@@ -272,6 +272,22 @@ fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, St
     Ok(builder.build())
 }
 
+/// Greets the mailbox's SMTP server and signs in, sending nothing.
+pub(crate) async fn test(mailbox: &Mailbox) -> Result<(), String> {
+    let ok = transport(mailbox)?
+        .test_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} did not accept the connection",
+            mailbox.smtp_host
+        ))
+    }
+}
+
 /// Sends one outbox message (the `mail.send` job); see the module
 /// documentation.
 pub(crate) async fn send(app: &App, job: &Job) -> Result<Outcome, AppError> {

@@ -228,6 +228,21 @@ pub async fn sending_mailbox(conn: &mut Conn<'_>) -> Result<Option<Mailbox>, Sto
         .await?))
 }
 
+/// Records a pass over a mailbox's server: when, and the error (empty
+/// when it worked). Not a change of settings: the version stays.
+pub async fn record_check(conn: &mut Conn<'_>, id: i64, error: &str) -> Result<(), StoreError> {
+    let now = crate::now();
+    on_conn!(conn, |c| {
+        sqlx::query("UPDATE mailboxes SET last_error = $1, last_checked_at = $2 WHERE id = $3")
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .execute(c)
+            .await?;
+    });
+    Ok(())
+}
+
 /// Every mailbox, by name.
 pub async fn mailboxes(conn: &mut Conn<'_>) -> Result<Vec<Mailbox>, StoreError> {
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes ORDER BY name, id");

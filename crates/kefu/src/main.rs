@@ -428,8 +428,10 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     });
     // Warnings and escalations fire in the background, on every instance.
     let alarms = kefu_app::alarms::start(&app);
-    // Webhook deliveries (and later mail) go out from the job worker.
+    // Webhook deliveries and mail go out from the job worker.
     let jobs = kefu_app::jobs::start(&app);
+    // Mailboxes with an IMAP server are read in the background.
+    let imap = kefu_app::imap::start(&app);
     // Waiting tickets go to agents in the background, on every instance.
     let router = kefu_app::routing::start(&app);
     let options = kefu_web::WebOptions {
@@ -448,6 +450,7 @@ async fn serve(settings: Settings, demo_seed: Option<u64>) -> anyhow::Result<()>
     let _ = alarms.await;
     let _ = jobs.await;
     let _ = router.await;
+    let _ = imap.await;
     store.close().await;
     tracing::info!("kefu stopped cleanly");
     Ok(())

@@ -773,3 +773,284 @@ async fn replies_go_out_by_smtp_and_answers_come_back_to_the_ticket() {
         "{detail}"
     );
 }
+
+/// A real IMAP server (Debian's Dovecot) on 127.0.0.1 with a throwaway
+/// configuration and one user, `support@kefu.example` / `secret`; `None`
+/// when `KEFU_TEST_DOVECOT` (the dovecot binary, which CI installs) is
+/// not set.
+struct Dovecot {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Dovecot {
+    async fn start() -> Option<Dovecot> {
+        let Ok(binary) = std::env::var("KEFU_TEST_DOVECOT") else {
+            eprintln!("KEFU_TEST_DOVECOT is not set: skipping the IMAP part");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("passwd"),
+            "support@kefu.example:{PLAIN}secret\n",
+        )
+        .unwrap();
+        let config = format!(
+            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+             instance_name = kefu-test-{port}\nlog_path = {d}/dovecot.log\nssl = no\n\
+             disable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 100\n\
+             default_internal_user = dovecot\ndefault_login_user = dovenull\n\
+             mail_location = maildir:~/Maildir\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={d}/home/%u\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service stats {{\n  unix_listener stats-reader {{\n    mode = 0666\n  }}\n  unix_listener stats-writer {{\n    mode = 0666\n  }}\n}}\n"
+        );
+        let conf = dir.path().join("dovecot.conf");
+        std::fs::write(&conf, config).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .spawn()
+            .expect("dovecot starts");
+        let server = Dovecot {
+            child,
+            port,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(server);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("dovecot did not listen on {port}");
+    }
+
+    async fn session(&self) -> async_imap::Session<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.unwrap();
+        let mut session = client
+            .login("support@kefu.example", "secret")
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        session.select("INBOX").await.unwrap();
+        session
+    }
+
+    /// Delivers messages into the inbox, unread.
+    async fn deliver(&self, messages: &[Vec<u8>]) {
+        let mut session = self.session().await;
+        for raw in messages {
+            session.append("INBOX", None, None, raw).await.unwrap();
+        }
+        session.logout().await.unwrap();
+    }
+
+    async fn unread(&self) -> Vec<u32> {
+        let mut session = self.session().await;
+        let mut uids: Vec<u32> = session
+            .uid_search("UNSEEN")
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        session.logout().await.unwrap();
+        uids
+    }
+
+    async fn mark_unread(&self, uid: u32) {
+        use futures_util::TryStreamExt;
+        let mut session = self.session().await;
+        let _: Vec<_> = session
+            .uid_store(uid.to_string(), "-FLAGS (\\Seen)")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        session.logout().await.unwrap();
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_imap_mailbox_is_read_exactly_once() {
+    let Some(imap) = Dovecot::start().await else {
+        return;
+    };
+    let app = spawn_demo_app().await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes",
+            ADMIN,
+            Some(json!({
+                "name": "星河客服", "address": "support@kefu.example",
+                "imap_host": "127.0.0.1", "imap_port": imap.port, "imap_security": "none",
+                "imap_user": "support@kefu.example", "imap_password": "secret"
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["mailbox"]["id"].as_i64().unwrap();
+    let (_, test) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/mailboxes/{id}/test"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(test["imap"], "ok", "{test}");
+    assert_eq!(test["smtp"], Value::Null);
+
+    // Three messages and a second copy of the first arrive.
+    let big5 = corpus("big5_qp.eml");
+    imap.deliver(&[
+        big5.clone(),
+        corpus("iso2022jp.eml"),
+        corpus("nested_related_inline.eml"),
+        big5,
+    ])
+    .await;
+    assert_eq!(imap.unread().await.len(), 4);
+    let (status, report) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/mailboxes/{id}/check"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["unread"], 4);
+    let outcomes: Vec<&str> = report["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, vec!["created", "created", "created", "duplicate"]);
+    assert!(
+        imap.unread().await.is_empty(),
+        "marked read after the commit"
+    );
+    let first = report["receipts"][0]["ticket_id"].as_i64().unwrap();
+    let (_, ticket) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{first}"),
+            AGENT,
+            None,
+        )
+        .await;
+    assert_eq!(ticket["subject"], "網路斷線", "{ticket}");
+
+    // As if Kefu had died between its commit and the flag: the message
+    // is unread again, and is only flagged, not received twice.
+    imap.mark_unread(1).await;
+    let (_, report) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/mailboxes/{id}/check"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(report["receipts"][0]["outcome"], "duplicate", "{report}");
+    assert_eq!(report["receipts"][0]["ticket_id"], first);
+    assert!(imap.unread().await.is_empty());
+
+    // A wrong password shows on the mailbox; nothing is lost.
+    let (_, mb) = app
+        .call(Method::GET, &format!("/api/v1/mailboxes/{id}"), ADMIN, None)
+        .await;
+    assert_eq!(mb["last_error"], "");
+    assert!(mb["last_checked_at"].is_string());
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/mailboxes/{id}"),
+            ADMIN,
+            Some(json!({
+                "name": "星河客服", "address": "support@kefu.example",
+                "imap_host": "127.0.0.1", "imap_port": imap.port, "imap_security": "none",
+                "imap_user": "support@kefu.example", "imap_password": "wrong", "version": mb["version"]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    imap.deliver(&[message(
+        "a@b.example",
+        "later",
+        "",
+        "later",
+        "later.1@b.example",
+    )])
+    .await;
+    let (status, error) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/mailboxes/{id}/check"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (_, mb) = app
+        .call(Method::GET, &format!("/api/v1/mailboxes/{id}"), ADMIN, None)
+        .await;
+    assert!(
+        mb["last_error"].as_str().unwrap().contains("refused"),
+        "{mb}"
+    );
+    assert_eq!(imap.unread().await.len(), 1, "still waiting on the server");
+
+    // The settings page shows the problem and tests the connection.
+    let admin = app.signed_in(ADMIN, DEMO_PASSWORD).await;
+    let page = admin.get("/settings/mail").await;
+    assert!(page.body.contains("refused"), "{}", page.body);
+    let tested = admin
+        .post_from(
+            &format!("/settings/mail/{id}"),
+            &format!("/settings/mail/{id}/test"),
+            &[],
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::OK);
+    assert!(
+        tested.body.contains("data-result=\"failed\""),
+        "{}",
+        tested.body
+    );
+}

@@ -173,3 +173,21 @@ pub async fn source(
     let (_, raw) = mail::message_source(&state.app, &caller, id).await?;
     Ok(eml(raw, &format!("message-{id}.eml")))
 }
+
+/// Tries a mailbox's servers.
+pub async fn test(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<mail::ConnectionTest>, ApiError> {
+    Ok(Json(mail::test_connection(&state.app, &caller, id).await?))
+}
+
+/// Reads a mailbox's IMAP server now.
+pub async fn check(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<kefu_app::imap::PassReport>, ApiError> {
+    Ok(Json(mail::check_now(&state.app, &caller, id).await?))
+}

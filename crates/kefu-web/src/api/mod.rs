@@ -680,6 +680,22 @@ pub fn routes() -> Vec<Route> {
         )
         .body(Body::Empty).returns::<kefu_app::mail::MailboxWithToken>(),
         route(
+            Method::POST,
+            "/mailboxes/{id}/test",
+            Access::Requires(ManageIntegrations),
+            "sign in to the mailbox's IMAP server and greet its SMTP server, taking and sending nothing",
+            post(mail::test),
+        )
+        .body(Body::Empty).returns::<kefu_app::mail::ConnectionTest>(),
+        route(
+            Method::POST,
+            "/mailboxes/{id}/check",
+            Access::Requires(ManageIntegrations),
+            "read the mailbox's IMAP server now: every unread message is taken in, then marked read",
+            post(mail::check),
+        )
+        .body(Body::Empty).returns::<kefu_app::imap::PassReport>(),
+        route(
             Method::GET,
             "/mail-quarantine",
             Access::Requires(ManageIntegrations),

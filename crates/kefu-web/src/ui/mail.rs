@@ -40,9 +40,10 @@ struct MailPage {
     types: Vec<Choice>,
     quarantine: Vec<QuarantineRow>,
     public_url: String,
+    /// What testing or checking the mailbox's servers found.
+    results: Vec<(bool, String)>,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn mail_page(
     state: &AppState,
     context: &PageContext,
@@ -51,6 +52,30 @@ async fn mail_page(
     form: FormState,
     notice: Option<&'static str>,
     status: StatusCode,
+) -> Response {
+    mail_page_with(
+        state,
+        context,
+        editing,
+        new_token,
+        form,
+        notice,
+        status,
+        Vec::new(),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn mail_page_with(
+    state: &AppState,
+    context: &PageContext,
+    editing: Option<i64>,
+    new_token: Option<String>,
+    form: FormState,
+    notice: Option<&'static str>,
+    status: StatusCode,
+    results: Vec<(bool, String)>,
 ) -> Response {
     let caller = match caller(context) {
         Ok(c) => c.clone(),
@@ -93,6 +118,7 @@ async fn mail_page(
         types: super::tickets::type_choices(),
         quarantine,
         public_url: state.public_url.clone(),
+        results,
     };
     (status, render(&page)).into_response()
 }
@@ -421,4 +447,101 @@ pub async fn html(
         HeaderValue::from_static("no-referrer"),
     );
     response
+}
+
+/// Shows the edit page with what trying the servers found.
+async fn with_results(
+    state: &AppState,
+    context: &PageContext,
+    id: i64,
+    results: Vec<(bool, String)>,
+) -> Response {
+    let caller = match caller(context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(context, e),
+    };
+    let form = match mail::mailbox(&state.app, &caller, id).await {
+        Ok(m) => form_of(&m),
+        Err(e) => return failure(context, e),
+    };
+    mail_page_with(
+        state,
+        context,
+        Some(id),
+        None,
+        form,
+        None,
+        StatusCode::OK,
+        results,
+    )
+    .await
+}
+
+/// `POST /settings/mail/{id}/test`: tries the mailbox's servers.
+pub async fn test(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let t = context.locale;
+    let results = match mail::test_connection(&state.app, &caller, id).await {
+        Ok(test) => {
+            let mut lines = Vec::new();
+            if let Some(imap) = &test.imap {
+                lines.push((
+                    imap == "ok",
+                    format!(
+                        "IMAP: {} {}",
+                        t.t(&format!("mail.test_{imap}")),
+                        test.imap_detail
+                    ),
+                ));
+            }
+            if let Some(smtp) = &test.smtp {
+                lines.push((
+                    smtp == "ok",
+                    format!(
+                        "SMTP: {} {}",
+                        t.t(&format!("mail.test_{smtp}")),
+                        test.smtp_detail
+                    ),
+                ));
+            }
+            if lines.is_empty() {
+                lines.push((false, t.t("mail.test_nothing").to_owned()));
+            }
+            lines
+        }
+        Err(e) => return failure(&context, e),
+    };
+    with_results(&state, &context, id, results).await
+}
+
+/// `POST /settings/mail/{id}/check`: reads the IMAP server now.
+pub async fn check(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match caller(&context) {
+        Ok(c) => c.clone(),
+        Err(e) => return failure(&context, e),
+    };
+    let results = match mail::check_now(&state.app, &caller, id).await {
+        Ok(report) => vec![(
+            true,
+            context
+                .locale
+                .t("mail.checked")
+                .replace("{unread}", &report.unread.to_string())
+                .replace("{taken}", &report.receipts.len().to_string()),
+        )],
+        Err(kefu_app::AppError::Validation { reason, .. }) => vec![(false, reason)],
+        Err(e) => return failure(&context, e),
+    };
+    with_results(&state, &context, id, results).await
 }

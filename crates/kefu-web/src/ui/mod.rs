@@ -1107,6 +1107,20 @@ pub fn routes() -> Vec<Route> {
         ),
         page(
             Method::POST,
+            "/settings/mail/{id}/test",
+            Requires(ManageIntegrations),
+            "try a mailbox's IMAP and SMTP servers",
+            post(mail::test),
+        ),
+        page(
+            Method::POST,
+            "/settings/mail/{id}/check",
+            Requires(ManageIntegrations),
+            "read a mailbox's IMAP server now",
+            post(mail::check),
+        ),
+        page(
+            Method::POST,
             "/settings/mail/{id}/token",
             Requires(ManageIntegrations),
             "give a mailbox a new token, shown once",

@@ -1,0 +1,285 @@
+//! Reading support mailboxes over IMAP.
+//!
+//! Each pass signs in, selects the mailbox's folder and takes in every
+//! unread message, oldest first: the message is fetched without marking
+//! it read, received in one transaction ([`crate::mail::receive`]), and
+//! only after that commit is it flagged `\Seen` on the server. A crash
+//! between the two leaves the message unread; the next pass fetches it
+//! again and it is recognised by its `Message-ID` (or the digest of its
+//! bytes) and only flagged, so nothing is lost and nothing doubled. A
+//! server that cannot be reached is shown on the mailbox with the error
+//! and tried again with growing pauses.
+
+use crate::mail::{Receipt, receive};
+use crate::{App, AppError};
+use async_imap::Client;
+use futures_util::TryStreamExt;
+use kefu_store::mail::{self as store, Mailbox};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// How long one pass over one mailbox may take.
+const PASS_LIMIT: Duration = Duration::from_secs(300);
+
+/// How long connecting may take.
+const CONNECT_LIMIT: Duration = Duration::from_secs(20);
+
+/// The pause between passes over a mailbox that works.
+pub const POLL_EVERY: Duration = Duration::from_secs(30);
+
+/// The longest pause after failures.
+const BACKOFF_MAX: Duration = Duration::from_secs(30 * 60);
+
+/// A connection to an IMAP server, plain or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stream::Plain(_) => "Stream::Plain",
+            Stream::Tls(_) => "Stream::Tls",
+        })
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+async fn tls(host: &str, tcp: TcpStream) -> Result<Stream, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("{host}: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS with {host}: {e}"))?;
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+type Session = async_imap::Session<Stream>;
+
+/// Connects and signs in as the mailbox says.
+async fn sign_in(mailbox: &Mailbox) -> Result<Session, String> {
+    let host = mailbox.imap_host.as_str();
+    let port = u16::try_from(mailbox.imap_port).map_err(|e| e.to_string())?;
+    let tcp = tokio::time::timeout(CONNECT_LIMIT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| format!("{host}:{port} did not answer in time"))?
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let stream = match mailbox.imap_security.as_str() {
+        "tls" => tls(host, tcp).await?,
+        _ => Stream::Plain(tcp),
+    };
+    let mut client = Client::new(stream);
+    client
+        .read_response()
+        .await
+        .map_err(|e| format!("no greeting from {host}: {e}"))?
+        .ok_or_else(|| format!("{host} closed the connection before greeting"))?;
+    if mailbox.imap_security == "starttls" {
+        client
+            .run_command_and_check_ok("STARTTLS", None)
+            .await
+            .map_err(|e| format!("STARTTLS refused by {host}: {e}"))?;
+        let Stream::Plain(tcp) = client.into_inner() else {
+            return Err("STARTTLS on a TLS connection".into());
+        };
+        client = Client::new(tls(host, tcp).await?);
+    }
+    client
+        .login(&mailbox.imap_user, &mailbox.imap_password)
+        .await
+        .map_err(|(e, _)| format!("sign-in as {} refused: {e}", mailbox.imap_user))
+}
+
+/// What one pass over a mailbox did.
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct PassReport {
+    /// Unread messages found.
+    pub unread: usize,
+    /// What became of each message taken in.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One pass over one mailbox; errors are the server's (the database's
+/// errors stop the pass too, leaving the rest unread for the next one).
+pub async fn pass(app: &App, mailbox: &Mailbox) -> Result<PassReport, String> {
+    tokio::time::timeout(PASS_LIMIT, pass_inner(app, mailbox))
+        .await
+        .map_err(|_| format!("the pass took longer than {} s", PASS_LIMIT.as_secs()))?
+}
+
+async fn pass_inner(app: &App, mailbox: &Mailbox) -> Result<PassReport, String> {
+    let mut session = sign_in(mailbox).await?;
+    session
+        .select(&mailbox.imap_folder)
+        .await
+        .map_err(|e| format!("folder {}: {e}", mailbox.imap_folder))?;
+    let mut unread: Vec<u32> = session
+        .uid_search("UNSEEN")
+        .await
+        .map_err(|e| format!("search: {e}"))?
+        .into_iter()
+        .collect();
+    unread.sort_unstable();
+    let mut report = PassReport {
+        unread: unread.len(),
+        receipts: Vec::new(),
+    };
+    for uid in unread {
+        let fetched: Vec<async_imap::types::Fetch> = session
+            .uid_fetch(uid.to_string(), "BODY.PEEK[]")
+            .await
+            .map_err(|e| format!("fetch {uid}: {e}"))?
+            .try_collect()
+            .await
+            .map_err(|e| format!("fetch {uid}: {e}"))?;
+        let Some(raw) = fetched.iter().find_map(|f| f.body()) else {
+            continue;
+        };
+        let receipt = receive(app, mailbox, raw)
+            .await
+            .map_err(|e| format!("message {uid} could not be kept: {e}"))?;
+        // Only now, after the commit, is it marked read on the server.
+        let _: Vec<_> = session
+            .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
+            .await
+            .map_err(|e| format!("flag {uid}: {e}"))?
+            .try_collect()
+            .await
+            .map_err(|e| format!("flag {uid}: {e}"))?;
+        report.receipts.push(receipt);
+    }
+    let _ = session.logout().await;
+    Ok(report)
+}
+
+/// Runs a pass now and records how it went on the mailbox (the admin
+/// screen shows the error).
+pub async fn check_now(app: &App, mailbox: &Mailbox) -> Result<PassReport, AppError> {
+    let result = pass(app, mailbox).await;
+    let error = result.as_ref().err().cloned().unwrap_or_default();
+    let mut tx = app.store.write().await?;
+    store::record_check(&mut tx.conn(), mailbox.id, &error).await?;
+    tx.commit().await?;
+    match result {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            tracing::warn!(mailbox = mailbox.id, error = %e, "IMAP pass failed");
+            Err(AppError::invalid("imap_host", e))
+        }
+    }
+}
+
+/// Signs in and selects the folder, taking nothing (the admin's "test
+/// connection").
+pub async fn test(mailbox: &Mailbox) -> Result<String, String> {
+    let mut session = sign_in(mailbox).await?;
+    let selected = session
+        .select(&mailbox.imap_folder)
+        .await
+        .map_err(|e| format!("folder {}: {e}", mailbox.imap_folder))?;
+    let _ = session.logout().await;
+    Ok(format!(
+        "{} messages in {}",
+        selected.exists, mailbox.imap_folder
+    ))
+}
+
+/// When each mailbox is next read, and how many passes failed in a row.
+type Schedule = Arc<tokio::sync::Mutex<HashMap<i64, (tokio::time::Instant, u32)>>>;
+
+/// Reads every active IMAP mailbox in the background until the app
+/// closes: a pass every [`POLL_EVERY`], and after failures a pause that
+/// doubles up to half an hour.
+pub fn start(app: &App) -> tokio::task::JoinHandle<()> {
+    let schedule: Schedule = Arc::default();
+    crate::background::every_second(app, "IMAP", move |app| {
+        let schedule = schedule.clone();
+        async move {
+            let mailboxes = {
+                let mut reader = app.store.read().await?;
+                store::mailboxes(&mut reader.conn()).await?
+            };
+            let mut next = schedule.lock().await;
+            for mailbox in mailboxes
+                .iter()
+                .filter(|m| m.active && !m.imap_host.is_empty())
+            {
+                let now = tokio::time::Instant::now();
+                let (due, failures) = next.get(&mailbox.id).copied().unwrap_or((now, 0));
+                if due > now {
+                    continue;
+                }
+                let failed = check_now(&app, mailbox).await.is_err();
+                let failures = if failed {
+                    failures.saturating_add(1)
+                } else {
+                    0
+                };
+                let pause = if failed {
+                    POLL_EVERY
+                        .saturating_mul(2u32.saturating_pow(failures.min(10)))
+                        .min(BACKOFF_MAX)
+                } else {
+                    POLL_EVERY
+                };
+                next.insert(mailbox.id, (tokio::time::Instant::now() + pause, failures));
+            }
+            Ok(false)
+        }
+    })
+}
