@@ -863,6 +863,23 @@ async fn receive_parsed(
             kefu_store::attachments::for_ticket(&mut tx.conn(), id).await?
         }
     };
+    if !dropped.is_empty()
+        && let Some(ticket) = record.ticket_id
+    {
+        let note = format!(
+            "未保存的附件 / Attachments not kept:\n{}",
+            dropped.join("\n")
+        );
+        append_message(
+            &mut tx,
+            &kefu,
+            ticket,
+            MessageKind::Note,
+            Author::System,
+            note,
+        )
+        .await?;
+    }
     // Files are stored in the order they were given.
     let inline: serde_json::Map<String, serde_json::Value> = cids
         .into_iter()

@@ -15,6 +15,7 @@ use crate::audit::record_change;
 use crate::webhooks::Outcome;
 use crate::{App, AppError, Caller, attachments};
 use kefu_domain::audit::{Action, Source};
+use kefu_domain::email as rules;
 use kefu_domain::ticket::MessageKind;
 use kefu_mail::thread;
 use kefu_store::Tx;
@@ -118,15 +119,18 @@ pub(crate) async fn notify(
     .await
 }
 
-/// Queues an agent's public reply on a ticket that came by email: to
-/// whoever wrote last (their `Reply-To`), copying those they copied,
-/// answering their message in its thread. Tickets without email get none.
-pub(crate) async fn queue_reply(
-    tx: &mut Tx,
-    ticket_id: i64,
-    subject: &str,
-    body: &str,
-) -> Result<Option<i64>, AppError> {
+/// Where Kefu's answer on a ticket that came by email goes: to whoever
+/// wrote last (their `Reply-To`), copying those they copied, in their
+/// thread. `None` for tickets without email.
+struct Answer {
+    to: String,
+    cc: String,
+    mailbox_id: Option<i64>,
+    in_reply_to: String,
+    references: String,
+}
+
+async fn answer_to(tx: &mut Tx, ticket_id: i64) -> Result<Option<Answer>, AppError> {
     let mail = store::for_ticket(&mut tx.conn(), ticket_id).await?;
     let Some(last) = mail
         .iter()
@@ -157,19 +161,91 @@ pub(crate) async fn queue_reply(
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    let references = thread::references(&references, Some(&last.message_id)).join(" ");
+    Ok(Some(Answer {
+        to,
+        cc: cc.join(", "),
+        mailbox_id: last.mailbox_id,
+        in_reply_to: last.message_id.clone(),
+        references: thread::references(&references, Some(&last.message_id)).join(" "),
+    }))
+}
+
+/// The language and name to address a ticket's customer with.
+async fn addressee(
+    tx: &mut Tx,
+    customer_id: Option<i64>,
+    fallback: &str,
+) -> Result<(String, String), AppError> {
+    match customer_id {
+        Some(id) => {
+            let c = kefu_store::customers::get(&mut tx.conn(), id).await?;
+            Ok((c.language, c.name))
+        }
+        None => Ok(("zh-CN".into(), fallback.to_owned())),
+    }
+}
+
+/// Queues an agent's public reply on a ticket that came by email, with
+/// the footer in the customer's language; tickets without email get none.
+pub(crate) async fn queue_reply(
+    tx: &mut Tx,
+    ticket: &kefu_store::tickets::Ticket,
+    body: &str,
+) -> Result<Option<i64>, AppError> {
+    let Some(answer) = answer_to(tx, ticket.id).await? else {
+        return Ok(None);
+    };
+    let (language, _) = addressee(tx, ticket.customer_id, &answer.to).await?;
+    let number = kefu_domain::ticket::display_number(ticket.id);
+    let text = format!("{body}{}", rules::reply_footer(&language, &number));
     let id = queue(
         tx,
         &NewOutgoing {
-            to: &to,
-            subject: &thread::reply_subject(subject, ticket_id),
-            body,
-            ticket_id: Some(ticket_id),
-            mailbox_id: last.mailbox_id,
-            cc: &cc.join(", "),
-            in_reply_to: &last.message_id,
-            references: &references,
+            to: &answer.to,
+            subject: &thread::reply_subject(&ticket.subject, ticket.id),
+            body: &text,
+            ticket_id: Some(ticket.id),
+            mailbox_id: answer.mailbox_id,
+            cc: &answer.cc,
+            in_reply_to: &answer.in_reply_to,
+            references: &answer.references,
             automatic: false,
+            ..NewOutgoing::default()
+        },
+    )
+    .await?;
+    Ok(Some(id))
+}
+
+/// Tells the customer of a ticket that came by email that it was
+/// resolved, with the resolution, in their language.
+pub(crate) async fn queue_resolved(
+    tx: &mut Tx,
+    ticket: &kefu_store::tickets::Ticket,
+) -> Result<Option<i64>, AppError> {
+    let Some(answer) = answer_to(tx, ticket.id).await? else {
+        return Ok(None);
+    };
+    let (language, name) = addressee(tx, ticket.customer_id, &answer.to).await?;
+    let number = kefu_domain::ticket::display_number(ticket.id);
+    let (subject, text) = rules::resolved_notice(
+        &language,
+        &name,
+        &ticket.subject,
+        &number,
+        &ticket.resolution,
+    );
+    let id = queue(
+        tx,
+        &NewOutgoing {
+            to: &answer.to,
+            subject: &subject,
+            body: &text,
+            ticket_id: Some(ticket.id),
+            mailbox_id: answer.mailbox_id,
+            in_reply_to: &answer.in_reply_to,
+            references: &answer.references,
+            automatic: true,
             ..NewOutgoing::default()
         },
     )

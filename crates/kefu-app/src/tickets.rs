@@ -1320,6 +1320,10 @@ pub(crate) async fn change_status_in(
         _ => {}
     }
     let mut after = tickets::update(&mut tx.conn(), id, change.version, &f).await?;
+    if after.status == Status::Resolved {
+        // A ticket that came by email hears by email that it was resolved.
+        crate::mail_out::queue_resolved(tx, &after).await?;
+    }
     let event = ClockEvent::Status {
         from: before.status,
         to: after.status,
@@ -1498,7 +1502,7 @@ pub(crate) async fn append_message(
     }
     if kind == MessageKind::Reply && matches!(author, Author::Agent(_)) {
         // A ticket that came by email is answered by email.
-        crate::mail_out::queue_reply(tx, id, &before.subject, &body).await?;
+        crate::mail_out::queue_reply(tx, &before, &body).await?;
     }
     let by_agent = matches!(author, Author::Agent(_) | Author::System);
     let mut f = TicketFields::of(&before);

@@ -189,6 +189,42 @@ pub fn acknowledgement(
     }
 }
 
+/// What closes an agent's reply by email: the ticket's number and how to
+/// add to it, in the customer's language.
+pub fn reply_footer(language: &str, number: &str) -> String {
+    if language == "en" {
+        format!("\n\n--\nTicket {number}. Reply to this email to add to it.\n")
+    } else {
+        format!("\n\n--\n工单号 {number}。如需补充，请直接回复本邮件。\n")
+    }
+}
+
+/// The subject and text telling a customer their request was resolved,
+/// in their language; `resolution` is the agent's words.
+pub fn resolved_notice(
+    language: &str,
+    name: &str,
+    subject: &str,
+    number: &str,
+    resolution: &str,
+) -> (String, String) {
+    if language == "en" {
+        (
+            format!("[{number}] Your request has been resolved"),
+            format!(
+                "Dear {name},\n\nYour request \"{subject}\" ({number}) has been resolved:\n\n{resolution}\n\nIf the problem is not solved, reply to this email and we will reopen it.\n"
+            ),
+        )
+    } else {
+        (
+            format!("[{number}] 您的请求已处理完毕"),
+            format!(
+                "{name}，您好：\n\n您的请求“{subject}”（工单号 {number}）已处理完毕：\n\n{resolution}\n\n如问题仍未解决，请直接回复本邮件，我们会重新处理。\n"
+            ),
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -271,5 +307,11 @@ mod tests {
         assert!(s.contains("#7") && b.contains("Dear Ana"));
         let (s, b) = acknowledgement("zh-CN", "李雷", "断网", "#7");
         assert!(s.contains("已收到") && b.contains("李雷，您好"));
+        let (s, b) = resolved_notice("en", "Ana", "Router", "#7", "Replaced the modem.");
+        assert!(s.contains("resolved") && b.contains("Replaced the modem."));
+        let (s, b) = resolved_notice("zh-CN", "李雷", "断网", "#7", "已更换光猫。");
+        assert!(s.contains("处理完毕") && b.contains("已更换光猫。"));
+        assert!(reply_footer("en", "#7").contains("Ticket #7"));
+        assert!(reply_footer("zh-CN", "#7").contains("工单号 #7"));
     }
 }

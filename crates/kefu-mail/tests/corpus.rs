@@ -403,3 +403,24 @@ fn nonsense_is_refused_not_panicked_on() {
     assert!(parse(b"just some words without headers").is_err());
     assert!(parse(b"Subject: no sender\r\n\r\nbody").is_err());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Whatever arrives, reading it answers: a mail or an error, never a panic.
+    #[test]
+    fn any_bytes_are_read_without_panicking(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let _ = parse(&raw);
+    }
+
+    /// Corpus messages cut or damaged anywhere still read without a panic.
+    #[test]
+    fn damaged_messages_are_read_without_panicking(cut in 0usize..4000, flip in 0usize..4000, byte in proptest::prelude::any::<u8>()) {
+        let mut raw = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/made/nested_related_inline.eml")).unwrap();
+        if flip < raw.len() {
+            raw[flip] = byte;
+        }
+        raw.truncate(cut.min(raw.len()));
+        let _ = parse(&raw);
+    }
+}

@@ -305,6 +305,43 @@ async fn mail_becomes_tickets_and_replies_exactly_once() {
         .await;
     assert_eq!(spam["status"], "spam");
 
+    // A file over the limit is dropped, and the ticket says so.
+    let big = vec![b'A'; 1_600_000];
+    let encoded = {
+        use base64::Engine;
+        use std::fmt::Write;
+        let mut out = String::new();
+        for chunk in big.chunks(57) {
+            let _ = writeln!(
+                out,
+                "{}",
+                base64::engine::general_purpose::STANDARD.encode(chunk)
+            );
+        }
+        out
+    };
+    let large = format!(
+        "From: 12345678@qq.com\r\nTo: support@kefu.example\r\nSubject: 大附件\r\nMessage-ID: <big.1@qq.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n见附件\r\n--b\r\nContent-Type: application/octet-stream; name=\"scan.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"scan.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
+    );
+    let (_, r) = post_mail(&app, &token, large.as_bytes()).await;
+    assert_eq!(r["outcome"], "created", "{r}");
+    let (_, big_ticket) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{}", r["ticket_id"]),
+            AGENT,
+            None,
+        )
+        .await;
+    let text = big_ticket.to_string();
+    assert!(
+        text.contains("Attachments not kept") && text.contains("scan.bin"),
+        "{text}"
+    );
+
     // The ticket's mail, in order, with what became of each.
     let (_, mail) = app
         .call(
@@ -724,6 +761,38 @@ async fn replies_go_out_by_smtp_and_answers_come_back_to_the_ticket() {
             .any(|m| m["direction"] == "out" && m["message_id"] == reply.message_id.as_str()),
         "{mail}"
     );
+
+    assert!(
+        reply.text.contains(&format!("工单号 #{ticket_id}")),
+        "the footer: {}",
+        reply.text
+    );
+
+    // Resolving it tells the customer, with the resolution.
+    let (_, t) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket_id}"),
+            AGENT,
+            None,
+        )
+        .await;
+    let (status, resolved) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{ticket_id}/status"),
+            AGENT,
+            Some(json!({"version": t["version"], "status": "resolved",
+                "resolution_category": "solved", "resolution": "已重新开具发票并寄出。"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    run_jobs(&app.app, chrono::Utc::now()).await;
+    let got = sink.received();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let (notice, _) = &got[2];
+    assert!(notice.subject.contains("处理完毕"), "{}", notice.subject);
+    assert!(notice.text.contains("已重新开具发票并寄出"));
 
     // The customer answers our reply (without the tag): it threads by id.
     let answer = message(
