@@ -7,6 +7,7 @@
 //! Timing here never decides a test; the runner checks correctness (every
 //! looked-up phone finds its customer) and fails when it does not hold.
 
+mod mail;
 mod standards;
 
 use anyhow::{Context, Result, bail};
@@ -54,6 +55,11 @@ struct Options {
     /// SLA alarms falling due together, and this many tickets routed.
     #[arg(long, default_value_t = 0)]
     standards: usize,
+    /// Measure the email channel instead of the HTTP operations: this many
+    /// raw messages posted to the inbound endpoint (new requests, replies
+    /// threading onto them, GBK and UTF-8, some with files).
+    #[arg(long, default_value_t = 0)]
+    mail: usize,
     /// Keep the SQLite file afterwards (to inspect or profile queries).
     #[arg(long)]
     keep: bool,
@@ -63,13 +69,13 @@ struct Options {
 }
 
 /// Builds the request number `i` of an operation.
-type MakeRequest = Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>;
+pub(crate) type MakeRequest = Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>;
 /// Checks the answer to request number `i`.
-type CheckAnswer = Arc<dyn Fn(usize, &serde_json::Value) -> bool + Send + Sync>;
+pub(crate) type CheckAnswer = Arc<dyn Fn(usize, &serde_json::Value) -> bool + Send + Sync>;
 
 /// Latency percentiles of one operation, in milliseconds.
 #[derive(Debug, Serialize)]
-struct Latency {
+pub(crate) struct Latency {
     operation: String,
     requests: usize,
     p50_ms: f64,
@@ -202,7 +208,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Runs `requests` requests made by `make` from `concurrency` clients;
 /// every answer must be 200 and pass `check`.
-async fn measure(
+pub(crate) async fn measure(
     name: &str,
     requests: usize,
     concurrency: usize,
@@ -360,6 +366,32 @@ async fn main() -> Result<()> {
         .pool_max_idle_per_host(options.concurrency)
         .build()?;
     let base = format!("http://{address}/api/v1");
+    if options.mail > 0 {
+        let latency = mail::receive(&app, &admin, &client, &base, options.mail, options.concurrency).await?;
+        let report = serde_json::json!({
+            "backend": backend,
+            "customers": options.customers,
+            "mail": latency,
+            "date": chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            "command": command,
+        });
+        if let Some(parent) = options.out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&options.out, serde_json::to_vec_pretty(&report)?)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        let _ = stop.send(());
+        let _ = server.await;
+        if let DatabaseLocation::SqliteFile(file) = &location {
+            app.store.close().await;
+            if !options.keep {
+                let _ = std::fs::remove_file(file);
+                let _ = std::fs::remove_file(file.with_extension("db-wal"));
+                let _ = std::fs::remove_file(file.with_extension("db-shm"));
+            }
+        }
+        return Ok(());
+    }
     let n = options.customers.max(1);
     let spread = move |i: usize| (i.wrapping_mul(2_654_435_761)) % n;
     let get = |path: Arc<dyn Fn(usize) -> String + Send + Sync>| {
