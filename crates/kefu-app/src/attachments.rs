@@ -222,19 +222,93 @@ pub(crate) async fn store_files(
     author: Author,
     files: Vec<StagedFile>,
 ) -> Result<Vec<Attachment>, AppError> {
+    let mut placed = Vec::with_capacity(files.len());
+    for file in files {
+        placed.push(place_file(app, file).await?);
+    }
+    record_files(tx, caller, ticket_id, message_id, author, placed).await
+}
+
+/// A file whose bytes are kept by content, waiting for its record.
+#[derive(Debug)]
+pub(crate) struct PlacedFile {
+    purpose: Purpose,
+    file_name: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+    /// The bytes, when the installation keeps them in the database.
+    bytes: Option<Vec<u8>>,
+}
+
+/// Makes a staged file's bytes durable where the installation keeps
+/// them: moved to its content address on disk (fsynced), or read for the
+/// database. Done before a transaction, it keeps the disk's waits out of
+/// the writer's time; a crash after it leaves only an unreferenced file.
+pub(crate) async fn place_file(app: &App, file: StagedFile) -> Result<PlacedFile, AppError> {
+    let purpose = file.purpose();
+    let size = i64::try_from(file.size).map_err(|e| AppError::Internal(e.to_string()))?;
+    let bytes = match &app.attachments.store {
+        FileStore::Disk(dir) => {
+            let dir = dir.clone();
+            let digest = file.sha256.clone();
+            let path = file.path;
+            tokio::task::spawn_blocking(move || place(&dir, path, &digest))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(|e| AppError::Internal(format!("cannot store an attachment: {e}")))?;
+            None
+        }
+        FileStore::Database => Some(
+            tokio::fs::read(&file.path)
+                .await
+                .map_err(|e| AppError::Internal(format!("cannot read an upload: {e}")))?,
+        ),
+    };
+    Ok(PlacedFile {
+        purpose,
+        file_name: file.file_name,
+        content_type: file.content_type,
+        size,
+        sha256: file.sha256,
+        bytes,
+    })
+}
+
+/// Records a placed file's bytes (the blob row) inside `tx`.
+async fn record_blob(tx: &mut Tx, file: &PlacedFile) -> Result<(), AppError> {
+    store::insert_blob(
+        &mut tx.conn(),
+        &file.sha256,
+        file.size,
+        file.bytes.as_deref(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records placed files on ticket `ticket_id` (and message `message_id`),
+/// audited, inside `tx`.
+pub(crate) async fn record_files(
+    tx: &mut Tx,
+    caller: &Caller,
+    ticket_id: i64,
+    message_id: Option<i64>,
+    author: Author,
+    files: Vec<PlacedFile>,
+) -> Result<Vec<Attachment>, AppError> {
     let mut out = Vec::with_capacity(files.len());
     for file in files {
-        let purpose = file.purpose();
-        let size = keep_blob(app, tx, &file.sha256, file.size, file.path).await?;
+        record_blob(tx, &file).await?;
         let attachment = store::insert(
             &mut tx.conn(),
             &NewAttachment {
                 ticket_id,
                 message_id,
-                purpose,
+                purpose: file.purpose,
                 file_name: file.file_name,
                 content_type: file.content_type,
-                size,
+                size: file.size,
                 sha256: file.sha256,
                 author,
             },
@@ -250,10 +324,10 @@ pub(crate) async fn store_files(
             &serde_json::json!({
                 "ticket_id": ticket_id,
                 "message_id": message_id,
-                "purpose": purpose,
+                "purpose": file.purpose,
                 "file_name": attachment.file_name,
                 "content_type": attachment.content_type,
-                "size": size,
+                "size": file.size,
                 "sha256": attachment.sha256,
             }),
         )
@@ -261,36 +335,6 @@ pub(crate) async fn store_files(
         out.push(attachment);
     }
     Ok(out)
-}
-
-/// Keeps a staged file's bytes by content (on disk or in the database,
-/// as the installation keeps attachments) inside `tx`; answers the size.
-async fn keep_blob(
-    app: &App,
-    tx: &mut Tx,
-    sha256: &str,
-    size: u64,
-    path: tempfile::TempPath,
-) -> Result<i64, AppError> {
-    let size = i64::try_from(size).map_err(|e| AppError::Internal(e.to_string()))?;
-    match &app.attachments.store {
-        FileStore::Disk(dir) => {
-            let dir = dir.clone();
-            let digest = sha256.to_owned();
-            tokio::task::spawn_blocking(move || place(&dir, path, &digest))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
-                .map_err(|e| AppError::Internal(format!("cannot store an attachment: {e}")))?;
-            store::insert_blob(&mut tx.conn(), sha256, size, None).await?;
-        }
-        FileStore::Database => {
-            let bytes = tokio::fs::read(&path)
-                .await
-                .map_err(|e| AppError::Internal(format!("cannot read an upload: {e}")))?;
-            store::insert_blob(&mut tx.conn(), sha256, size, Some(&bytes)).await?;
-        }
-    }
-    Ok(size)
 }
 
 /// Spools bytes already in memory (a file carried by an email) as an
@@ -325,20 +369,35 @@ pub(crate) async fn stage_bytes(
     })
 }
 
-/// Keeps bytes by content without attaching them to anything (the raw
-/// source of an email); answers their SHA-256 and size.
-pub(crate) async fn keep_bytes(
-    app: &App,
-    tx: &mut Tx,
-    bytes: &[u8],
-) -> Result<(String, i64), AppError> {
-    let staged = stage_bytes(app, "raw", "message.eml", bytes).await?;
-    let sha = staged.sha256.clone();
-    let size = keep_blob(app, tx, &sha, staged.size, staged.path).await?;
-    Ok((sha, size))
+/// Bytes kept by content without being attached to anything (the raw
+/// source of an email), placed before the transaction that records them.
+#[derive(Debug)]
+pub(crate) struct PlacedBytes(PlacedFile);
+
+impl PlacedBytes {
+    /// SHA-256, hex.
+    pub(crate) fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> i64 {
+        self.0.size
+    }
 }
 
-/// The bytes kept under `sha256` by [`keep_bytes`] or an attachment.
+/// Makes bytes durable by content, outside any transaction.
+pub(crate) async fn place_bytes(app: &App, bytes: &[u8]) -> Result<PlacedBytes, AppError> {
+    let staged = stage_bytes(app, "raw", "message.eml", bytes).await?;
+    Ok(PlacedBytes(place_file(app, staged).await?))
+}
+
+/// Records placed bytes inside `tx`.
+pub(crate) async fn record_bytes(tx: &mut Tx, bytes: &PlacedBytes) -> Result<(), AppError> {
+    record_blob(tx, &bytes.0).await
+}
+
+/// The bytes kept under `sha256` by [`place_bytes`] or an attachment.
 pub(crate) async fn bytes_of(app: &App, sha256: &str) -> Result<Vec<u8>, AppError> {
     match content_of(app, sha256).await? {
         Content::Bytes(b) => Ok(b),

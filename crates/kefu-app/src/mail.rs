@@ -441,8 +441,10 @@ async fn hold_back(
     subject: &str,
     raw: &[u8],
 ) -> Result<Receipt, AppError> {
+    let placed = attachments::place_bytes(app, raw).await?;
+    let (sha, size) = (placed.sha256().to_owned(), placed.size());
     let mut tx = app.store.write().await?;
-    let (sha, size) = attachments::keep_bytes(app, &mut tx, raw).await?;
+    attachments::record_bytes(&mut tx, &placed).await?;
     let id = store::quarantine(
         &mut tx.conn(),
         mailbox_id,
@@ -604,6 +606,13 @@ async fn receive_parsed(
     raw: &[u8],
 ) -> Result<Receipt, AppError> {
     let (files, dropped) = stage_files(app, mail).await?;
+    // The disk's waits happen before the writer is taken.
+    let raw_placed = attachments::place_bytes(app, raw).await?;
+    let mut placed = Vec::with_capacity(files.len());
+    for (cid, file) in files {
+        placed.push((cid, attachments::place_file(app, file).await?));
+    }
+    let files = placed;
     let kefu = channel_caller();
     let mut tx = app.store.write().await?;
     if store::received(&mut tx.conn(), &mail.message_id)
@@ -615,7 +624,8 @@ async fn receive_parsed(
         });
     }
     take_turn(&mut tx, &mail.from.address).await?;
-    let (raw_sha256, raw_size) = attachments::keep_bytes(app, &mut tx, raw).await?;
+    attachments::record_bytes(&mut tx, &raw_placed).await?;
+    let (raw_sha256, raw_size) = (raw_placed.sha256().to_owned(), raw_placed.size());
     let mut thread_ids: Vec<String> = mail.references.clone();
     for id in &mail.in_reply_to {
         if !thread_ids.contains(id) {
@@ -753,7 +763,8 @@ async fn receive_parsed(
             ticket = None;
         }
     }
-    let (cids, files): (Vec<Option<String>>, Vec<StagedFile>) = files.into_iter().unzip();
+    let (cids, files): (Vec<Option<String>>, Vec<attachments::PlacedFile>) =
+        files.into_iter().unzip();
     let stored = match ticket {
         Some(id) => {
             let message = append_message(
@@ -765,8 +776,7 @@ async fn receive_parsed(
                 body,
             )
             .await?;
-            let stored = attachments::store_files(
-                app,
+            let stored = attachments::record_files(
                 &mut tx,
                 &customer,
                 id,
@@ -795,7 +805,7 @@ async fn receive_parsed(
                 team_id: mailbox.team_id,
                 ..NewTicket::default()
             };
-            let view = create_in(app, &mut tx, &customer, &input, files).await?;
+            let view = create_in(app, &mut tx, &customer, &input, Vec::new()).await?;
             let id = view.ticket.id;
             if let Some(old) = follow_up_of
                 && ticket_store::link(&mut tx.conn(), id, old).await?
@@ -860,7 +870,15 @@ async fn receive_parsed(
                     .await?;
                 }
             }
-            kefu_store::attachments::for_ticket(&mut tx.conn(), id).await?
+            attachments::record_files(
+                &mut tx,
+                &customer,
+                id,
+                None,
+                Author::Customer(sender),
+                files,
+            )
+            .await?
         }
     };
     if !dropped.is_empty()

@@ -397,9 +397,11 @@ pub(crate) async fn send(app: &App, job: &Job) -> Result<Outcome, AppError> {
     };
     match sent {
         Ok(_) => {
+            let placed = attachments::place_bytes(app, &raw).await?;
+            let (raw_sha256, raw_size) = (placed.sha256().to_owned(), placed.size());
             let mut tx = app.store.write().await?;
             outbox::mark_sent(&mut tx.conn(), id).await?;
-            let (raw_sha256, raw_size) = attachments::keep_bytes(app, &mut tx, &raw).await?;
+            attachments::record_bytes(&mut tx, &placed).await?;
             let to: Vec<kefu_mail::Mailbox> = std::iter::once(row.to_address.as_str())
                 .chain(row.cc_addresses.split(',').map(str::trim))
                 .filter(|a| !a.is_empty())

@@ -163,23 +163,8 @@ pub async fn submit(
         ..NewTicket::default()
     };
     let view = create_in(app, &mut tx, &customer, &input, files).await?;
-    let (mail_subject, body) = if language == "en" {
-        (
-            format!("[{}] We have received your request", view.number),
-            format!(
-                "Dear {name},\n\nThank you for contacting us. Your request \"{}\" has been received as {}; we will reply to you as soon as possible.\n",
-                view.ticket.subject, view.number
-            ),
-        )
-    } else {
-        (
-            format!("[{}] 我们已收到您的请求", view.number),
-            format!(
-                "{name}，您好：\n\n感谢您的来信。您的请求“{}”已受理，工单号 {}，我们会尽快答复您。\n",
-                view.ticket.subject, view.number
-            ),
-        )
-    };
+    let (mail_subject, body) =
+        kefu_domain::email::acknowledgement(&language, &name, &view.ticket.subject, &view.number);
     crate::mail_out::notify(&mut tx, &email, &mail_subject, &body).await?;
     tx.commit().await?;
     app.events

@@ -94,5 +94,12 @@ pub async fn receive(
     let check = Arc::new(|_: usize, body: &serde_json::Value| {
         matches!(body["outcome"].as_str(), Some("created" | "appended"))
     }) as CheckAnswer;
-    measure("email received (raw endpoint)", count, concurrency, make, check).await
+    measure(
+        "email received (raw endpoint)",
+        count,
+        concurrency,
+        make,
+        check,
+    )
+    .await
 }

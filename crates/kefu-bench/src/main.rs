@@ -367,7 +367,15 @@ async fn main() -> Result<()> {
         .build()?;
     let base = format!("http://{address}/api/v1");
     if options.mail > 0 {
-        let latency = mail::receive(&app, &admin, &client, &base, options.mail, options.concurrency).await?;
+        let latency = mail::receive(
+            &app,
+            &admin,
+            &client,
+            &base,
+            options.mail,
+            options.concurrency,
+        )
+        .await?;
         let report = serde_json::json!({
             "backend": backend,
             "customers": options.customers,

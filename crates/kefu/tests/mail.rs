@@ -581,11 +581,45 @@ async fn agents_read_mail_on_the_ticket_page_safely() {
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
 
+/// A server process a test started; stopped when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port on 127.0.0.1 nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `command` and waits until it listens on `port`.
+async fn serve(mut command: std::process::Command, port: u16) -> Process {
+    let process = Process(command.spawn().expect("the server starts"));
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return process;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{command:?} did not listen on {port}");
+}
+
 /// A real SMTP server (aiosmtpd, from PyPI) on 127.0.0.1 that keeps what
 /// it receives in a Maildir; `None` when `KEFU_TEST_SMTP_PYTHON` (a
 /// Python with aiosmtpd, which CI installs) is not set.
 struct SmtpSink {
-    child: std::process::Child,
+    _process: Process,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -596,34 +630,22 @@ impl SmtpSink {
             eprintln!("KEFU_TEST_SMTP_PYTHON is not set: skipping the SMTP part");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        let child = std::process::Command::new(python)
+        let mut command = std::process::Command::new(python);
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir.path())
-            .spawn()
-            .expect("aiosmtpd starts");
-        // Kept at once, so that it is stopped whatever happens next.
-        let sink = SmtpSink { child, port, dir };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(sink);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("aiosmtpd did not listen on {port}");
+            .arg(dir.path());
+        Some(SmtpSink {
+            _process: serve(command, port).await,
+            port,
+            dir,
+        })
     }
 
     /// The messages received so far, parsed back, oldest first.
@@ -642,13 +664,6 @@ impl SmtpSink {
                 )
             })
             .collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -848,7 +863,7 @@ async fn replies_go_out_by_smtp_and_answers_come_back_to_the_ticket() {
 /// when `KEFU_TEST_DOVECOT` (the dovecot binary, which CI installs) is
 /// not set.
 struct Dovecot {
-    child: std::process::Child,
+    _process: Process,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -859,11 +874,7 @@ impl Dovecot {
             eprintln!("KEFU_TEST_DOVECOT is not set: skipping the IMAP part");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let home = dir.path().join("home");
@@ -891,27 +902,13 @@ impl Dovecot {
         );
         let conf = dir.path().join("dovecot.conf");
         std::fs::write(&conf, config).unwrap();
-        let child = std::process::Command::new(binary)
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf)
-            .spawn()
-            .expect("dovecot starts");
-        let server = Dovecot {
-            child,
+        let mut command = std::process::Command::new(binary);
+        command.arg("-F").arg("-c").arg(&conf);
+        Some(Dovecot {
+            _process: serve(command, port).await,
             port,
             _dir: dir,
-        };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(server);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("dovecot did not listen on {port}");
+        })
     }
 
     async fn session(&self) -> async_imap::Session<tokio::net::TcpStream> {
@@ -962,13 +959,6 @@ impl Dovecot {
             .await
             .unwrap();
         session.logout().await.unwrap();
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
