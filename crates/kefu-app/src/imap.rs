@@ -8,7 +8,8 @@
 //! again and it is recognised by its `Message-ID` (or the digest of its
 //! bytes) and only flagged, so nothing is lost and nothing doubled. A
 //! server that cannot be reached is shown on the mailbox with the error
-//! and tried again with growing pauses.
+//! and tried again with growing pauses. Between passes the reader waits in
+//! IDLE where the server offers it, so new mail arrives within a second.
 
 use crate::mail::{Receipt, receive};
 use crate::{App, AppError};
@@ -239,47 +240,117 @@ pub async fn test(mailbox: &Mailbox) -> Result<String, String> {
     ))
 }
 
-/// When each mailbox is next read, and how many passes failed in a row.
-type Schedule = Arc<tokio::sync::Mutex<HashMap<i64, (tokio::time::Instant, u32)>>>;
+/// Waits on the server's IDLE until it reports a change or `limit`
+/// passes; answers whether something changed. An error when the server
+/// does not offer IDLE or the connection fails.
+pub async fn wait_for_mail(mailbox: &Mailbox, limit: Duration) -> Result<bool, String> {
+    let mut session = sign_in(mailbox).await?;
+    let offers_idle = session
+        .capabilities()
+        .await
+        .map_err(|e| format!("capabilities: {e}"))?
+        .has_str("IDLE");
+    if !offers_idle {
+        let _ = session.logout().await;
+        return Err(format!("{} does not offer IDLE", mailbox.imap_host));
+    }
+    session
+        .select(&mailbox.imap_folder)
+        .await
+        .map_err(|e| format!("folder {}: {e}", mailbox.imap_folder))?;
+    let mut idle = session.idle();
+    idle.init().await.map_err(|e| format!("IDLE: {e}"))?;
+    let response = {
+        let (wait, _interrupt) = idle.wait_with_timeout(limit);
+        wait.await.map_err(|e| format!("IDLE: {e}"))?
+    };
+    let changed = matches!(
+        response,
+        async_imap::extensions::idle::IdleResponse::NewData(_)
+    );
+    let mut session = idle.done().await.map_err(|e| format!("IDLE: {e}"))?;
+    let _ = session.logout().await;
+    Ok(changed)
+}
+
+/// The longest one IDLE is held before a pass runs anyway.
+const IDLE_LIMIT: Duration = Duration::from_secs(5 * 60);
+
+/// Reads one mailbox until it is switched off or changed, or the app
+/// closes: a pass, then IDLE until the server reports new mail (or
+/// [`IDLE_LIMIT`]); without IDLE a pass every [`POLL_EVERY`]; after
+/// failures a pause that doubles up to half an hour.
+async fn watch(app: App, id: i64) {
+    let mut failures: u32 = 0;
+    loop {
+        let mailbox = match app.store.read().await {
+            Ok(mut reader) => store::mailbox(&mut reader.conn(), id).await.ok(),
+            Err(_) => None,
+        };
+        let Some(mailbox) = mailbox.filter(|m| m.active && !m.imap_host.is_empty()) else {
+            return;
+        };
+        if check_now(&app, &mailbox).await.is_ok() {
+            failures = 0;
+            if wait_for_mail(&mailbox, IDLE_LIMIT).await.is_err() {
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        } else {
+            failures = failures.saturating_add(1);
+            let pause = POLL_EVERY
+                .saturating_mul(2u32.saturating_pow(failures.min(10)))
+                .min(BACKOFF_MAX);
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
 
 /// Reads every active IMAP mailbox in the background until the app
-/// closes: a pass every [`POLL_EVERY`], and after failures a pause that
-/// doubles up to half an hour.
+/// closes, one watcher per mailbox ([`watch`]); a mailbox whose settings
+/// change gets a new watcher at once.
 pub fn start(app: &App) -> tokio::task::JoinHandle<()> {
-    let schedule: Schedule = Arc::default();
-    crate::background::every_second(app, "IMAP", move |app| {
-        let schedule = schedule.clone();
-        async move {
-            let mailboxes = {
-                let mut reader = app.store.read().await?;
-                store::mailboxes(&mut reader.conn()).await?
+    let app = app.clone();
+    let mut closing = app.events.closing();
+    tokio::spawn(async move {
+        let mut watchers: HashMap<i64, (i64, tokio::task::JoinHandle<()>)> = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = closing.changed() => {
+                    // A pass stopped mid-transaction rolls back; its
+                    // messages stay unread on the server.
+                    for (_, (_, handle)) in watchers.drain() {
+                        handle.abort();
+                    }
+                    return;
+                }
+            }
+            let mailboxes = match app.store.read().await {
+                Ok(mut reader) => match store::mailboxes(&mut reader.conn()).await {
+                    Ok(m) => m,
+                    Err(_) => continue,
+                },
+                Err(_) => continue,
             };
-            let mut next = schedule.lock().await;
-            for mailbox in mailboxes
+            let wanted: HashMap<i64, i64> = mailboxes
                 .iter()
                 .filter(|m| m.active && !m.imap_host.is_empty())
-            {
-                let now = tokio::time::Instant::now();
-                let (due, failures) = next.get(&mailbox.id).copied().unwrap_or((now, 0));
-                if due > now {
-                    continue;
+                .map(|m| (m.id, m.version))
+                .collect();
+            watchers.retain(|id, (version, handle)| {
+                let keep = wanted.get(id) == Some(version) && !handle.is_finished();
+                if !keep {
+                    handle.abort();
                 }
-                let failed = check_now(&app, mailbox).await.is_err();
-                let failures = if failed {
-                    failures.saturating_add(1)
-                } else {
-                    0
-                };
-                let pause = if failed {
-                    POLL_EVERY
-                        .saturating_mul(2u32.saturating_pow(failures.min(10)))
-                        .min(BACKOFF_MAX)
-                } else {
-                    POLL_EVERY
-                };
-                next.insert(mailbox.id, (tokio::time::Instant::now() + pause, failures));
+                keep
+            });
+            for (id, version) in wanted {
+                watchers
+                    .entry(id)
+                    .or_insert_with(|| (version, tokio::spawn(watch(app.clone(), id))));
             }
-            Ok(false)
         }
     })
 }

@@ -1050,6 +1050,60 @@ async fn an_imap_mailbox_is_read_exactly_once() {
     assert_eq!(report["receipts"][0]["ticket_id"], first);
     assert!(imap.unread().await.is_empty());
 
+    // IDLE: the server tells a waiting reader at once when mail arrives.
+    let row = {
+        let mut reader = app.app.store.read().await.unwrap();
+        kefu_store::mail::mailbox(&mut reader.conn(), id)
+            .await
+            .unwrap()
+    };
+    let waiting = tokio::spawn(async move {
+        kefu_app::imap::wait_for_mail(&row, std::time::Duration::from_secs(30)).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    imap.deliver(&[message(
+        "idle@b.example",
+        "IDLE 测试",
+        "",
+        "到了吗",
+        "idle.1@b.example",
+    )])
+    .await;
+    let woke = tokio::time::timeout(std::time::Duration::from_secs(20), waiting)
+        .await
+        .expect("IDLE answered before its limit")
+        .unwrap();
+    assert_eq!(woke, Ok(true));
+    // The background reader takes it in by itself, and what comes next.
+    let reader = kefu_app::imap::start(&app.app);
+    imap.deliver(&[message(
+        "idle@b.example",
+        "第二封",
+        "",
+        "又一封",
+        "idle.2@b.example",
+    )])
+    .await;
+    let mut taken = false;
+    for _ in 0..150 {
+        if imap.unread().await.is_empty() {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    reader.abort();
+    assert!(taken, "the background reader took the new mail in");
+    let (_, found) = app
+        .call(
+            Method::GET,
+            "/api/v1/tickets?view=all&q=%E7%AC%AC%E4%BA%8C%E5%B0%81",
+            AGENT,
+            None,
+        )
+        .await;
+    assert!(found.to_string().contains("第二封"), "{found}");
+
     // A wrong password shows on the mailbox; nothing is lost.
     let (_, mb) = app
         .call(Method::GET, &format!("/api/v1/mailboxes/{id}"), ADMIN, None)
