@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// small file; half are GBK, as Chinese clients send, half UTF-8 HTML.
 pub fn message(i: usize) -> Vec<u8> {
     let sender = i % 1_000;
-    let reply = i >= 3 && i % 3 == 0;
+    let reply = i >= 3 && i.is_multiple_of(3);
     let mut headers = format!(
         "From: =?UTF-8?B?{}?= <customer{sender}@example.cn>\r\nTo: support@kefu.example\r\n\
          Message-ID: <bench.{i}@example.cn>\r\nDate: Wed, 2 Dec 2026 10:00:00 +0800\r\nMIME-Version: 1.0\r\n",
@@ -28,7 +28,7 @@ pub fn message(i: usize) -> Vec<u8> {
          Hello, my broadband has been down since last night; the LOS light is blinking red. Message {i}.\n"
     );
     let (gbk, _, _) = encoding_rs::GBK.encode(&text);
-    let body = if i % 2 == 0 {
+    let body = if i.is_multiple_of(2) {
         format!(
             "Content-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
             base64::engine::general_purpose::STANDARD.encode(&gbk)
