@@ -306,7 +306,7 @@ async fn watch(app: App, id: i64) {
 }
 
 /// Reads every active IMAP mailbox in the background until the app
-/// closes, one watcher per mailbox ([`watch`]); a mailbox whose settings
+/// closes, one watcher per mailbox; a mailbox whose settings
 /// change gets a new watcher at once.
 pub fn start(app: &App) -> tokio::task::JoinHandle<()> {
     let app = app.clone();

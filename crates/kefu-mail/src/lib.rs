@@ -1,5 +1,5 @@
 //! Kefu's email, without I/O: reading messages as they really arrive
-//! ([`parse`]), cleaning their HTML for display ([`clean`]), the rules
+//! ([`parse()`]), cleaning their HTML for display ([`clean`]), the rules
 //! that keep mail from looping and tell bounces apart ([`noise`]),
 //! threading a message onto a work order ([`thread`]), folding quoted
 //! history ([`quote`]).
