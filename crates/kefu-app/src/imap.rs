@@ -258,6 +258,15 @@ pub async fn wait_for_mail(mailbox: &Mailbox, limit: Duration) -> Result<bool, S
         .select(&mailbox.imap_folder)
         .await
         .map_err(|e| format!("folder {}: {e}", mailbox.imap_folder))?;
+    // Mail that arrived since the last pass would not wake the IDLE.
+    let waiting = session
+        .uid_search("UNSEEN")
+        .await
+        .map_err(|e| format!("search: {e}"))?;
+    if !waiting.is_empty() {
+        let _ = session.logout().await;
+        return Ok(true);
+    }
     let mut idle = session.idle();
     idle.init().await.map_err(|e| format!("IDLE: {e}"))?;
     let response = {
@@ -274,7 +283,7 @@ pub async fn wait_for_mail(mailbox: &Mailbox, limit: Duration) -> Result<bool, S
 }
 
 /// The longest one IDLE is held before a pass runs anyway.
-const IDLE_LIMIT: Duration = Duration::from_secs(5 * 60);
+const IDLE_LIMIT: Duration = Duration::from_secs(2 * 60);
 
 /// Reads one mailbox until it is switched off or changed, or the app
 /// closes: a pass, then IDLE until the server reports new mail (or

@@ -1085,7 +1085,7 @@ async fn an_imap_mailbox_is_read_exactly_once() {
     )])
     .await;
     let mut taken = false;
-    for _ in 0..150 {
+    for _ in 0..300 {
         if imap.unread().await.is_empty() {
             taken = true;
             break;
