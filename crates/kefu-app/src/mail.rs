@@ -305,34 +305,7 @@ pub async fn renew_token(
     caller.require(Permission::ManageIntegrations)?;
     let token = new_token();
     let mut tx = app.store.write().await?;
-    let before = store::mailbox(&mut tx.conn(), id).await?;
-    let fields = MailboxFields {
-        name: before.name.clone(),
-        address: before.address.clone(),
-        team_id: before.team_id,
-        ticket_type: before.ticket_type.clone(),
-        language: before.language.clone(),
-        imap_host: before.imap_host.clone(),
-        imap_port: before.imap_port,
-        imap_security: before.imap_security.clone(),
-        imap_user: before.imap_user.clone(),
-        imap_folder: before.imap_folder.clone(),
-        active: before.active,
-        smtp_host: before.smtp_host.clone(),
-        smtp_port: before.smtp_port,
-        smtp_security: before.smtp_security.clone(),
-        smtp_user: before.smtp_user.clone(),
-    };
-    let mailbox = store::update_mailbox(
-        &mut tx.conn(),
-        id,
-        before.version,
-        &fields,
-        Some(&token_hash(&token)),
-        None,
-        None,
-    )
-    .await?;
+    let mailbox = store::set_token_hash(&mut tx.conn(), id, &token_hash(&token)).await?;
     record_change(
         &mut tx,
         caller,

@@ -195,6 +195,26 @@ pub async fn update_mailbox(
     }
 }
 
+/// Gives a mailbox a new token hash, changing nothing else.
+pub async fn set_token_hash(
+    conn: &mut Conn<'_>,
+    id: i64,
+    token_hash: &str,
+) -> Result<Mailbox, StoreError> {
+    let now = crate::now();
+    let sql = format!(
+        "UPDATE mailboxes SET token_hash = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 RETURNING {MAILBOX_COLUMNS}"
+    );
+    let row: Option<Mailbox> = on_conn!(conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(token_hash)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(c)
+        .await?);
+    row.ok_or(StoreError::NotFound)
+}
+
 /// One mailbox.
 pub async fn mailbox(conn: &mut Conn<'_>, id: i64) -> Result<Mailbox, StoreError> {
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1");
