@@ -59,7 +59,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, AppErro
         tx.commit().await?;
         return Ok(report);
     }
-    let set = PolicySet::load(&mut tx.conn()).await?;
+    let set = crate::cache::cached::<PolicySet>(&mut tx).await?;
     let facts = store::facts(&mut tx.conn(), &ids).await?;
     let mut marks = Vec::with_capacity(facts.len());
     let mut work = Vec::new();

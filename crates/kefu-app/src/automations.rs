@@ -277,6 +277,16 @@ async fn snapshot(tx: &mut Tx, id: i64) -> Result<Snapshot, AppError> {
     })
 }
 
+/// The active rules, in order, kept between transactions.
+struct ActiveRules(Vec<Automation>);
+
+impl crate::cache::Cached for ActiveRules {
+    async fn load(conn: &mut kefu_store::Conn<'_>) -> Result<ActiveRules, AppError> {
+        let all = store::all(conn).await?;
+        Ok(ActiveRules(all.into_iter().filter(|r| r.active).collect()))
+    }
+}
+
 /// Whether a change was made by a rule (and so sets off none).
 fn by_rule(caller: &Caller) -> bool {
     matches!(&caller.actor, Actor::System(name) if name.starts_with(ACTOR_PREFIX))
@@ -294,7 +304,12 @@ pub(crate) async fn run(
     if ids.is_empty() || by_rule(caller) {
         return Ok(());
     }
-    let rules_for = store::for_event(&mut tx.conn(), trigger.as_str()).await?;
+    let active = crate::cache::cached::<ActiveRules>(tx).await?;
+    let rules_for: Vec<&Automation> = active
+        .0
+        .iter()
+        .filter(|r| r.event == trigger.as_str())
+        .collect();
     if rules_for.is_empty() {
         return Ok(());
     }

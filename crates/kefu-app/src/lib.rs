@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod automations;
 mod background;
+mod cache;
 pub mod calendars;
 mod caller;
 pub mod company;
@@ -60,6 +61,8 @@ pub struct App {
     pub form_key: Vec<u8>,
     /// The writer task that stores new tickets in group commits.
     creations: creation::CreationQueue,
+    /// The writer task that stores received mail in group commits.
+    mail_writer: mail::MailWriter,
     /// Imports started from the page, followed by their progress page.
     pub imports: import::ImportJobs,
     /// The HTTP client outgoing webhooks are sent with (no redirects
@@ -108,6 +111,7 @@ impl App {
             public_ids: PublicIdCodec::new(&secret),
             events: events::Events::start(&store).await,
             creations: creation::CreationQueue::start(store.clone()),
+            mail_writer: mail::MailWriter::start(store.clone()),
             store,
             attachments,
             imports: import::ImportJobs::default(),

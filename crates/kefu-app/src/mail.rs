@@ -2,7 +2,9 @@
 //! received into them becoming work orders or replies on them, exactly
 //! once.
 //!
-//! A message is received in one transaction: its raw source is kept by
+//! A message is received in one transaction, which it shares with the
+//! messages arriving beside it (a group commit, each under a savepoint
+//! of its own, so one that fails fails alone): its raw source is kept by
 //! content (evidence), it is threaded onto its ticket (by the ids it
 //! answers, else the `[#n]` tag of a participant, else a new ticket),
 //! its sender is found or created through the one identity lookup, its
@@ -15,7 +17,7 @@
 use crate::attachments::{self, StagedFile};
 use crate::audit::record_change;
 use crate::customers::{ContactInput, NewCustomer, create_customer_in, identify};
-use crate::tickets::{NewTicket, StatusChange, append_message, change_status_in, create_in};
+use crate::tickets::{NewTicket, StatusChange, append_message, change_status_in, create_in_tx};
 use crate::{App, AppError, Caller};
 use kefu_domain::Permission;
 use kefu_domain::audit::{Action, Actor, Source};
@@ -29,6 +31,7 @@ use kefu_store::tickets::{self as ticket_store, Author};
 use kefu_store::{Tx, throttle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
 
 /// A mailbox as an admin enters it.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -379,11 +382,20 @@ pub async fn receive(app: &App, mailbox: &Mailbox, raw: &[u8]) -> Result<Receipt
             return Ok(Receipt::of("duplicate", seen.ticket_id, Some(seen.id)));
         }
     }
-    match receive_parsed(app, mailbox, &mail, raw).await {
+    let message_id = mail.message_id.clone();
+    let (from, subject) = (mail.from.address.clone(), mail.subject.clone());
+    let delivery = deliver(app, mailbox, mail, raw).await?;
+    match app.mail_writer.write(delivery).await {
+        Ok(written) => {
+            if let Some((caller, ticket, kind)) = written.event {
+                app.events.ticket(&caller, ticket, kind).await;
+            }
+            Ok(written.receipt)
+        }
         Err(AppError::Duplicate { .. }) => {
             // Another delivery of the same message committed first.
             let mut reader = app.store.read().await?;
-            let seen = store::received(&mut reader.conn(), &mail.message_id).await?;
+            let seen = store::received(&mut reader.conn(), &message_id).await?;
             Ok(Receipt::of(
                 "duplicate",
                 seen.as_ref().and_then(|s| s.ticket_id),
@@ -395,13 +407,13 @@ pub async fn receive(app: &App, mailbox: &Mailbox, raw: &[u8]) -> Result<Receipt
                 app,
                 Some(mailbox.id),
                 "the sender sent too many messages in a short time",
-                &mail.from.address,
-                &mail.subject,
+                &from,
+                &subject,
                 raw,
             )
             .await
         }
-        other => other,
+        Err(e) => Err(e),
     }
 }
 
@@ -572,22 +584,58 @@ fn addresses_json(list: &[kefu_mail::Mailbox]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
-async fn receive_parsed(
+/// A parsed message ready to be written, its raw source and files
+/// already placed by content: the disk's waits happen before the writer
+/// is taken (an orphaned file is all a crash in between can leave).
+pub(crate) struct Delivery {
+    mailbox: Mailbox,
+    mail: Mail,
+    raw: attachments::PlacedBytes,
+    /// The files within the limits, with their `Content-ID`s.
+    files: Vec<(Option<String>, attachments::PlacedFile)>,
+    /// Notes on the files left out.
+    dropped: Vec<String>,
+}
+
+/// A message written, and the ticket event to send once it is durable.
+pub(crate) struct Written {
+    receipt: Receipt,
+    event: Option<(Caller, i64, crate::events::EventKind)>,
+}
+
+async fn deliver(
     app: &App,
     mailbox: &Mailbox,
-    mail: &Mail,
+    mail: Mail,
     raw: &[u8],
-) -> Result<Receipt, AppError> {
-    let (files, dropped) = stage_files(app, mail).await?;
-    // The disk's waits happen before the writer is taken.
-    let raw_placed = attachments::place_bytes(app, raw).await?;
-    let mut placed = Vec::with_capacity(files.len());
-    for (cid, file) in files {
-        placed.push((cid, attachments::place_file(app, file).await?));
+) -> Result<Delivery, AppError> {
+    let (staged, dropped) = stage_files(app, &mail).await?;
+    let raw = attachments::place_bytes(app, raw).await?;
+    let mut files = Vec::with_capacity(staged.len());
+    for (cid, file) in staged {
+        files.push((cid, attachments::place_file(app, file).await?));
     }
-    let files = placed;
+    Ok(Delivery {
+        mailbox: mailbox.clone(),
+        mail,
+        raw,
+        files,
+        dropped,
+    })
+}
+
+/// Writes one message inside `tx` (which the writer commits): threads
+/// it, finds or creates its sender, opens or continues its ticket.
+async fn ingest(tx: &mut Tx, delivery: Delivery) -> Result<Written, AppError> {
+    let Delivery {
+        mailbox,
+        mail,
+        raw: raw_placed,
+        files,
+        dropped,
+    } = delivery;
+    let (mailbox, mail) = (&mailbox, &mail);
     let kefu = channel_caller();
-    let mut tx = app.store.write().await?;
     if store::received(&mut tx.conn(), &mail.message_id)
         .await?
         .is_some()
@@ -596,8 +644,8 @@ async fn receive_parsed(
             field: "message_id".into(),
         });
     }
-    take_turn(&mut tx, &mail.from.address).await?;
-    attachments::record_bytes(&mut tx, &raw_placed).await?;
+    take_turn(tx, &mail.from.address).await?;
+    attachments::record_bytes(tx, &raw_placed).await?;
     let (raw_sha256, raw_size) = (raw_placed.sha256().to_owned(), raw_placed.size());
     let mut thread_ids: Vec<String> = mail.references.clone();
     for id in &mail.in_reply_to {
@@ -656,30 +704,23 @@ async fn receive_parsed(
         );
         record.note = note.clone();
         if let Some(ticket) = ticket {
-            let message = append_message(
-                &mut tx,
-                &kefu,
-                ticket,
-                MessageKind::Note,
-                Author::System,
-                note,
-            )
-            .await?;
+            let message =
+                append_message(tx, &kefu, ticket, MessageKind::Note, Author::System, note).await?;
             record.ticket_id = Some(ticket);
             record.ticket_message_id = Some(message.id);
             record.outcome = "bounce";
         } else {
             ignore(&mut record, "no ticket sent the message that bounced");
         }
-        return finish(app, tx, record, serde_json::Map::new(), &kefu).await;
+        return finish(tx, record, serde_json::Map::new(), &kefu).await;
     }
 
-    let sender = customer_for(&mut tx, &kefu, &mail.from, &mailbox.language).await?;
+    let sender = customer_for(tx, &kefu, &mail.from, &mailbox.language).await?;
     let customer = Caller {
         actor: Actor::Customer(sender),
         ..kefu.clone()
     };
-    let mut ticket = thread_of(&mut tx, mailbox, mail, Some(sender)).await?;
+    let mut ticket = thread_of(tx, mailbox, mail, Some(sender)).await?;
     // A merged ticket's mail belongs to the ticket it was merged into.
     for _ in 0..10 {
         let Some(id) = ticket else { break };
@@ -702,14 +743,14 @@ async fn receive_parsed(
                 cut(&mail.text, 2000)
             );
             let message =
-                append_message(&mut tx, &kefu, id, MessageKind::Note, Author::System, note).await?;
+                append_message(tx, &kefu, id, MessageKind::Note, Author::System, note).await?;
             record.ticket_id = Some(id);
             record.ticket_message_id = Some(message.id);
             record.outcome = "automatic";
         } else {
             ignore(&mut record, "an automatic message that answers no ticket");
         }
-        return finish(app, tx, record, serde_json::Map::new(), &kefu).await;
+        return finish(tx, record, serde_json::Map::new(), &kefu).await;
     }
 
     let body = cut(&mail.text, ticket_rules::BODY_MAX);
@@ -741,7 +782,7 @@ async fn receive_parsed(
     let stored = match ticket {
         Some(id) => {
             let message = append_message(
-                &mut tx,
+                tx,
                 &customer,
                 id,
                 MessageKind::Reply,
@@ -750,7 +791,7 @@ async fn receive_parsed(
             )
             .await?;
             let stored = attachments::record_files(
-                &mut tx,
+                tx,
                 &customer,
                 id,
                 Some(message.id),
@@ -778,13 +819,13 @@ async fn receive_parsed(
                 team_id: mailbox.team_id,
                 ..NewTicket::default()
             };
-            let view = create_in(app, &mut tx, &customer, &input, Vec::new()).await?;
+            let view = create_in_tx(tx, &customer, &input).await?;
             let id = view.ticket.id;
             if let Some(old) = follow_up_of
                 && ticket_store::link(&mut tx.conn(), id, old).await?
             {
                 record_change(
-                    &mut tx,
+                    tx,
                     &kefu,
                     "ticket",
                     id,
@@ -797,7 +838,7 @@ async fn receive_parsed(
             record.ticket_id = Some(id);
             if mail.spam {
                 change_status_in(
-                    &mut tx,
+                    tx,
                     &kefu,
                     id,
                     &StatusChange {
@@ -827,7 +868,7 @@ async fn receive_parsed(
                         &view.number,
                     );
                     crate::mail_out::queue(
-                        &mut tx,
+                        tx,
                         &kefu_store::outbox::NewOutgoing {
                             to: &mail.reply_to.address,
                             subject: &subject,
@@ -843,15 +884,8 @@ async fn receive_parsed(
                     .await?;
                 }
             }
-            attachments::record_files(
-                &mut tx,
-                &customer,
-                id,
-                None,
-                Author::Customer(sender),
-                files,
-            )
-            .await?
+            attachments::record_files(tx, &customer, id, None, Author::Customer(sender), files)
+                .await?
         }
     };
     if !dropped.is_empty()
@@ -861,15 +895,7 @@ async fn receive_parsed(
             "未保存的附件 / Attachments not kept:\n{}",
             dropped.join("\n")
         );
-        append_message(
-            &mut tx,
-            &kefu,
-            ticket,
-            MessageKind::Note,
-            Author::System,
-            note,
-        )
-        .await?;
+        append_message(tx, &kefu, ticket, MessageKind::Note, Author::System, note).await?;
     }
     // Files are stored in the order they were given.
     let inline: serde_json::Map<String, serde_json::Value> = cids
@@ -877,7 +903,7 @@ async fn receive_parsed(
         .zip(stored.iter())
         .filter_map(|(cid, a)| cid.map(|c| (c, serde_json::Value::from(a.id))))
         .collect();
-    finish(app, tx, record, inline, &customer).await
+    finish(tx, record, inline, &customer).await
 }
 
 fn ignore(record: &mut NewMailMessage, reason: &str) {
@@ -888,18 +914,17 @@ fn ignore(record: &mut NewMailMessage, reason: &str) {
     record.note.push_str(reason);
 }
 
-/// Records the message, audits it, commits and tells open pages.
+/// Records the message and audits it; the writer commits.
 async fn finish(
-    app: &App,
-    mut tx: Tx,
+    tx: &mut Tx,
     mut record: NewMailMessage,
     inline: serde_json::Map<String, serde_json::Value>,
     caller: &Caller,
-) -> Result<Receipt, AppError> {
+) -> Result<Written, AppError> {
     record.inline_files = serde_json::Value::Object(inline).to_string();
     let mail_id = store::insert_message(&mut tx.conn(), &record).await?;
     record_change(
-        &mut tx,
+        tx,
         caller,
         "mail_message",
         mail_id,
@@ -916,20 +941,118 @@ async fn finish(
         }),
     )
     .await?;
-    tx.commit().await?;
-    if let Some(ticket) = record.ticket_id {
+    let event = record.ticket_id.map(|ticket| {
         let kind = if record.outcome == "created" || record.outcome == "spam" {
             crate::events::EventKind::Created
         } else {
             crate::events::EventKind::Changed
         };
-        app.events.ticket(caller, ticket, kind).await;
-    }
+        (caller.clone(), ticket, kind)
+    });
     let mut receipt = Receipt::of(record.outcome, record.ticket_id, Some(mail_id));
     if record.outcome == "ignored" {
         receipt.reason = Some(record.note);
     }
-    Ok(receipt)
+    Ok(Written { receipt, event })
+}
+
+/// Messages written in one transaction at most (the rest wait for the next).
+const MAX_BATCH: usize = 32;
+
+/// One message waiting for the writer.
+struct Job {
+    delivery: Delivery,
+    reply: oneshot::Sender<Result<Written, AppError>>,
+}
+
+/// The queue to the task that writes received mail in group commits:
+/// the messages waiting are written in one transaction, each under a
+/// savepoint of its own (a message that fails leaves no trace and fails
+/// alone), and share one durable commit; each is answered only after
+/// that commit, so a success still means durable.
+#[derive(Clone, Debug)]
+pub(crate) struct MailWriter {
+    sender: mpsc::Sender<Job>,
+}
+
+impl MailWriter {
+    /// Starts the writer task on the current runtime.
+    pub(crate) fn start(store: kefu_store::Store) -> MailWriter {
+        let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_mail(store, receiver));
+        MailWriter { sender }
+    }
+
+    /// Writes `delivery` in the next group commit; answers once it is
+    /// durable (or failed).
+    async fn write(&self, delivery: Delivery) -> Result<Written, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job { delivery, reply })
+            .await
+            .map_err(|_| AppError::Internal("the mail writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the mail writer dropped a message".into()))?
+    }
+}
+
+/// The writer: takes the first waiting message and every one queued
+/// behind it and writes them in one transaction.
+async fn write_mail(store: kefu_store::Store, mut receiver: mpsc::Receiver<Job>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (deliveries, replies): (Vec<Delivery>, Vec<_>) =
+            batch.into_iter().map(|j| (j.delivery, j.reply)).unzip();
+        let count = deliveries.len();
+        match write_batch(&store, deliveries).await {
+            Ok(outcomes) => {
+                for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, count, "a group commit of received mail failed");
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Writes every delivery, each under its own savepoint, and commits.
+/// Err means nothing of the batch was kept.
+async fn write_batch(
+    store: &kefu_store::Store,
+    deliveries: Vec<Delivery>,
+) -> Result<Vec<Result<Written, AppError>>, AppError> {
+    let mut tx = store.write().await?;
+    let shared = deliveries.len() > 1;
+    let mut outcomes = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        if shared {
+            tx.savepoint().await?;
+        }
+        let outcome = ingest(&mut tx, delivery).await;
+        if shared {
+            match outcome {
+                Ok(_) => tx.keep_savepoint().await?,
+                Err(_) => tx.undo_to_savepoint().await?,
+            }
+        }
+        outcomes.push(outcome);
+    }
+    if outcomes.iter().any(Result::is_ok) {
+        tx.commit().await?;
+    }
+    Ok(outcomes)
 }
 
 /// The quarantine, newest first (admins).
@@ -1133,4 +1256,126 @@ pub async fn check_now(
         ));
     }
     crate::imap::check_now(app, &mailbox).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod group_commit {
+    use super::*;
+    use kefu_store::{DatabaseLocation, Store, StoreOptions};
+
+    fn message(id: &str, from: &str, subject: &str) -> Vec<u8> {
+        format!(
+            "From: {from}\r\nTo: help@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
+             Date: Thu, 03 Dec 2026 08:00:00 +0800\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             宽带无法上网，请尽快处理。\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_message_that_fails_in_a_group_commit_fails_alone() {
+        let path = std::env::temp_dir().join(format!(
+            "kefu-mail-batch-{}-{}.db",
+            std::process::id(),
+            kefu_store::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let store = Store::open(
+            &DatabaseLocation::SqliteFile(path.clone()),
+            &StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let files = path.with_extension("files");
+        let app = App::start(
+            store.clone(),
+            attachments::AttachmentSettings::on_disk(files.clone(), 5),
+        )
+        .await
+        .unwrap();
+        let admin = Caller::system("test");
+        let mailbox = create_mailbox(
+            &app,
+            &admin,
+            MailboxInput {
+                name: "客服".into(),
+                address: "help@example.com".into(),
+                ..MailboxInput::default()
+            },
+        )
+        .await
+        .unwrap()
+        .mailbox;
+        let raws = [
+            message("one@example.com", "王芳 <wang@example.com>", "宽带故障"),
+            // The same message again: refused as a duplicate inside the
+            // transaction the first one is written in.
+            message("one@example.com", "王芳 <wang@example.com>", "宽带故障"),
+            // Fails half-way: its sender is created, then its ticket
+            // breaks a foreign key (a team removed since).
+            message("bad@example.com", "赵强 <zhao@example.com>", "坏的"),
+            message(
+                "two@example.com",
+                "Li Lei <li@example.com>",
+                "Router broken",
+            ),
+        ];
+        let mut deliveries = Vec::new();
+        for raw in &raws {
+            let mail = kefu_mail::parse(raw).unwrap();
+            deliveries.push(deliver(&app, &mailbox, mail, raw).await.unwrap());
+        }
+        deliveries[2].mailbox.team_id = Some(999_999);
+        let outcomes = write_batch(&store, deliveries).await.unwrap();
+        assert_eq!(outcomes.len(), 4);
+        let first = outcomes[0].as_ref().unwrap();
+        assert_eq!(first.receipt.outcome, "created");
+        assert!(matches!(outcomes[1], Err(AppError::Duplicate { .. })));
+        assert!(outcomes[2].is_err());
+        let third = outcomes[3].as_ref().unwrap();
+        assert_eq!(third.receipt.outcome, "created");
+
+        let mut reader = store.read().await.unwrap();
+        let all = ticket_store::search(
+            &mut reader.conn(),
+            &ticket_store::Filter::default(),
+            ticket_store::Sort::Oldest,
+            &ticket_store::After::Start,
+            10,
+        )
+        .await
+        .unwrap();
+        let subjects: Vec<&str> = all.iter().map(|t| t.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            ["宽带故障", "Router broken"],
+            "nothing of the duplicate"
+        );
+        assert_eq!(
+            identify(&mut reader.conn(), ContactKind::Email, "zhao@example.com")
+                .await
+                .unwrap(),
+            None,
+            "the failed message's sender was undone with it"
+        );
+        assert!(
+            store::received(&mut reader.conn(), "bad@example.com")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        for (outcome, id) in [(first, "one@example.com"), (third, "two@example.com")] {
+            let seen = store::received(&mut reader.conn(), id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(Some(seen.id), outcome.receipt.mail_id);
+            assert_eq!(seen.ticket_id, outcome.receipt.ticket_id);
+        }
+        drop(reader);
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir_all(files);
+    }
 }

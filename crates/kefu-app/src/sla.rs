@@ -363,6 +363,12 @@ pub(crate) struct PolicySet {
     chains: HashMap<i64, Vec<EscalationStep>>,
 }
 
+impl crate::cache::Cached for PolicySet {
+    async fn load(conn: &mut Conn<'_>) -> Result<PolicySet, AppError> {
+        PolicySet::load(conn).await
+    }
+}
+
 impl PolicySet {
     /// Reads the active policies and the calendars they count on.
     pub(crate) async fn load(conn: &mut Conn<'_>) -> Result<PolicySet, AppError> {
@@ -455,7 +461,7 @@ pub(crate) async fn refresh(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let set = PolicySet::load(&mut tx.conn()).await?;
+    let set = crate::cache::cached::<PolicySet>(tx).await?;
     refresh_with(tx, &set, ids, events, now).await
 }
 
@@ -486,7 +492,7 @@ pub(crate) async fn start_clocks(
     tx: &mut Tx,
     tickets: &mut [kefu_store::tickets::Ticket],
 ) -> Result<(), AppError> {
-    let set = PolicySet::load(&mut tx.conn()).await?;
+    let set = crate::cache::cached::<PolicySet>(tx).await?;
     if set.policies.is_empty() {
         return Ok(());
     }

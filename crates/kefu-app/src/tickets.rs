@@ -687,15 +687,26 @@ pub(crate) async fn create_in(
     input: &NewTicket,
     files: Vec<StagedFile>,
 ) -> Result<TicketView, AppError> {
+    let view = create_in_tx(tx, caller, input).await?;
+    if !files.is_empty() {
+        let author = attachments::author_of(caller);
+        attachments::store_files(app, tx, caller, view.ticket.id, None, author, files).await?;
+    }
+    Ok(view)
+}
+
+/// Creates a ticket without files inside `tx` (for channels that write
+/// several things in one transaction).
+pub(crate) async fn create_in_tx(
+    tx: &mut Tx,
+    caller: &Caller,
+    input: &NewTicket,
+) -> Result<TicketView, AppError> {
     let prepared = creation::prepare(&mut tx.conn(), caller, input).await?;
     let ticket = creation::write(tx, std::slice::from_ref(&prepared))
         .await?
         .pop()
         .ok_or_else(|| AppError::Internal("the ticket insert returned no row".into()))?;
-    if !files.is_empty() {
-        let author = attachments::author_of(caller);
-        attachments::store_files(app, tx, caller, ticket.id, None, author, files).await?;
-    }
     Ok(creation::view(ticket, prepared))
 }
 

@@ -274,6 +274,18 @@ async fn queue(tx: &mut Tx, delivery_id: i64, at: DateTime<Utc>) -> Result<(), A
     Ok(())
 }
 
+/// The switched-on webhooks, kept between transactions.
+struct ActiveWebhooks(Vec<Webhook>);
+
+impl crate::cache::Cached for ActiveWebhooks {
+    async fn load(conn: &mut kefu_store::Conn<'_>) -> Result<ActiveWebhooks, AppError> {
+        let all = store::all(conn).await?;
+        Ok(ActiveWebhooks(
+            all.into_iter().filter(|w| w.active).collect(),
+        ))
+    }
+}
+
 /// Records `event` for every webhook that wants it, inside the
 /// transaction of the change: one delivery per webhook and ticket, sent
 /// after the commit. `items` are (ticket id, data).
@@ -285,9 +297,10 @@ pub(crate) async fn emit(
     if items.is_empty() {
         return Ok(());
     }
-    let hooks: Vec<Webhook> = store::all(&mut tx.conn())
-        .await?
-        .into_iter()
+    let active = crate::cache::cached::<ActiveWebhooks>(tx).await?;
+    let hooks: Vec<&Webhook> = active
+        .0
+        .iter()
         .filter(|w| w.wants(event.as_str()))
         .collect();
     if hooks.is_empty() {

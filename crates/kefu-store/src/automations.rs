@@ -149,17 +149,6 @@ pub async fn all(conn: &mut Conn<'_>) -> Result<Vec<Automation>, StoreError> {
         .await?))
 }
 
-/// The active rules for an event, in order.
-pub async fn for_event(conn: &mut Conn<'_>, event: &str) -> Result<Vec<Automation>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM automations WHERE active AND event = $1 ORDER BY position, id"
-    );
-    on_conn!(conn, |c| Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(event)
-        .fetch_all(c)
-        .await?))
-}
-
 /// Counts a firing.
 pub async fn fired(conn: &mut Conn<'_>, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
     on_conn!(conn, |c| sqlx::query(

@@ -49,6 +49,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -109,7 +111,19 @@ pub struct PoolStats {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    cache: Arc<ConfigCache>,
 }
+
+/// Configuration the hot paths read on every write, kept in memory
+/// between transactions: each value under the configuration stamp it was
+/// read at ([`Tx::config_stamp`]), so a change anywhere (this process,
+/// another instance, the command line) is seen by the next read of the
+/// stamp.
+#[derive(Default)]
+struct ConfigCache(std::sync::Mutex<HashMap<TypeId, Kept>>);
+
+/// A kept value and the stamp it was read under.
+type Kept = (i64, Arc<dyn Any + Send + Sync>);
 
 enum Inner {
     Sqlite {
@@ -149,6 +163,7 @@ impl Store {
         };
         Ok(Store {
             inner: Arc::new(inner),
+            cache: Arc::default(),
         })
     }
 
@@ -179,14 +194,18 @@ impl Store {
     /// A write transaction. Commit it with [`Tx::commit`]; dropping it
     /// rolls everything back, so nothing is half-saved.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        Ok(Tx(match &*self.inner {
+        let inner = match &*self.inner {
             // IMMEDIATE takes the write lock up front, so a transaction never
             // fails half-way when another process (the CLI) writes too.
             Inner::Sqlite { writer, .. } => {
                 TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
             }
             Inner::Postgres { pool, .. } => TxInner::Postgres(pool.begin().await?),
-        }))
+        };
+        Ok(Tx {
+            inner,
+            cache: self.cache.clone(),
+        })
     }
 
     /// Pool usage now.
@@ -490,7 +509,10 @@ impl Reader {
 }
 
 /// A write transaction; rolled back unless committed.
-pub struct Tx(TxInner);
+pub struct Tx {
+    inner: TxInner,
+    cache: Arc<ConfigCache>,
+}
 
 enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
@@ -500,16 +522,75 @@ enum TxInner {
 impl Tx {
     /// The connection, for repository functions.
     pub fn conn(&mut self) -> Conn<'_> {
-        match &mut self.0 {
+        match &mut self.inner {
             TxInner::Sqlite(t) => Conn::Sqlite(t),
             TxInner::Postgres(t) => Conn::Postgres(t),
         }
     }
 
+    /// The configuration stamp as this transaction sees it: it changes,
+    /// by trigger, in every transaction that changes SLA policies,
+    /// calendars, automation rules or webhooks, and never takes a value
+    /// twice.
+    pub async fn config_stamp(&mut self) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        on_conn!(&mut conn, |c| Ok(sqlx::query_scalar(
+            "SELECT stamp FROM config_stamp WHERE id = 1"
+        )
+        .fetch_one(c)
+        .await?))
+    }
+
+    /// The value of type `T` kept under `stamp`, if one is.
+    pub fn cached<T: Any + Send + Sync>(&self, stamp: i64) -> Option<Arc<T>> {
+        let kept = self.cache.0.lock().ok()?;
+        let (at, value) = kept.get(&TypeId::of::<T>())?;
+        if *at != stamp {
+            return None;
+        }
+        value.clone().downcast::<T>().ok()
+    }
+
+    /// Keeps `value`, read under `stamp`, for the transactions after.
+    pub fn keep<T: Any + Send + Sync>(&self, stamp: i64, value: Arc<T>) {
+        if let Ok(mut kept) = self.cache.0.lock() {
+            kept.insert(TypeId::of::<T>(), (stamp, value));
+        }
+    }
+
+    /// Opens a savepoint: the changes made after it can be undone alone
+    /// with [`Tx::undo_to_savepoint`], keeping the ones before. One
+    /// transaction can then carry several independent pieces of work
+    /// (a group commit) where a failing piece leaves no trace.
+    pub async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.run("SAVEPOINT kefu_piece").await
+    }
+
+    /// Keeps the changes made since [`Tx::savepoint`] as part of the
+    /// transaction.
+    pub async fn keep_savepoint(&mut self) -> Result<(), StoreError> {
+        self.run("RELEASE SAVEPOINT kefu_piece").await
+    }
+
+    /// Undoes every change made since [`Tx::savepoint`]; the
+    /// transaction goes on with the changes made before it.
+    pub async fn undo_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.run("ROLLBACK TO SAVEPOINT kefu_piece").await?;
+        self.run("RELEASE SAVEPOINT kefu_piece").await
+    }
+
+    async fn run(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        on_conn!(&mut conn, |c| {
+            sqlx::raw_sql(statement).execute(c).await?;
+        });
+        Ok(())
+    }
+
     /// Makes every change in the transaction durable; on success the data
     /// survives a crash (SQLite `synchronous=FULL`, PostgreSQL defaults).
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self.0 {
+        match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
         }

@@ -231,6 +231,124 @@ async fn a_dropped_transaction_leaves_nothing_behind() {
 }
 
 #[tokio::test]
+async fn a_savepoint_undoes_one_piece_and_keeps_the_rest() {
+    let db = TestDatabase::new().await;
+    let store = db.open().await;
+    let mut tx = store.write().await.unwrap();
+    tx.savepoint().await.unwrap();
+    teams::insert(&mut tx.conn(), &fields("第一组"))
+        .await
+        .unwrap();
+    tx.keep_savepoint().await.unwrap();
+    tx.savepoint().await.unwrap();
+    teams::insert(&mut tx.conn(), &fields("撤销的组"))
+        .await
+        .unwrap();
+    // A failing statement inside the piece (on PostgreSQL it would poison
+    // the whole transaction without the savepoint).
+    assert!(
+        teams::insert(&mut tx.conn(), &fields("撤销的组"))
+            .await
+            .is_err()
+    );
+    tx.undo_to_savepoint().await.unwrap();
+    tx.savepoint().await.unwrap();
+    teams::insert(&mut tx.conn(), &fields("第三组"))
+        .await
+        .unwrap();
+    tx.keep_savepoint().await.unwrap();
+    tx.commit().await.unwrap();
+    let mut reader = store.read().await.unwrap();
+    let mut names: Vec<String> = teams::list(&mut reader.conn(), 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["第一组", "第三组"]);
+    drop(reader);
+    store.close().await;
+}
+
+async fn stamp(store: &Store) -> i64 {
+    let mut tx = store.write().await.unwrap();
+    tx.config_stamp().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_configuration_stamp_follows_every_change_and_never_repeats() {
+    use kefu_store::automations::{self, AutomationFields};
+    use kefu_store::webhooks::{self, WebhookFields};
+    let db = TestDatabase::new().await;
+    let store = db.open().await;
+    let start = stamp(&store).await;
+    let mut tx = store.write().await.unwrap();
+    let hook = WebhookFields {
+        name: "crm".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: "ticket.created".into(),
+        active: true,
+    };
+    webhooks::insert(&mut tx.conn(), &hook, "secret")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let after_webhook = stamp(&store).await;
+    assert_ne!(start, after_webhook);
+
+    // A change rolled back leaves the stamp as it was, and its stamp is
+    // never handed out again.
+    let rule = AutomationFields {
+        name: "VIP".into(),
+        position: 1,
+        active: true,
+        event: "ticket_created".into(),
+        conditions: "[]".into(),
+        actions: "[]".into(),
+    };
+    let rolled_back = {
+        let mut tx = store.write().await.unwrap();
+        automations::insert(&mut tx.conn(), &rule).await.unwrap();
+        let inside = tx.config_stamp().await.unwrap();
+        assert_ne!(
+            inside, after_webhook,
+            "the change is seen inside its transaction"
+        );
+        inside
+    };
+    assert_eq!(stamp(&store).await, after_webhook);
+    let mut tx = store.write().await.unwrap();
+    let stored = automations::insert(&mut tx.conn(), &rule).await.unwrap();
+    tx.commit().await.unwrap();
+    let after_rule = stamp(&store).await;
+    assert_ne!(after_rule, after_webhook);
+    assert_ne!(after_rule, rolled_back);
+
+    // Counting a rule's firings is not a change of configuration.
+    let mut tx = store.write().await.unwrap();
+    automations::fired(&mut tx.conn(), stored.id, kefu_store::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(stamp(&store).await, after_rule);
+
+    // A value kept under a stamp is found under that stamp only.
+    let tx = store.write().await.unwrap();
+    tx.keep(after_rule, std::sync::Arc::new(String::from("kept")));
+    assert_eq!(
+        tx.cached::<String>(after_rule)
+            .as_deref()
+            .map(String::as_str),
+        Some("kept")
+    );
+    assert!(tx.cached::<String>(after_webhook).is_none());
+    assert!(tx.cached::<i64>(after_rule).is_none(), "kept by type");
+    drop(tx);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn stale_versions_conflict_and_duplicates_name_the_field() {
     let db = TestDatabase::new().await;
     let store = db.open().await;
