@@ -349,6 +349,8 @@ async fn store_batch(store: &Store, batch: Vec<Job>) {
 
 async fn commit(store: &Store, all: &[Prepared]) -> Result<Vec<Ticket>, AppError> {
     let mut tx = store.write().await?;
+    // Creating tickets changes no configuration.
+    tx.pin_config_stamp().await?;
     let stored = write(&mut tx, all).await?;
     tx.commit().await?;
     Ok(stored)

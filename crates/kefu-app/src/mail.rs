@@ -1034,20 +1034,26 @@ async fn write_batch(
     deliveries: Vec<Delivery>,
 ) -> Result<Vec<Result<Written, AppError>>, AppError> {
     let mut tx = store.write().await?;
+    // Receiving mail changes no configuration.
+    tx.pin_config_stamp().await?;
     let shared = deliveries.len() > 1;
-    let mut outcomes = Vec::with_capacity(deliveries.len());
+    let mut outcomes: Vec<Result<Written, AppError>> = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
         if shared {
-            tx.savepoint().await?;
-        }
-        let outcome = ingest(&mut tx, delivery).await;
-        if shared {
-            match outcome {
-                Ok(_) => tx.keep_savepoint().await?,
-                Err(_) => tx.undo_to_savepoint().await?,
+            // The piece before was kept (else its savepoint is gone).
+            match outcomes.last() {
+                Some(Ok(_)) => tx.next_savepoint().await?,
+                _ => tx.savepoint().await?,
             }
         }
+        let outcome = ingest(&mut tx, delivery).await;
+        if shared && outcome.is_err() {
+            tx.undo_to_savepoint().await?;
+        }
         outcomes.push(outcome);
+    }
+    if shared && matches!(outcomes.last(), Some(Ok(_))) {
+        tx.keep_savepoint().await?;
     }
     if outcomes.iter().any(Result::is_ok) {
         tx.commit().await?;

@@ -205,6 +205,7 @@ impl Store {
         Ok(Tx {
             inner,
             cache: self.cache.clone(),
+            pinned: None,
         })
     }
 
@@ -512,6 +513,9 @@ impl Reader {
 pub struct Tx {
     inner: TxInner,
     cache: Arc<ConfigCache>,
+    /// The configuration stamp read once for the whole transaction
+    /// ([`Tx::pin_config_stamp`]).
+    pinned: Option<i64>,
 }
 
 enum TxInner {
@@ -533,6 +537,25 @@ impl Tx {
     /// calendars, automation rules or webhooks, and never takes a value
     /// twice.
     pub async fn config_stamp(&mut self) -> Result<i64, StoreError> {
+        if let Some(stamp) = self.pinned {
+            return Ok(stamp);
+        }
+        self.read_config_stamp().await
+    }
+
+    /// Reads the configuration stamp once for the rest of the
+    /// transaction, for writers that never change configuration (group
+    /// commits of new tickets and received mail): every later
+    /// [`Tx::config_stamp`] answers it without a read. Test builds check
+    /// at commit, on SQLite (where nobody else can change it meanwhile),
+    /// that the transaction did not change configuration after all.
+    pub async fn pin_config_stamp(&mut self) -> Result<i64, StoreError> {
+        let stamp = self.read_config_stamp().await?;
+        self.pinned = Some(stamp);
+        Ok(stamp)
+    }
+
+    async fn read_config_stamp(&mut self) -> Result<i64, StoreError> {
         let mut conn = self.conn();
         on_conn!(&mut conn, |c| Ok(sqlx::query_scalar(
             "SELECT stamp FROM config_stamp WHERE id = 1"
@@ -575,8 +598,15 @@ impl Tx {
     /// Undoes every change made since [`Tx::savepoint`]; the
     /// transaction goes on with the changes made before it.
     pub async fn undo_to_savepoint(&mut self) -> Result<(), StoreError> {
-        self.run("ROLLBACK TO SAVEPOINT kefu_piece").await?;
-        self.run("RELEASE SAVEPOINT kefu_piece").await
+        self.run("ROLLBACK TO SAVEPOINT kefu_piece; RELEASE SAVEPOINT kefu_piece")
+            .await
+    }
+
+    /// [`Tx::keep_savepoint`] and a new [`Tx::savepoint`] in one round
+    /// trip, between two pieces of work.
+    pub async fn next_savepoint(&mut self) -> Result<(), StoreError> {
+        self.run("RELEASE SAVEPOINT kefu_piece; SAVEPOINT kefu_piece")
+            .await
     }
 
     async fn run(&mut self, statement: &'static str) -> Result<(), StoreError> {
@@ -589,7 +619,16 @@ impl Tx {
 
     /// Makes every change in the transaction durable; on success the data
     /// survives a crash (SQLite `synchronous=FULL`, PostgreSQL defaults).
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if cfg!(debug_assertions)
+            && let Some(pinned) = self.pinned
+            && matches!(self.inner, TxInner::Sqlite(_))
+            && self.read_config_stamp().await? != pinned
+        {
+            return Err(StoreError::Invalid(
+                "a transaction that pinned the configuration stamp changed configuration".into(),
+            ));
+        }
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
