@@ -2,9 +2,9 @@
 //! received into them becoming work orders or replies on them, exactly
 //! once.
 //!
-//! A message is received in one transaction, which it shares with the
-//! messages arriving beside it (a group commit, each under a savepoint
-//! of its own, so one that fails fails alone): its raw source is kept by
+//! A message is received in one transaction, which on SQLite it shares
+//! with the messages arriving beside it (a group commit, each under a
+//! savepoint of its own, so one that fails fails alone): its raw source is kept by
 //! content (evidence), it is threaded onto its ticket (by the ids it
 //! answers, else the `[#n]` tag of a participant, else a new ticket),
 //! its sender is found or created through the one identity lookup, its
@@ -384,37 +384,51 @@ pub async fn receive(app: &App, mailbox: &Mailbox, raw: &[u8]) -> Result<Receipt
     }
     let message_id = mail.message_id.clone();
     let (from, subject) = (mail.from.address.clone(), mail.subject.clone());
-    let delivery = deliver(app, mailbox, mail, raw).await?;
-    match app.mail_writer.write(delivery).await {
-        Ok(written) => {
-            if let Some((caller, ticket, kind)) = written.event {
-                app.events.ticket(&caller, ticket, kind).await;
+    let mut mail = Some(mail);
+    // A unique key taken by a concurrent transaction (the same new
+    // sender in two messages at once, on PostgreSQL) fails the write
+    // before anything is kept: written again, the message finds the row.
+    for _ in 0..3 {
+        let parsed = match mail.take() {
+            Some(parsed) => parsed,
+            None => kefu_mail::parse(raw).map_err(|e| AppError::Internal(e.to_string()))?,
+        };
+        let delivery = deliver(app, mailbox, parsed, raw).await?;
+        match app.mail_writer.write(delivery).await {
+            Ok(written) => {
+                if let Some((caller, ticket, kind)) = written.event {
+                    app.events.ticket(&caller, ticket, kind).await;
+                }
+                return Ok(written.receipt);
             }
-            Ok(written.receipt)
+            Err(AppError::Duplicate { field }) => {
+                let mut reader = app.store.read().await?;
+                if let Some(seen) = store::received(&mut reader.conn(), &message_id).await? {
+                    // Another delivery of the same message committed first.
+                    return Ok(Receipt::of("duplicate", seen.ticket_id, Some(seen.id)));
+                }
+                tracing::info!(
+                    field,
+                    "a received message met a concurrent write; writing it again"
+                );
+            }
+            Err(AppError::RateLimited) => {
+                return hold_back(
+                    app,
+                    Some(mailbox.id),
+                    "the sender sent too many messages in a short time",
+                    &from,
+                    &subject,
+                    raw,
+                )
+                .await;
+            }
+            Err(e) => return Err(e),
         }
-        Err(AppError::Duplicate { .. }) => {
-            // Another delivery of the same message committed first.
-            let mut reader = app.store.read().await?;
-            let seen = store::received(&mut reader.conn(), &message_id).await?;
-            Ok(Receipt::of(
-                "duplicate",
-                seen.as_ref().and_then(|s| s.ticket_id),
-                seen.map(|s| s.id),
-            ))
-        }
-        Err(AppError::RateLimited) => {
-            hold_back(
-                app,
-                Some(mailbox.id),
-                "the sender sent too many messages in a short time",
-                &from,
-                &subject,
-                raw,
-            )
-            .await
-        }
-        Err(e) => Err(e),
     }
+    Err(AppError::Unavailable(
+        "the message met concurrent writes three times; deliver it again".into(),
+    ))
 }
 
 /// Keeps a message in the quarantine with the reason.
@@ -965,27 +979,38 @@ struct Job {
     reply: oneshot::Sender<Result<Written, AppError>>,
 }
 
-/// The queue to the task that writes received mail in group commits:
-/// the messages waiting are written in one transaction, each under a
+/// The queue to the task that writes received mail in group commits on
+/// SQLite (one writer at a time there): the messages waiting are written in one transaction, each under a
 /// savepoint of its own (a message that fails leaves no trace and fails
 /// alone), and share one durable commit; each is answered only after
 /// that commit, so a success still means durable.
 #[derive(Clone, Debug)]
 pub(crate) struct MailWriter {
     sender: mpsc::Sender<Job>,
+    /// On PostgreSQL, which takes many writers at once, each message is
+    /// written in its own transaction by the task that received it:
+    /// one writer there would queue work the server can do side by side.
+    direct: Option<kefu_store::Store>,
 }
 
 impl MailWriter {
     /// Starts the writer task on the current runtime.
     pub(crate) fn start(store: kefu_store::Store) -> MailWriter {
         let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+        let direct = (store.backend() == kefu_store::Backend::Postgres).then(|| store.clone());
         tokio::spawn(write_mail(store, receiver));
-        MailWriter { sender }
+        MailWriter { sender, direct }
     }
 
     /// Writes `delivery` in the next group commit; answers once it is
     /// durable (or failed).
     async fn write(&self, delivery: Delivery) -> Result<Written, AppError> {
+        if let Some(store) = &self.direct {
+            return write_batch(store, vec![delivery])
+                .await?
+                .pop()
+                .unwrap_or_else(|| Err(AppError::Internal("a message was not written".into())));
+        }
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Job { delivery, reply })
