@@ -363,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_creation_that_fails_in_the_batch_fails_alone() {
-        let (store, path) = tests_support::fresh_store().await;
+        let (store, path) = crate::test_support::fresh_store("creation").await;
         let caller = Caller::system("test");
         let mut reader = store.read().await.unwrap();
         let mut batch = Vec::new();
@@ -424,7 +424,7 @@ mod merge_race {
 
     #[tokio::test]
     async fn a_customer_merged_after_the_check_is_refused_by_name() {
-        let (store, path) = tests_support::fresh_store().await;
+        let (store, path) = crate::test_support::fresh_store("creation").await;
         let files = path.with_extension("files");
         let app = crate::App::start(
             store.clone(),
@@ -474,28 +474,5 @@ mod merge_race {
         store.close().await;
         let _ = std::fs::remove_file(path);
         let _ = std::fs::remove_dir_all(files);
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests_support {
-    use kefu_store::{DatabaseLocation, Store, StoreOptions};
-
-    /// A new, migrated SQLite database in the temporary directory.
-    pub(super) async fn fresh_store() -> (Store, std::path::PathBuf) {
-        let path = std::env::temp_dir().join(format!(
-            "kefu-creation-{}-{}.db",
-            std::process::id(),
-            kefu_store::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let store = Store::open(
-            &DatabaseLocation::SqliteFile(path.clone()),
-            &StoreOptions::default(),
-        )
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        (store, path)
     }
 }

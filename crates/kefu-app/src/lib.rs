@@ -36,6 +36,8 @@ pub mod routing;
 pub mod search;
 pub mod signin;
 pub mod sla;
+#[cfg(test)]
+mod test_support;
 pub mod tickets;
 pub mod web_form;
 pub mod webhooks;

@@ -1293,8 +1293,6 @@ pub async fn check_now(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod group_commit {
     use super::*;
-    use kefu_store::{DatabaseLocation, Store, StoreOptions};
-
     fn message(id: &str, from: &str, subject: &str) -> Vec<u8> {
         format!(
             "From: {from}\r\nTo: help@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
@@ -1306,18 +1304,7 @@ mod group_commit {
 
     #[tokio::test]
     async fn a_message_that_fails_in_a_group_commit_fails_alone() {
-        let path = std::env::temp_dir().join(format!(
-            "kefu-mail-batch-{}-{}.db",
-            std::process::id(),
-            kefu_store::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let store = Store::open(
-            &DatabaseLocation::SqliteFile(path.clone()),
-            &StoreOptions::default(),
-        )
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
+        let (store, path) = crate::test_support::fresh_store("mail-batch").await;
         let files = path.with_extension("files");
         let app = App::start(
             store.clone(),
