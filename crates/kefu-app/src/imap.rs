@@ -4,18 +4,20 @@
 //! unread message, oldest first: the message is fetched without marking
 //! it read, received in one transaction ([`crate::mail::receive`]), and
 //! only after that commit is it flagged `\Seen` on the server. A crash
-//! between the two leaves the message unread; the next pass fetches it
-//! again and it is recognised by its `Message-ID` (or the digest of its
-//! bytes) and only flagged, so nothing is lost and nothing doubled. A
+//! between the two leaves the message unread; the next pass knows it by
+//! its UID (recorded with the message, under the folder's
+//! `UIDVALIDITY`) and only flags it, without fetching it again; a
+//! message moved to another folder is still known by its `Message-ID`
+//! (or the digest of its bytes). Nothing is lost and nothing doubled. A
 //! server that cannot be reached is shown on the mailbox with the error
 //! and tried again with growing pauses. Between passes the reader waits in
 //! IDLE where the server offers it, so new mail arrives within a second.
 
-use crate::mail::{Receipt, receive};
+use crate::mail::{Receipt, receive_from};
 use crate::{App, AppError};
 use async_imap::Client;
 use futures_util::TryStreamExt;
-use kefu_store::mail::{self as store, Mailbox};
+use kefu_store::mail::{self as store, ImapUid, Mailbox};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -165,7 +167,7 @@ pub async fn pass(app: &App, mailbox: &Mailbox) -> Result<PassReport, String> {
 
 async fn pass_inner(app: &App, mailbox: &Mailbox) -> Result<PassReport, String> {
     let mut session = sign_in(mailbox).await?;
-    session
+    let selected = session
         .select(&mailbox.imap_folder)
         .await
         .map_err(|e| format!("folder {}: {e}", mailbox.imap_folder))?;
@@ -180,7 +182,35 @@ async fn pass_inner(app: &App, mailbox: &Mailbox) -> Result<PassReport, String> 
         unread: unread.len(),
         receipts: Vec::new(),
     };
+    // A server without UIDVALIDITY cannot promise stable UIDs: then only
+    // the Message-ID keeps a message from being taken in twice.
+    let validity = selected.uid_validity.map(i64::from);
+    let known = match validity {
+        Some(v) => taken_in(app, mailbox, v, &unread)
+            .await
+            .map_err(|e| format!("the database: {e}"))?,
+        None => Vec::new(),
+    };
     for uid in unread {
+        let at = validity.map(|uid_validity| ImapUid {
+            mailbox_id: mailbox.id,
+            folder: mailbox.imap_folder.clone(),
+            uid_validity,
+            uid: i64::from(uid),
+        });
+        if known.contains(&i64::from(uid)) {
+            // Taken in before; only its flag was lost (a crash between
+            // the commit and the flag).
+            flag_seen(&mut session, uid).await?;
+            report.receipts.push(Receipt {
+                outcome: "duplicate".into(),
+                ticket_id: None,
+                mail_id: None,
+                quarantine_id: None,
+                reason: Some(format!("UID {uid} was taken in before")),
+            });
+            continue;
+        }
         let fetched: Vec<async_imap::types::Fetch> = session
             .uid_fetch(uid.to_string(), "BODY.PEEK[]")
             .await
@@ -191,21 +221,52 @@ async fn pass_inner(app: &App, mailbox: &Mailbox) -> Result<PassReport, String> 
         let Some(raw) = fetched.iter().find_map(|f| f.body()) else {
             continue;
         };
-        let receipt = receive(app, mailbox, raw)
+        let receipt = receive_from(app, mailbox, raw, at.as_ref())
             .await
             .map_err(|e| format!("message {uid} could not be kept: {e}"))?;
         // Only now, after the commit, is it marked read on the server.
-        let _: Vec<_> = session
-            .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
-            .await
-            .map_err(|e| format!("flag {uid}: {e}"))?
-            .try_collect()
-            .await
-            .map_err(|e| format!("flag {uid}: {e}"))?;
+        flag_seen(&mut session, uid).await?;
         report.receipts.push(receipt);
     }
     let _ = session.logout().await;
     Ok(report)
+}
+
+/// Of `uids`, those taken in before (a few hundred per query).
+async fn taken_in(
+    app: &App,
+    mailbox: &Mailbox,
+    uid_validity: i64,
+    uids: &[u32],
+) -> Result<Vec<i64>, AppError> {
+    let mut reader = app.store.read().await?;
+    let mut known = Vec::new();
+    for chunk in uids.chunks(500) {
+        let chunk: Vec<i64> = chunk.iter().map(|u| i64::from(*u)).collect();
+        known.extend(
+            store::known_uids(
+                &mut reader.conn(),
+                mailbox.id,
+                &mailbox.imap_folder,
+                uid_validity,
+                &chunk,
+            )
+            .await?,
+        );
+    }
+    Ok(known)
+}
+
+/// Marks one message read on the server.
+async fn flag_seen(session: &mut Session, uid: u32) -> Result<(), String> {
+    let _: Vec<_> = session
+        .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
+        .await
+        .map_err(|e| format!("flag {uid}: {e}"))?
+        .try_collect()
+        .await
+        .map_err(|e| format!("flag {uid}: {e}"))?;
+    Ok(())
 }
 
 /// Runs a pass now and records how it went on the mailbox (the admin

@@ -26,7 +26,9 @@ use kefu_domain::email::{self as rules, MailboxDraft};
 use kefu_domain::ticket::{self as ticket_rules, MessageKind, Status};
 use kefu_mail::noise::Automatic;
 use kefu_mail::{Mail, thread};
-use kefu_store::mail::{self as store, Mailbox, MailboxFields, NewMailMessage, Quarantined};
+use kefu_store::mail::{
+    self as store, ImapUid, Mailbox, MailboxFields, NewMailMessage, Quarantined,
+};
 use kefu_store::tickets::{self as ticket_store, Author};
 use kefu_store::{Tx, throttle};
 use serde::{Deserialize, Serialize};
@@ -372,9 +374,23 @@ fn channel_caller() -> Caller {
 
 /// Receives one raw message into `mailbox`; see the module documentation.
 pub async fn receive(app: &App, mailbox: &Mailbox, raw: &[u8]) -> Result<Receipt, AppError> {
+    receive_from(app, mailbox, raw, None).await
+}
+
+/// [`receive`] for a message read from an IMAP folder at `imap`: the
+/// UID is recorded in the transaction that keeps the message.
+pub(crate) async fn receive_from(
+    app: &App,
+    mailbox: &Mailbox,
+    raw: &[u8],
+    imap: Option<&ImapUid>,
+) -> Result<Receipt, AppError> {
     let mail = match kefu_mail::parse(raw) {
         Ok(mail) => mail,
-        Err(e) => return hold_back(app, Some(mailbox.id), &e.to_string(), "", "", raw).await,
+        Err(e) => {
+            let reason = e.to_string();
+            return hold_back(app, Some(mailbox.id), &reason, "", "", raw, imap).await;
+        }
     };
     {
         let mut reader = app.store.read().await?;
@@ -393,7 +409,8 @@ pub async fn receive(app: &App, mailbox: &Mailbox, raw: &[u8]) -> Result<Receipt
             Some(parsed) => parsed,
             None => kefu_mail::parse(raw).map_err(|e| AppError::Internal(e.to_string()))?,
         };
-        let delivery = deliver(app, mailbox, parsed, raw).await?;
+        let mut delivery = deliver(app, mailbox, parsed, raw).await?;
+        delivery.imap = imap.cloned();
         match app.mail_writer.write(delivery).await {
             Ok(written) => {
                 if let Some((caller, ticket, kind)) = written.event {
@@ -420,6 +437,7 @@ pub async fn receive(app: &App, mailbox: &Mailbox, raw: &[u8]) -> Result<Receipt
                     &from,
                     &subject,
                     raw,
+                    imap,
                 )
                 .await;
             }
@@ -439,11 +457,15 @@ async fn hold_back(
     from: &str,
     subject: &str,
     raw: &[u8],
+    imap: Option<&ImapUid>,
 ) -> Result<Receipt, AppError> {
     let placed = attachments::place_bytes(app, raw).await?;
     let (sha, size) = (placed.sha256().to_owned(), placed.size());
     let mut tx = app.store.write().await?;
     attachments::record_bytes(&mut tx, &placed).await?;
+    if let Some(at) = imap {
+        store::record_uid(&mut tx.conn(), at).await?;
+    }
     let id = store::quarantine(
         &mut tx.conn(),
         mailbox_id,
@@ -609,6 +631,8 @@ pub(crate) struct Delivery {
     files: Vec<(Option<String>, attachments::PlacedFile)>,
     /// Notes on the files left out.
     dropped: Vec<String>,
+    /// Where it was read on an IMAP server, if it was.
+    imap: Option<ImapUid>,
 }
 
 /// A message written, and the ticket event to send once it is durable.
@@ -635,6 +659,7 @@ async fn deliver(
         raw,
         files,
         dropped,
+        imap: None,
     })
 }
 
@@ -647,6 +672,7 @@ async fn ingest(tx: &mut Tx, delivery: Delivery) -> Result<Written, AppError> {
         raw: raw_placed,
         files,
         dropped,
+        imap,
     } = delivery;
     let (mailbox, mail) = (&mailbox, &mail);
     let kefu = channel_caller();
@@ -659,6 +685,9 @@ async fn ingest(tx: &mut Tx, delivery: Delivery) -> Result<Written, AppError> {
         });
     }
     take_turn(tx, &mail.from.address).await?;
+    if let Some(at) = &imap {
+        store::record_uid(&mut tx.conn(), at).await?;
+    }
     attachments::record_bytes(tx, &raw_placed).await?;
     let (raw_sha256, raw_size) = (raw_placed.sha256().to_owned(), raw_placed.size());
     let mut thread_ids: Vec<String> = mail.references.clone();

@@ -24,6 +24,7 @@ use kefu_store::mail::{self as store, Mailbox, NewMailMessage};
 use kefu_store::outbox::{self, NewOutgoing, OutboxMessage};
 use kefu_store::tickets::Author;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -130,8 +131,11 @@ struct Answer {
     references: String,
 }
 
-async fn answer_to(tx: &mut Tx, ticket_id: i64) -> Result<Option<Answer>, AppError> {
-    let mail = store::for_ticket(&mut tx.conn(), ticket_id).await?;
+async fn answer_to(
+    conn: &mut kefu_store::Conn<'_>,
+    ticket_id: i64,
+) -> Result<Option<Answer>, AppError> {
+    let mail = store::for_ticket(conn, ticket_id).await?;
     let Some(last) = mail
         .iter()
         .rev()
@@ -144,7 +148,7 @@ async fn answer_to(tx: &mut Tx, ticket_id: i64) -> Result<Option<Answer>, AppErr
     } else {
         last.reply_to.clone()
     };
-    let own: Vec<String> = store::mailboxes(&mut tx.conn())
+    let own: Vec<String> = store::mailboxes(conn)
         .await?
         .into_iter()
         .map(|m| m.address)
@@ -170,6 +174,20 @@ async fn answer_to(tx: &mut Tx, ticket_id: i64) -> Result<Option<Answer>, AppErr
     }))
 }
 
+/// Where an agent's reply on a ticket goes by email: the address and the
+/// copies the reply form offers. `None` for tickets without email.
+pub async fn reply_addresses(
+    app: &App,
+    caller: &Caller,
+    ticket_id: i64,
+) -> Result<Option<(String, String)>, AppError> {
+    caller.require(kefu_domain::Permission::ManageTickets)?;
+    let mut reader = app.store.read().await?;
+    Ok(answer_to(&mut reader.conn(), ticket_id)
+        .await?
+        .map(|a| (a.to, a.cc)))
+}
+
 /// The language and name to address a ticket's customer with.
 async fn addressee(
     tx: &mut Tx,
@@ -190,9 +208,11 @@ async fn addressee(
 pub(crate) async fn queue_reply(
     tx: &mut Tx,
     ticket: &kefu_store::tickets::Ticket,
+    message_id: i64,
     body: &str,
+    copies: Option<&[String]>,
 ) -> Result<Option<i64>, AppError> {
-    let Some(answer) = answer_to(tx, ticket.id).await? else {
+    let Some(answer) = answer_to(&mut tx.conn(), ticket.id).await? else {
         return Ok(None);
     };
     let (language, _) = addressee(tx, ticket.customer_id, &answer.to).await?;
@@ -206,10 +226,13 @@ pub(crate) async fn queue_reply(
             body: &text,
             ticket_id: Some(ticket.id),
             mailbox_id: answer.mailbox_id,
-            cc: &answer.cc,
+            cc: &copies.map_or_else(|| answer.cc.clone(), |list| list.join(", ")),
             in_reply_to: &answer.in_reply_to,
             references: &answer.references,
             automatic: false,
+            // The files attached to the message go with it when it is
+            // sent (they are stored after the message, in this transaction).
+            ticket_message_id: Some(message_id),
             ..NewOutgoing::default()
         },
     )
@@ -223,7 +246,7 @@ pub(crate) async fn queue_resolved(
     tx: &mut Tx,
     ticket: &kefu_store::tickets::Ticket,
 ) -> Result<Option<i64>, AppError> {
-    let Some(answer) = answer_to(tx, ticket.id).await? else {
+    let Some(answer) = answer_to(&mut tx.conn(), ticket.id).await? else {
         return Ok(None);
     };
     let (language, name) = addressee(tx, ticket.customer_id, &answer.to).await?;
@@ -272,8 +295,32 @@ impl Header for AutoSubmitted {
     }
 }
 
+/// A file that goes with a message: name, content type, bytes.
+type OutgoingFile = (String, String, Vec<u8>);
+
+/// The files of the ticket message an outgoing reply carries.
+async fn files_of(app: &App, row: &OutboxMessage) -> Result<Vec<OutgoingFile>, AppError> {
+    let (Some(ticket), Some(message)) = (row.ticket_id, row.ticket_message_id) else {
+        return Ok(Vec::new());
+    };
+    let listed = {
+        let mut reader = app.store.read().await?;
+        kefu_store::attachments::for_ticket(&mut reader.conn(), ticket).await?
+    };
+    let mut files = Vec::new();
+    for file in listed.into_iter().filter(|a| a.message_id == Some(message)) {
+        let bytes = attachments::bytes_of(app, &file.sha256).await?;
+        files.push((file.file_name, file.content_type, bytes));
+    }
+    Ok(files)
+}
+
 /// Builds the message as it goes on the wire.
-fn build(row: &OutboxMessage, mailbox: &Mailbox) -> Result<Message, String> {
+fn build(
+    row: &OutboxMessage,
+    mailbox: &Mailbox,
+    files: Vec<OutgoingFile>,
+) -> Result<Message, String> {
     let from = format!("{} <{}>", mailbox.name, mailbox.address)
         .parse()
         .or_else(|_| mailbox.address.parse())
@@ -315,10 +362,20 @@ fn build(row: &OutboxMessage, mailbox: &Mailbox) -> Result<Message, String> {
         };
         builder = builder.header(AutoSubmitted(kind.to_owned()));
     }
-    builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(row.body_text.clone())
-        .map_err(|e| e.to_string())
+    if files.is_empty() {
+        return builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(row.body_text.clone())
+            .map_err(|e| e.to_string());
+    }
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(row.body_text.clone()));
+    for (name, content_type, bytes) in files {
+        let kind = ContentType::parse(&content_type)
+            .or_else(|_| ContentType::parse("application/octet-stream"))
+            .map_err(|e| e.to_string())?;
+        parts = parts.singlepart(Attachment::new(name).body(bytes, kind));
+    }
+    builder.multipart(parts).map_err(|e| e.to_string())
 }
 
 fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
@@ -383,7 +440,8 @@ pub(crate) async fn send(app: &App, job: &Job) -> Result<Outcome, AppError> {
     let Some(mailbox) = mailbox else {
         return give_up(app, &row, "no active mailbox has an SMTP server").await;
     };
-    let message = match build(&row, &mailbox) {
+    let files = files_of(app, &row).await?;
+    let message = match build(&row, &mailbox, files) {
         Ok(m) => m,
         Err(e) => return give_up(app, &row, &e).await,
     };

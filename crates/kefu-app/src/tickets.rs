@@ -209,6 +209,29 @@ pub struct MessageInput {
     /// stops a complaint's result clock. Replies only.
     #[serde(default)]
     pub gives_result: bool,
+    /// For a reply on a ticket that came by email: the addresses to copy,
+    /// separated by commas. Omitted: those the customer's last message
+    /// copied (the reply form offers them); empty: nobody.
+    #[serde(default)]
+    pub cc: Option<String>,
+}
+
+/// The addresses an agent chose to copy on a reply, checked.
+fn copies_of(list: &str) -> Result<Vec<String>, AppError> {
+    let mut copies: Vec<String> = Vec::new();
+    for part in list.split([',', ';', '\n']).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let address = kefu_domain::validate::email("cc", part)?;
+        if !copies.contains(&address) {
+            copies.push(address);
+        }
+    }
+    if copies.len() > 20 {
+        return Err(AppError::invalid("cc", "at most 20 addresses"));
+    }
+    Ok(copies)
 }
 
 /// A name-bearing reference shown with a ticket.
@@ -1428,7 +1451,18 @@ pub async fn add_message_with_files(
             "only a reply the customer sees can give them the result",
         ));
     }
-    let message = append_message(&mut tx, caller, id, kind, author, body).await?;
+    let copies = match input.cc.as_deref() {
+        Some(_) if kind != MessageKind::Reply => {
+            return Err(AppError::invalid(
+                "cc",
+                "only a reply the customer sees goes out by email",
+            ));
+        }
+        Some(list) => Some(copies_of(list)?),
+        None => None,
+    };
+    let message =
+        append_message_copying(&mut tx, caller, id, kind, author, body, copies.as_deref()).await?;
     if input.gives_result {
         let now = Utc::now();
         crate::sla::refresh(&mut tx, &[id], &[ClockEvent::ResultGiven], now).await?;
@@ -1474,6 +1508,20 @@ pub(crate) async fn append_message(
     author: Author,
     body: String,
 ) -> Result<Message, AppError> {
+    append_message_copying(tx, caller, id, kind, author, body, None).await
+}
+
+/// [`append_message`] with the addresses an agent's emailed reply
+/// copies (`None`: those the customer's last message copied).
+async fn append_message_copying(
+    tx: &mut Tx,
+    caller: &Caller,
+    id: i64,
+    kind: MessageKind,
+    author: Author,
+    body: String,
+    copies: Option<&[String]>,
+) -> Result<Message, AppError> {
     let before = tickets::get(&mut tx.conn(), id).await?;
     if matches!(before.status, Status::Merged) {
         return Err(AppError::invalid(
@@ -1513,7 +1561,7 @@ pub(crate) async fn append_message(
     }
     if kind == MessageKind::Reply && matches!(author, Author::Agent(_)) {
         // A ticket that came by email is answered by email.
-        crate::mail_out::queue_reply(tx, &before, &body).await?;
+        crate::mail_out::queue_reply(tx, &before, message_id, &body, copies).await?;
     }
     let by_agent = matches!(author, Author::Agent(_) | Author::System);
     let mut f = TicketFields::of(&before);

@@ -613,3 +613,66 @@ pub async fn release(conn: &mut Conn<'_>, id: i64) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Where a message sits on an IMAP server: mailbox, folder, the folder's
+/// `UIDVALIDITY` and the message's UID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapUid {
+    /// The mailbox read.
+    pub mailbox_id: i64,
+    /// The folder read.
+    pub folder: String,
+    /// The folder's `UIDVALIDITY` (UIDs are unique under it).
+    pub uid_validity: i64,
+    /// The message's UID.
+    pub uid: i64,
+}
+
+/// Records that the message at `at` was taken in (inside the
+/// transaction that keeps it); a second record is a no-op.
+pub async fn record_uid(conn: &mut Conn<'_>, at: &ImapUid) -> Result<(), StoreError> {
+    on_conn!(conn, |c| {
+        sqlx::query(
+            "INSERT INTO imap_uids (mailbox_id, folder, uid_validity, uid) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(at.mailbox_id)
+        .bind(&at.folder)
+        .bind(at.uid_validity)
+        .bind(at.uid)
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Of `uids` in one folder, those already taken in.
+pub async fn known_uids(
+    conn: &mut Conn<'_>,
+    mailbox_id: i64,
+    folder: &str,
+    uid_validity: i64,
+    uids: &[i64],
+) -> Result<Vec<i64>, StoreError> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = (4..uids.len() + 4)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT uid FROM imap_uids WHERE mailbox_id = $1 AND folder = $2 AND uid_validity = $3 \
+         AND uid IN ({marks})"
+    );
+    on_conn!(conn, |c| {
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(mailbox_id)
+            .bind(folder)
+            .bind(uid_validity);
+        for uid in uids {
+            q = q.bind(uid);
+        }
+        Ok(q.fetch_all(c).await?)
+    })
+}

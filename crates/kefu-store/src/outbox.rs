@@ -38,6 +38,8 @@ pub struct OutboxMessage {
     pub state: String,
     /// Why the last try failed.
     pub last_error: String,
+    /// The ticket message whose files go with it (an agent's reply).
+    pub ticket_message_id: Option<i64>,
 }
 
 /// A message to queue.
@@ -63,10 +65,12 @@ pub struct NewOutgoing<'a> {
     pub message_id: &'a str,
     /// Automatic.
     pub automatic: bool,
+    /// The ticket message whose files go with it (an agent's reply).
+    pub ticket_message_id: Option<i64>,
 }
 
 const COLUMNS: &str = "id, to_address, subject, body_text, created_at, sent_at, ticket_id, mailbox_id, \
-     cc_addresses, in_reply_to, references_ids, message_id, automatic, state, last_error";
+     cc_addresses, in_reply_to, references_ids, message_id, automatic, state, last_error, ticket_message_id";
 
 /// Queues a plain message (a notification); answers its id.
 pub async fn push(
@@ -93,8 +97,8 @@ pub async fn push_mail(conn: &mut Conn<'_>, m: &NewOutgoing<'_>) -> Result<i64, 
     on_conn!(conn, |c| {
         Ok(sqlx::query_scalar(
             "INSERT INTO outbox (to_address, subject, body_text, created_at, ticket_id, mailbox_id, cc_addresses, \
-             in_reply_to, references_ids, message_id, automatic) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             in_reply_to, references_ids, message_id, automatic, ticket_message_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(m.to)
         .bind(m.subject)
@@ -107,6 +111,7 @@ pub async fn push_mail(conn: &mut Conn<'_>, m: &NewOutgoing<'_>) -> Result<i64, 
         .bind(m.references)
         .bind(m.message_id)
         .bind(m.automatic)
+        .bind(m.ticket_message_id)
         .fetch_one(c)
         .await?)
     })

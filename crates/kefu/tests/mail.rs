@@ -783,6 +783,75 @@ async fn replies_go_out_by_smtp_and_answers_come_back_to_the_ticket() {
         reply.text
     );
 
+    // The reply form offers those copies and the agent may change them.
+    let agent = app.signed_in(AGENT, DEMO_PASSWORD).await;
+    let page_path = format!("/tickets/{ticket_id}");
+    let page = agent.get(&page_path).await;
+    assert!(
+        page.body
+            .contains(r#"id="reply-cc" value="finance@example.cn, zhang.wei@example.cn""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("12345678@qq.com"));
+    let (status, refused) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{ticket_id}/messages"),
+            AGENT,
+            Some(
+                json!({"kind": "reply", "body": "请查收。", "cc": "finance@example.cn, 不是地址"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(kefu_testing::error_field(&refused), "cc");
+    // With a file: it goes out with the reply.
+    let file = reqwest::multipart::Part::bytes("发票号码 04403200".as_bytes().to_vec())
+        .file_name("发票.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "reply")
+        .text("body", "只抄送财务，发票见附件。")
+        .text("cc", "Finance@Example.cn")
+        .part("files", file);
+    let sent = agent
+        .post_multipart(&page_path, &format!("/tickets/{ticket_id}/messages"), form)
+        .await;
+    assert!(sent.status.is_redirection(), "{}", sent.body);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{ticket_id}/messages"),
+            AGENT,
+            Some(json!({"kind": "reply", "body": "不抄送任何人。", "cc": ""})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    run_jobs(&app.app, chrono::Utc::now()).await;
+    let got = sink.received();
+    assert_eq!(got.len(), 4, "{got:?}");
+    let with_file = got
+        .iter()
+        .map(|(mail, _)| mail)
+        .find(|mail| mail.text.contains("发票见附件"))
+        .unwrap_or_else(|| panic!("the reply with a file: {got:?}"));
+    let chosen: Vec<&str> = with_file.cc.iter().map(|m| m.address.as_str()).collect();
+    assert_eq!(chosen, vec!["finance@example.cn"], "{with_file:?}");
+    let attached: Vec<(&str, &[u8])> = with_file
+        .attachments
+        .iter()
+        .map(|a| (a.file_name.as_str(), a.bytes.as_slice()))
+        .collect();
+    assert_eq!(attached, vec![("发票.txt", "发票号码 04403200".as_bytes())]);
+    let without = got
+        .iter()
+        .map(|(mail, _)| mail)
+        .find(|mail| mail.text.contains("不抄送任何人"))
+        .unwrap_or_else(|| panic!("the reply without copies: {got:?}"));
+    assert!(without.cc.is_empty(), "{:?}", without.cc);
+
     // Resolving it tells the customer, with the resolution.
     let (_, t) = app
         .call(
@@ -804,8 +873,8 @@ async fn replies_go_out_by_smtp_and_answers_come_back_to_the_ticket() {
     assert_eq!(status, StatusCode::OK, "{resolved}");
     run_jobs(&app.app, chrono::Utc::now()).await;
     let got = sink.received();
-    assert_eq!(got.len(), 3, "{got:?}");
-    let (notice, _) = &got[2];
+    assert_eq!(got.len(), 5, "{got:?}");
+    let (notice, _) = &got[4];
     assert!(notice.subject.contains("处理完毕"), "{}", notice.subject);
     assert!(notice.text.contains("已重新开具发票并寄出"));
 
@@ -1036,7 +1105,8 @@ async fn an_imap_mailbox_is_read_exactly_once() {
     assert_eq!(ticket["subject"], "網路斷線", "{ticket}");
 
     // As if Kefu had died between its commit and the flag: the message
-    // is unread again, and is only flagged, not received twice.
+    // is unread again, known by its UID and only flagged, not fetched or
+    // received twice.
     imap.mark_unread(1).await;
     let (_, report) = app
         .call(
@@ -1047,8 +1117,23 @@ async fn an_imap_mailbox_is_read_exactly_once() {
         )
         .await;
     assert_eq!(report["receipts"][0]["outcome"], "duplicate", "{report}");
-    assert_eq!(report["receipts"][0]["ticket_id"], first);
+    assert_eq!(report["receipts"][0]["reason"], "UID 1 was taken in before");
     assert!(imap.unread().await.is_empty());
+    let (_, mail) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tickets/{first}/mail"),
+            AGENT,
+            None,
+        )
+        .await;
+    let received = mail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .count();
+    assert_eq!(received, 1, "{mail}");
 
     // IDLE: the server tells a waiting reader at once when mail arrives.
     let row = {

@@ -97,8 +97,10 @@ pub async fn change_status(
 
 /// Adds a public reply or an internal note.
 ///
-/// JSON, or a multipart form with `kind`, `body` and files (any part with
-/// a file name) attached to the message.
+/// JSON, or a multipart form with `kind`, `body`, `cc` and files (any
+/// part with a file name) attached to the message. On a ticket that came
+/// by email a reply goes out by email too, copying `cc` (comma-separated;
+/// omitted: those the customer's last message copied; empty: nobody).
 pub async fn add_message(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
@@ -114,6 +116,7 @@ pub async fn add_message(
                 .unwrap_or_else(|| "reply".to_owned()),
             body: text("body"),
             gives_result: matches!(text("gives_result").as_str(), "true" | "1" | "on"),
+            cc: form.fields.get("cc").cloned(),
         };
         tickets::add_message_with_files(&state.app, &caller, id, input, form.files).await?
     } else {

@@ -400,6 +400,7 @@ pub async fn reply(
         kind: "reply".into(),
         body: field(&fields, "body").to_owned(),
         gives_result: false,
+        cc: None,
     };
     match portal::reply(&state.app, &context.me, id, input, files).await {
         Ok(()) => Redirect::to(&format!("/portal/tickets/{id}#conversation")).into_response(),

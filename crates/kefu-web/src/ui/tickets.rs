@@ -661,6 +661,8 @@ struct TicketPage {
     timeline: Vec<TimelineRow>,
     /// The email that opened the ticket, and its text split at the quote.
     description_mail: Option<MailBadge>,
+    /// Where a public reply goes by email, when the ticket came by email.
+    mail_to: Option<String>,
     description: (String, String),
     form: FormState,
     custom: Vec<CustomInput>,
@@ -870,9 +872,20 @@ async fn ticket_page(
         Ok(fields) => custom_inputs(context, &fields, &props),
         Err(e) => return failure(context, e),
     };
-    let reply = forms
-        .reply
-        .unwrap_or_else(|| FormState::with_values(&[("kind", "reply")]));
+    let can_edit = allows(context, Permission::ManageTickets) && t.status != Status::Merged;
+    let addresses = if can_edit {
+        match kefu_app::mail_out::reply_addresses(&state.app, &caller, t.id).await {
+            Ok(a) => a,
+            Err(e) => return failure(context, e),
+        }
+    } else {
+        None
+    };
+    let reply = forms.reply.unwrap_or_else(|| {
+        let cc = addresses.as_ref().map_or("", |(_, cc)| cc.as_str());
+        FormState::with_values(&[("kind", "reply"), ("cc", cc)])
+    });
+    let mail_to = addresses.map(|(to, _)| to);
     let status_form = forms.status.unwrap_or_else(|| {
         FormState::with_values(&[
             ("version", &t.version.to_string()),
@@ -1141,6 +1154,7 @@ async fn ticket_page(
             (t.description.clone(), String::new())
         },
         description_mail,
+        mail_to,
         form: props,
         custom,
         reply,
@@ -1156,7 +1170,7 @@ async fn ticket_page(
         teams,
         agents,
         customer,
-        can_edit: allows(context, Permission::ManageTickets) && t.status != Status::Merged,
+        can_edit,
         detail,
     };
     (status, render(&page)).into_response()
@@ -1449,8 +1463,11 @@ pub async fn add_message(
             };
         }
     };
+    let kind = field(&fields, "kind").to_owned();
     let input = MessageInput {
-        kind: field(&fields, "kind").to_owned(),
+        // The copies go with a reply only; a note keeps the field as typed.
+        cc: fields.get("cc").filter(|_| kind != "note").cloned(),
+        kind,
         body: field(&fields, "body").to_owned(),
         gives_result: fields.contains_key("gives_result"),
     };
