@@ -303,15 +303,22 @@ impl CreationQueue {
 /// behind it, stores them in one transaction, answers them all.
 async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = with_waiting(first, &mut receiver, MAX_BATCH);
         store_batch(&store, batch).await;
     }
+}
+
+/// `first` and the jobs queued behind it, up to `max` in all: what one
+/// group commit takes.
+pub(crate) fn with_waiting<T>(first: T, receiver: &mut mpsc::Receiver<T>, max: usize) -> Vec<T> {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 async fn store_batch(store: &Store, batch: Vec<Job>) {

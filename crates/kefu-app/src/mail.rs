@@ -1055,13 +1055,7 @@ impl MailWriter {
 /// behind it and writes them in one transaction.
 async fn write_mail(store: kefu_store::Store, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = crate::creation::with_waiting(first, &mut receiver, MAX_BATCH);
         let (deliveries, replies): (Vec<Delivery>, Vec<_>) =
             batch.into_iter().map(|j| (j.delivery, j.reply)).unzip();
         let count = deliveries.len();

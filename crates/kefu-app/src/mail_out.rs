@@ -136,6 +136,14 @@ async fn answer_to(
     ticket_id: i64,
 ) -> Result<Option<Answer>, AppError> {
     let mail = store::for_ticket(conn, ticket_id).await?;
+    answer_from(conn, &mail).await
+}
+
+/// [`answer_to`] from the ticket's mail, already read.
+async fn answer_from(
+    conn: &mut kefu_store::Conn<'_>,
+    mail: &[kefu_store::mail::MailMessage],
+) -> Result<Option<Answer>, AppError> {
     let Some(last) = mail
         .iter()
         .rev()
@@ -175,15 +183,16 @@ async fn answer_to(
 }
 
 /// Where an agent's reply on a ticket goes by email: the address and the
-/// copies the reply form offers. `None` for tickets without email.
+/// copies the reply form offers, from the ticket's mail as
+/// [`crate::mail::ticket_mail`] read it. `None` for tickets without email.
 pub async fn reply_addresses(
     app: &App,
     caller: &Caller,
-    ticket_id: i64,
+    mail: &[kefu_store::mail::MailMessage],
 ) -> Result<Option<(String, String)>, AppError> {
     caller.require(kefu_domain::Permission::ManageTickets)?;
     let mut reader = app.store.read().await?;
-    Ok(answer_to(&mut reader.conn(), ticket_id)
+    Ok(answer_from(&mut reader.conn(), mail)
         .await?
         .map(|a| (a.to, a.cc)))
 }

@@ -872,20 +872,6 @@ async fn ticket_page(
         Ok(fields) => custom_inputs(context, &fields, &props),
         Err(e) => return failure(context, e),
     };
-    let can_edit = allows(context, Permission::ManageTickets) && t.status != Status::Merged;
-    let addresses = if can_edit {
-        match kefu_app::mail_out::reply_addresses(&state.app, &caller, t.id).await {
-            Ok(a) => a,
-            Err(e) => return failure(context, e),
-        }
-    } else {
-        None
-    };
-    let reply = forms.reply.unwrap_or_else(|| {
-        let cc = addresses.as_ref().map_or("", |(_, cc)| cc.as_str());
-        FormState::with_values(&[("kind", "reply"), ("cc", cc)])
-    });
-    let mail_to = addresses.map(|(to, _)| to);
     let status_form = forms.status.unwrap_or_else(|| {
         FormState::with_values(&[
             ("version", &t.version.to_string()),
@@ -900,6 +886,20 @@ async fn ticket_page(
         Ok(m) => m,
         Err(e) => return failure(context, e),
     };
+    let can_edit = allows(context, Permission::ManageTickets) && t.status != Status::Merged;
+    let addresses = if can_edit {
+        match kefu_app::mail_out::reply_addresses(&state.app, &caller, &mail).await {
+            Ok(a) => a,
+            Err(e) => return failure(context, e),
+        }
+    } else {
+        None
+    };
+    let reply = forms.reply.unwrap_or_else(|| {
+        let cc = addresses.as_ref().map_or("", |(_, cc)| cc.as_str());
+        FormState::with_values(&[("kind", "reply"), ("cc", cc)])
+    });
+    let mail_to = addresses.map(|(to, _)| to);
     let description_mail = mail
         .iter()
         .find(|m| m.direction == "in" && m.ticket_message_id.is_none())
