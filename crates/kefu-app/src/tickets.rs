@@ -1522,7 +1522,7 @@ async fn append_message_copying(
     body: String,
     copies: Option<&[String]>,
 ) -> Result<Message, AppError> {
-    let before = tickets::get(&mut tx.conn(), id).await?;
+    let before = tickets::get_for_update(&mut tx.conn(), id).await?;
     if matches!(before.status, Status::Merged) {
         return Err(AppError::invalid(
             "status",

@@ -416,7 +416,11 @@ pub async fn insert_many(
 
 /// One ticket by id.
 pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Ticket, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM tickets WHERE id = $1");
+    select_one(conn, id, "").await
+}
+
+async fn select_one(conn: &mut Conn<'_>, id: i64, lock: &str) -> Result<Ticket, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM tickets WHERE id = $1{lock}");
     let row: Option<TicketRow> = on_conn!(conn, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -424,6 +428,20 @@ pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Ticket, StoreError> {
             .await?
     });
     row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+/// A ticket about to be changed by the server on its own reading of it
+/// (a reply that opens it, a customer's answer that reopens it), not on
+/// a version the caller sent. On PostgreSQL the row stays locked until
+/// the transaction ends, so two such changes at once wait for each other
+/// instead of the second failing on the version the first moved; SQLite's
+/// write transactions already run one at a time.
+pub async fn get_for_update(conn: &mut Conn<'_>, id: i64) -> Result<Ticket, StoreError> {
+    let lock = match conn {
+        Conn::Sqlite(_) => "",
+        Conn::Postgres(_) => " FOR UPDATE",
+    };
+    select_one(conn, id, lock).await
 }
 
 /// Several tickets by id, in id order; missing ids are left out.
