@@ -491,11 +491,16 @@ fn operation(
             error_answer("someone else saved first; `current_version` is the version now stored"),
         );
     }
-    if matches!(
-        route.doc.body,
-        Some(Body::Multipart(_) | Body::JsonOrMultipart(..) | Body::File(_))
-    ) {
+    if route.doc.body.is_some_and(|b| !matches!(b, Body::Empty)) {
+        responses.insert(
+            "400".to_owned(),
+            error_answer("the body could not be read (broken JSON or multipart)"),
+        );
         responses.insert("413".to_owned(), error_answer("over the size limit"));
+        responses.insert(
+            "415".to_owned(),
+            error_answer("the body is missing or its Content-Type is not one this operation takes"),
+        );
     }
     operation["responses"] = Value::Object(responses);
     operation
