@@ -14,7 +14,10 @@ fuzz_target!(|text: &str| {
         assert!(!term.is_empty());
         for word in &term {
             assert!(!word.is_empty(), "an empty word in {text:?}");
-            assert!(!word.contains(char::is_whitespace), "{word:?} from {text:?}");
+            assert!(
+                !word.contains(char::is_whitespace),
+                "{word:?} from {text:?}"
+            );
             assert!(
                 indexed.contains(word.as_str()),
                 "{word:?} from {text:?} is not in the document {document:?}"

@@ -1396,7 +1396,15 @@ pub async fn merge_customers(
         ));
     }
     let mut tx = app.store.write().await?;
-    let survivor = customers::get(&mut tx.conn(), input.survivor_id).await?;
+    let survivor = match customers::get(&mut tx.conn(), input.survivor_id).await {
+        Err(StoreError::NotFound) => {
+            return Err(AppError::invalid(
+                "survivor_id",
+                format!("customer {} does not exist", input.survivor_id),
+            ));
+        }
+        other => other?,
+    };
     let duplicate = match customers::get(&mut tx.conn(), input.duplicate_id).await {
         Err(StoreError::NotFound) => {
             return Err(AppError::invalid(

@@ -397,17 +397,26 @@ fn operation(
         );
         json!({ "schema": { "type": "object", "properties": properties } })
     };
-    let body = match route.doc.body {
-        None | Some(Body::Empty) => None,
-        Some(Body::Json(schema)) => Some(json!({
-            "application/json": { "schema": schema(bodies).to_value() },
+    let json_body = match route.doc.body {
+        Some(Body::Json(schema) | Body::JsonOrMultipart(schema, _)) => {
+            Some(schema(bodies).to_value())
+        }
+        _ => None,
+    };
+    let body = match (route.doc.body, json_body.clone()) {
+        (None | Some(Body::Empty), _) => None,
+        (Some(Body::Json(_)), Some(schema)) => Some(json!({
+            "application/json": { "schema": schema },
         })),
-        Some(Body::JsonOrMultipart(schema, fields)) => Some(json!({
-            "application/json": { "schema": schema(bodies).to_value() },
+        (Some(Body::JsonOrMultipart(_, fields)), Some(schema)) => Some(json!({
+            "application/json": { "schema": schema },
             "multipart/form-data": multipart(fields),
         })),
-        Some(Body::Multipart(fields)) => Some(json!({ "multipart/form-data": multipart(fields) })),
-        Some(Body::File(types)) => Some(Value::Object(
+        (Some(Body::Json(_) | Body::JsonOrMultipart(..)), None) => None,
+        (Some(Body::Multipart(fields)), _) => {
+            Some(json!({ "multipart/form-data": multipart(fields) }))
+        }
+        (Some(Body::File(types)), _) => Some(Value::Object(
             types
                 .iter()
                 .map(|t| {
@@ -454,7 +463,18 @@ fn operation(
                 "200".to_owned(),
                 json!({
                     "description": "server-sent events, one JSON document per `data:` line",
-                    "content": { "text/event-stream": { "schema": { "type": "string" } } },
+                    // Each event, as parsed from the stream (OpenAPI 3.2's
+                    // reading of a text/event-stream schema).
+                    "content": { "text/event-stream": { "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "event": { "type": "string" },
+                            "data": { "type": "string", "contentMediaType": "application/json" },
+                            "id": { "type": "string" },
+                            "retry": { "type": "integer" },
+                        },
+                    } } },
                 }),
             );
         }
@@ -485,7 +505,16 @@ fn operation(
             error_answer("a field is missing or wrong; `field` names it"),
         );
     }
-    if matches!(route.method, Method::PATCH | Method::PUT) {
+    if route.method == Method::DELETE {
+        responses.insert(
+            "422".to_owned(),
+            error_answer("the record is still in use; the message says by what"),
+        );
+    }
+    let carries_version = json_body
+        .as_ref()
+        .is_some_and(|schema| carries_version(schema, bodies));
+    if matches!(route.method, Method::PATCH | Method::PUT) || carries_version {
         responses.insert(
             "409".to_owned(),
             error_answer("someone else saved first; `current_version` is the version now stored"),
@@ -504,6 +533,22 @@ fn operation(
     }
     operation["responses"] = Value::Object(responses);
     operation
+}
+
+/// Whether a body holds the version of a record it changes (`version`,
+/// `survivor_version`…), and so can meet 409 when someone saved first.
+fn carries_version(schema: &Value, bodies: &SchemaGenerator) -> bool {
+    let resolved = match schema.get("$ref").and_then(Value::as_str) {
+        Some(target) => target
+            .rsplit('/')
+            .next()
+            .and_then(|name| bodies.definitions().get(name)),
+        None => Some(schema),
+    };
+    resolved
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.keys().any(|k| k == "version" || k.ends_with("_version")))
 }
 
 /// A stable, unique operation id: `get_tickets_id_attachments`.

@@ -103,7 +103,7 @@ async fn write_until_gone(base: String, token: String, ledger: Arc<Mutex<Ledger>
             .wrapping_add(1442695040888963407);
         let reply_to = {
             let ledger = ledger.lock().unwrap();
-            if step % 3 == 0 && !ledger.tickets.is_empty() {
+            if step.is_multiple_of(3) && !ledger.tickets.is_empty() {
                 let nth = (step >> 33) as usize % ledger.tickets.len();
                 ledger.tickets.keys().nth(nth).copied()
             } else {
