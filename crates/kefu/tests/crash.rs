@@ -253,38 +253,44 @@ async fn check_nothing_half_written(db: &TestDatabase, ledger: &Ledger) {
     let tickets_sql =
         "SELECT id, subject, description FROM tickets WHERE subject LIKE '宽带断网 zq%'";
     let messages_sql = "SELECT id, ticket_id, body FROM ticket_messages WHERE body LIKE '回复 zq%'";
+    // The same checks on either driver's connection type.
+    macro_rules! run_checks {
+        ($conn:expr, $fts_key:expr) => {{
+            for (what, sql) in [
+                (
+                    "a ticket without its search document",
+                    without_search.replace("{}", $fts_key),
+                ),
+                (
+                    "a ticket without its audit record",
+                    without_audit.to_owned(),
+                ),
+                (
+                    "a message without its audit record",
+                    message_without_audit.to_owned(),
+                ),
+            ] {
+                for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut *$conn)
+                    .await
+                    .unwrap()
+                {
+                    orphans.push(format!("{what}: {}", row.get::<i64, _>(0)));
+                }
+            }
+            rows = sqlx::query_as(tickets_sql)
+                .fetch_all(&mut *$conn)
+                .await
+                .unwrap();
+            messages = sqlx::query_as(messages_sql)
+                .fetch_all(&mut *$conn)
+                .await
+                .unwrap();
+        }};
+    }
     if db.is_postgres() {
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        for (what, sql) in [
-            (
-                "a ticket without its search document",
-                without_search.replace("{}", "ticket_id"),
-            ),
-            (
-                "a ticket without its audit record",
-                without_audit.to_owned(),
-            ),
-            (
-                "a message without its audit record",
-                message_without_audit.to_owned(),
-            ),
-        ] {
-            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-            {
-                orphans.push(format!("{what}: {}", row.get::<i64, _>(0)));
-            }
-        }
-        rows = sqlx::query_as(tickets_sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        messages = sqlx::query_as(messages_sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+        run_checks!(&mut conn, "ticket_id");
     } else {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
         let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
@@ -301,36 +307,7 @@ async fn check_nothing_half_written(db: &TestDatabase, ledger: &Ledger) {
             "{} rows break a foreign key",
             broken_keys.len()
         );
-        for (what, sql) in [
-            (
-                "a ticket without its search document",
-                without_search.replace("{}", "rowid"),
-            ),
-            (
-                "a ticket without its audit record",
-                without_audit.to_owned(),
-            ),
-            (
-                "a message without its audit record",
-                message_without_audit.to_owned(),
-            ),
-        ] {
-            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-            {
-                orphans.push(format!("{what}: {}", row.get::<i64, _>(0)));
-            }
-        }
-        rows = sqlx::query_as(tickets_sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        messages = sqlx::query_as(messages_sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+        run_checks!(&mut conn, "rowid");
     }
     orphans.truncate(20);
     assert!(orphans.is_empty(), "half-written records: {orphans:?}");
