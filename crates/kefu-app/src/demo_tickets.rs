@@ -180,6 +180,38 @@ const AGENT_REPLIES: [(&str, &str); 4] = [
     ),
 ];
 
+/// What a customer writes while still waiting for an answer.
+const CUSTOMER_CHASERS: [(&str, &str); 3] = [
+    (
+        "还没有人联系我，请问处理进度如何？",
+        "Nobody has contacted me yet; what is the status?",
+    ),
+    (
+        "补充一下：光猫型号是HG8145V5，宽带账号在营业厅办理的。",
+        "To add: the modem is an HG8145V5 and the broadband account was opened at a counter.",
+    ),
+    (
+        "今天又试了一次，问题依旧。",
+        "Tried again today, same problem.",
+    ),
+];
+
+/// What an agent writes after the first answer.
+const AGENT_FOLLOW_UPS: [(&str, &str); 3] = [
+    (
+        "您好，跟进一下，问题是否已经解决？如仍有问题请直接回复。",
+        "Hello, following up: is the problem solved? Reply here if it is not.",
+    ),
+    (
+        "您好，工程师已到现场处理，结果稍后短信通知您。",
+        "Hello, the engineer is on site; you will get the result by SMS.",
+    ),
+    (
+        "您好，已升级至二线技术支持，预计24小时内给您答复。",
+        "Hello, this is escalated to second-line support; expect an answer within 24 hours.",
+    ),
+];
+
 const NOTES: [&str; 4] = [
     "已联系网络部核查，OLT端口告警。",
     "客户为老用户，建议赠送一个月提速。",
@@ -224,6 +256,31 @@ fn weighted<T: Copy>(rng: &mut ChaCha8Rng, choices: &[(T, u32)]) -> T {
     choices[0].0
 }
 
+/// How generated tickets are spread: over how many days back, and how many
+/// messages each conversation holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Tickets are created within this many days before now, newer ones
+    /// more often (the floor grew over the period).
+    pub days: i64,
+    /// Messages per ticket, inclusive; `None` keeps the demo's looser
+    /// conversations (none to three, by the ticket's state).
+    pub messages: Option<(usize, usize)>,
+}
+
+impl Shape {
+    /// The demo floor: a quarter, zero to three messages a ticket.
+    pub const DEMO: Shape = Shape {
+        days: 90,
+        messages: None,
+    };
+    /// A benchmark floor: a year, three to five messages a ticket.
+    pub const YEAR: Shape = Shape {
+        days: 365,
+        messages: Some((3, 5)),
+    };
+}
+
 /// The people tickets are spread over.
 pub(crate) struct Floor {
     /// Agents who work tickets, with the team they sit in.
@@ -265,26 +322,45 @@ pub(crate) async fn load(
             leaf_ids.push(leaf.id);
         }
     }
-    let everyone = customers::search(
+    let everyone: Vec<customers::RosterEntry> = customers::search(
         &mut tx.conn(),
         &customers::Filter::default(),
         customers::Sort::Newest,
         &customers::After::Start,
         10_000,
     )
-    .await?;
-    store_generated(tx, caller, rng, DEMO_TICKETS, &leaf_ids, &everyone, floor).await
+    .await?
+    .into_iter()
+    .map(|c| customers::RosterEntry {
+        id: c.id,
+        language: c.language,
+        organization_id: c.organization_id,
+    })
+    .collect();
+    store_generated(
+        tx,
+        caller,
+        rng,
+        DEMO_TICKETS,
+        Shape::DEMO,
+        &leaf_ids,
+        &everyone,
+        floor,
+    )
+    .await
 }
 
-/// Generates `count` tickets with conversations over the last 90 days and
+/// Generates `count` tickets with conversations spread as `shape` says and
 /// stores them (with their search documents and creation records) in `tx`.
+#[allow(clippy::too_many_arguments)]
 async fn store_generated(
     tx: &mut Tx,
     caller: &Caller,
     rng: &mut ChaCha8Rng,
     count: usize,
+    shape: Shape,
     leaf_ids: &[i64],
-    everyone: &[customers::Customer],
+    everyone: &[customers::RosterEntry],
     floor: &Floor,
 ) -> Result<usize, AppError> {
     if everyone.is_empty() || floor.agents.is_empty() {
@@ -299,10 +375,10 @@ async fn store_generated(
         let english = customer.language == "en";
         let topic = rng.random_range(0..SUBJECTS.len());
         let (ticket_type, subject_zh, subject_en) = SUBJECTS[topic];
-        // Newer tickets are more frequent: the floor grew over the quarter.
+        // Newer tickets are more frequent: the floor grew over the period.
         let age_minutes = {
             let x: f64 = rng.random_range(0.0..1.0);
-            (x * x * 90.0 * 24.0 * 60.0) as i64
+            (x * x * shape.days as f64 * 24.0 * 60.0) as i64
         };
         let created = now - Duration::minutes(age_minutes.max(5));
         let channel = weighted(
@@ -435,8 +511,21 @@ async fn store_generated(
             resolved_at,
             closed_at: (status == Status::Closed).then_some(resolved_at).flatten(),
         };
-        let mut messages = Vec::new();
-        if let (Some(at), Some(agent)) = (first_response, assignee) {
+        let mut messages = match shape.messages {
+            Some((least, most)) => {
+                let count = rng.random_range(least..=most);
+                conversation(
+                rng,
+                count,
+                (topic, english, customer.id),
+                created,
+                first_response.zip(assignee),
+                now,
+            )
+            }
+            None => Vec::new(),
+        };
+        if let (None, Some(at), Some(agent)) = (shape.messages, first_response, assignee) {
             let (zh, en) = AGENT_REPLIES[topic % AGENT_REPLIES.len()];
             messages.push((
                 at,
@@ -557,9 +646,71 @@ async fn store_generated(
     Ok(stored.len())
 }
 
+/// A message of a generated conversation: when, kind, author, text.
+type Said = (DateTime<Utc>, MessageKind, Author, String);
+
+/// A conversation of exactly `count` messages on a ticket created at
+/// `created` about `topic` (`english` picks the language): the agent's
+/// first answer at `answered` when there is one, then the customer and the
+/// agent taking turns with the odd internal note; a ticket nobody answered
+/// yet holds the customer's follow-ups. Times rise and stay before `now`.
+fn conversation(
+    rng: &mut ChaCha8Rng,
+    count: usize,
+    (topic, english, customer): (usize, bool, i64),
+    created: DateTime<Utc>,
+    answered: Option<(DateTime<Utc>, i64)>,
+    now: DateTime<Utc>,
+) -> Vec<Said> {
+    let pick = |pair: (&str, &str)| if english { pair.1 } else { pair.0 }.to_owned();
+    let mut out: Vec<Said> = Vec::with_capacity(count);
+    let mut at = created;
+    let step = |rng: &mut ChaCha8Rng, at: DateTime<Utc>| {
+        (at + Duration::minutes(rng.random_range(10..480))).min(now)
+    };
+    let Some((first, agent)) = answered else {
+        for _ in 0..count {
+            at = step(rng, at);
+            let chaser = CUSTOMER_CHASERS[rng.random_range(0..CUSTOMER_CHASERS.len())];
+            out.push((at, MessageKind::Reply, Author::Customer(customer), pick(chaser)));
+        }
+        return out;
+    };
+    at = first.min(now);
+    out.push((
+        at,
+        MessageKind::Reply,
+        Author::Agent(agent),
+        pick(AGENT_REPLIES[topic % AGENT_REPLIES.len()]),
+    ));
+    let mut customer_turn = true;
+    while out.len() < count {
+        at = step(rng, at);
+        if rng.random_bool(0.25) {
+            let note = NOTES[rng.random_range(0..NOTES.len())];
+            out.push((at, MessageKind::Note, Author::Agent(agent), note.to_owned()));
+        } else if customer_turn {
+            let reply = CUSTOMER_REPLIES[rng.random_range(0..CUSTOMER_REPLIES.len())];
+            out.push((at, MessageKind::Reply, Author::Customer(customer), pick(reply)));
+            customer_turn = false;
+        } else {
+            let reply = AGENT_FOLLOW_UPS[rng.random_range(0..AGENT_FOLLOW_UPS.len())];
+            out.push((at, MessageKind::Reply, Author::Agent(agent), pick(reply)));
+            customer_turn = true;
+        }
+    }
+    out
+}
+
 /// Adds `count` generated tickets to a database that holds the demo set
-/// (for benchmarks), 20,000 to a transaction; returns how many.
-pub async fn load_bulk(app: &crate::App, count: usize, seed: u64) -> Result<usize, AppError> {
+/// (for benchmarks), spread over every customer as `shape` says, 20,000 to
+/// a transaction; returns how many.
+pub async fn load_bulk(
+    app: &crate::App,
+    count: usize,
+    shape: Shape,
+    seed: u64,
+) -> Result<usize, AppError> {
     use rand::SeedableRng;
     let caller = Caller::system("bench");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -570,14 +721,7 @@ pub async fn load_bulk(app: &crate::App, count: usize, seed: u64) -> Result<usiz
         .filter(|c| c.parent_id.is_some())
         .map(|c| c.id)
         .collect();
-    let everyone = customers::search(
-        &mut reader.conn(),
-        &customers::Filter::default(),
-        customers::Sort::Newest,
-        &customers::After::Start,
-        10_000,
-    )
-    .await?;
+    let everyone = customers::roster(&mut reader.conn()).await?;
     let mut floor = Floor { agents: Vec::new() };
     for team in kefu_store::teams::list(&mut reader.conn(), 0, 100).await? {
         if team.name.starts_with("质检") {
@@ -593,7 +737,7 @@ pub async fn load_bulk(app: &crate::App, count: usize, seed: u64) -> Result<usiz
         let chunk = (count - done).min(20_000);
         let mut tx = app.store.write().await?;
         done += store_generated(
-            &mut tx, &caller, &mut rng, chunk, &leaf_ids, &everyone, &floor,
+            &mut tx, &caller, &mut rng, chunk, shape, &leaf_ids, &everyone, &floor,
         )
         .await?;
         tx.commit().await?;

@@ -1,13 +1,19 @@
-//! `kefu-bench`: loads a realistic customer archive of a chosen size into
-//! SQLite or PostgreSQL through Kefu's own import, starts the real HTTP
-//! server on 127.0.0.1, and measures the customer API under concurrent
-//! load: lookup by phone, the list page, the 360° view, search, and the
-//! import rate. Prints a Markdown table and writes JSON.
+//! `kefu-bench`: generates a realistic service floor from a seed —
+//! customers with contact points and orders through Kefu's own import,
+//! work orders over a year with three to five messages each — into SQLite
+//! or PostgreSQL, starts the real `kefu serve` binary on 127.0.0.1, and
+//! measures the API under concurrent load: customer lookup, lists and the
+//! 360° view, ticket queues, the ticket page, search, creation and import,
+//! and the server's memory. Prints a Markdown table, writes JSON, and can
+//! rewrite its section of BENCHMARKS.md.
 //!
 //! Timing here never decides a test; the runner checks correctness (every
-//! looked-up phone finds its customer) and fails when it does not hold.
+//! looked-up phone finds its customer, every created ticket reads back as
+//! sent) and fails when it does not hold.
 
 mod mail;
+mod markdown;
+mod server;
 mod standards;
 
 use anyhow::{Context, Result, bail};
@@ -60,6 +66,20 @@ struct Options {
     /// threading onto them, GBK and UTF-8, some with files).
     #[arg(long, default_value_t = 0)]
     mail: usize,
+    /// Orders per generated customer: each gets between none and this many,
+    /// over the last year.
+    #[arg(long, default_value_t = 6)]
+    orders: usize,
+    /// The server binary to measure (default: `kefu` beside this runner).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Rewrite this section of BENCHMARKS.md (between the markers
+    /// `<!-- kefu-bench:KEY -->` and `<!-- /kefu-bench:KEY -->`).
+    #[arg(long, value_name = "KEY")]
+    benchmarks: Option<String>,
+    /// The file `--benchmarks` rewrites.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    benchmarks_file: PathBuf,
     /// Keep the SQLite file afterwards (to inspect or profile queries).
     #[arg(long)]
     keep: bool,
@@ -89,12 +109,21 @@ pub(crate) struct Latency {
 struct Report {
     backend: String,
     customers: usize,
+    orders: u64,
     concurrency: usize,
     load_rows_per_second: f64,
+    http_import_rows: usize,
     http_import_rows_per_second: f64,
     tickets: usize,
+    messages: u64,
     ticket_load_per_second: f64,
     latencies: Vec<Latency>,
+    /// The server process's resident memory in MiB: once started, at its
+    /// highest during the run, and at the end.
+    server_rss_start_mib: f64,
+    server_rss_peak_mib: f64,
+    server_rss_end_mib: f64,
+    machine: String,
     date: String,
     command: String,
 }
@@ -132,6 +161,7 @@ fn phone_of(n: usize) -> String {
 fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Option<Target>>) {
     let headers = [
         "name",
+        "language",
         "phone",
         "email",
         "external_id",
@@ -145,6 +175,7 @@ fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Opt
     .to_vec();
     let mapping = [
         ImportField::Name,
+        ImportField::Language,
         ImportField::Phone,
         ImportField::Email,
         ImportField::ExternalId,
@@ -178,6 +209,7 @@ fn generate(first: usize, count: usize, rng: &mut ChaCha8Rng) -> (Table, Vec<Opt
             let grade = ["vip", "a", "b", "c", "c", "c"][rng.random_range(0..6)];
             vec![
                 name,
+                if english { "en" } else { "zh-CN" }.to_owned(),
                 phone_of(n),
                 email,
                 format!("BENCH-{n}"),
@@ -260,10 +292,10 @@ async fn main() -> Result<()> {
     let (location, backend) = match &options.database_url {
         Some(url) => (DatabaseLocation::Postgres(url.clone()), "postgres"),
         None => {
-            let dir = PathBuf::from("target/bench");
+            // A folder of its own: the server is started on it as its data dir.
+            let dir = PathBuf::from(format!("target/bench/run-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
-            let file = dir.join(format!("customers-{}.db", std::process::id()));
-            (DatabaseLocation::SqliteFile(file), "sqlite")
+            (DatabaseLocation::SqliteFile(dir.join("kefu.db")), "sqlite")
         }
     };
     let store = Store::open(&location, &StoreOptions::default()).await?;
@@ -299,9 +331,19 @@ async fn main() -> Result<()> {
         eprintln!("loaded {loaded} customers");
     }
     let load_rate = options.customers as f64 / started.elapsed().as_secs_f64();
+    let orders = store_orders(&app, options.orders, &mut rng).await?;
+    if orders > 0 {
+        eprintln!("loaded {orders} orders");
+    }
     let started = Instant::now();
     let tickets = if options.tickets > 0 {
-        kefu_app::demo_tickets::load_bulk(&app, options.tickets, options.seed).await?
+        kefu_app::demo_tickets::load_bulk(
+            &app,
+            options.tickets,
+            kefu_app::demo_tickets::Shape::YEAR,
+            options.seed,
+        )
+        .await?
     } else {
         0
     };
@@ -327,14 +369,8 @@ async fn main() -> Result<()> {
         }
         std::fs::write(&options.out, serde_json::to_vec_pretty(&report)?)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
-        if let DatabaseLocation::SqliteFile(file) = &location {
-            app.store.close().await;
-            if !options.keep {
-                let _ = std::fs::remove_file(file);
-                let _ = std::fs::remove_file(file.with_extension("db-wal"));
-                let _ = std::fs::remove_file(file.with_extension("db-shm"));
-            }
-        }
+        app.store.close().await;
+        remove_unless_kept(&location, options.keep);
         return Ok(());
     }
     let token = kefu_app::auth::create_api_token(
@@ -349,24 +385,26 @@ async fn main() -> Result<()> {
     )
     .await?
     .token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let router = kefu_web::router(
-        app.clone(),
-        kefu_web::WebOptions {
-            public_url: format!("http://{address}"),
-        },
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kefu_web::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
     kefu_app::install_tls();
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.concurrency)
+        .pool_max_idle_per_host(options.concurrency.max(64))
         .build()?;
-    let base = format!("http://{address}/api/v1");
     if options.mail > 0 {
+        // The mail measurement reads the app's own state as it goes, so its
+        // server runs in this process.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let router = kefu_web::router(
+            app.clone(),
+            kefu_web::WebOptions {
+                public_url: format!("http://{address}"),
+            },
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(kefu_web::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        let base = format!("http://{address}/api/v1");
         let latency = mail::receive(
             &app,
             &admin,
@@ -390,16 +428,18 @@ async fn main() -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         let _ = stop.send(());
         let _ = server.await;
-        if let DatabaseLocation::SqliteFile(file) = &location {
-            app.store.close().await;
-            if !options.keep {
-                let _ = std::fs::remove_file(file);
-                let _ = std::fs::remove_file(file.with_extension("db-wal"));
-                let _ = std::fs::remove_file(file.with_extension("db-shm"));
-            }
-        }
+        app.store.close().await;
+        remove_unless_kept(&location, options.keep);
         return Ok(());
     }
+    let messages = kefu_store::tickets::count_messages(&mut app.store.read().await?.conn()).await?;
+    // The loading is done: hand the database to the real server.
+    app.store.close().await;
+    drop(app);
+    let server = server::Server::start(&server::binary(options.server.as_deref())?, &location).await?;
+    let (rss_start, _) = server.memory_mib();
+    eprintln!("kefu serve listens on {} ({rss_start:.0} MiB)", server.address);
+    let base = format!("http://{}/api/v1", server.address);
     let n = options.customers.max(1);
     let spread = move |i: usize| (i.wrapping_mul(2_654_435_761)) % n;
     let get = |path: Arc<dyn Fn(usize) -> String + Send + Sync>| {
@@ -589,16 +629,18 @@ async fn main() -> Result<()> {
         );
     }
     if tickets > 0 {
+        let created: Arc<std::sync::Mutex<Vec<(i64, String)>>> = Arc::default();
         for clients in [8usize, 64] {
             let client = client.clone();
             let token = token.clone();
             let base = base.clone();
+            let subject = move |i: usize| format!("压测工单 {clients}-{i} broadband down");
             let make = Arc::new(move |i: usize| {
                 client
                     .post(format!("{base}/tickets"))
                     .bearer_auth(&token)
                     .json(&serde_json::json!({
-                        "subject": format!("压测工单 {i} broadband down"),
+                        "subject": subject(i),
                         "description": "客户反映宽带无法上网，光猫红灯。",
                         "type": "fault",
                         "channel": "api",
@@ -611,24 +653,37 @@ async fn main() -> Result<()> {
                     options.requests,
                     clients,
                     make,
-                    Arc::new(|_, body| body["id"].as_i64().is_some()),
+                    {
+                        let created = created.clone();
+                        Arc::new(move |i, body| {
+                            let Some(id) = body["id"].as_i64() else {
+                                return false;
+                            };
+                            if let Ok(mut created) = created.lock() {
+                                created.push((id, subject(i)));
+                            }
+                            true
+                        })
+                    },
                 )
                 .await?,
             );
         }
-        // Every created ticket can be read back.
-        let check: serde_json::Value = client
-            .get(format!(
-                "{base}/tickets?view=all&status=any&limit=1&q=%E5%8E%8B%E6%B5%8B"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if check["items"].as_array().is_none_or(|a| a.is_empty()) {
-            bail!("the created tickets are not found: {check}");
+        // Every created ticket reads back as it was sent.
+        let created = std::mem::take(&mut *created.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+        for (id, subject) in &created {
+            let body: serde_json::Value = client
+                .get(format!("{base}/tickets/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if body["subject"] != subject.as_str() {
+                bail!("created ticket {id} reads back as {body}, not {subject}");
+            }
         }
+        eprintln!("read back all {} created tickets", created.len());
     }
 
     // One import through HTTP, timed end to end.
@@ -648,18 +703,25 @@ async fn main() -> Result<()> {
     if !status.is_success() || answer["created"] != options.import_rows {
         bail!("the HTTP import answered {status}: {answer}");
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    let (rss_end, rss_peak) = server.memory_mib();
+    server.stop().await?;
 
     let report = Report {
         backend: backend.to_owned(),
         customers: options.customers,
+        orders,
         concurrency: options.concurrency,
         load_rows_per_second: load_rate,
+        http_import_rows: options.import_rows,
         http_import_rows_per_second: import_rate,
         tickets,
+        messages,
         ticket_load_per_second: ticket_load_rate,
         latencies,
+        server_rss_start_mib: rss_start,
+        server_rss_peak_mib: rss_peak,
+        server_rss_end_mib: rss_end,
+        machine: markdown::machine(),
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
         command,
     };
@@ -667,36 +729,129 @@ async fn main() -> Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(&options.out, serde_json::to_vec_pretty(&report)?)?;
-    println!(
-        "| {} | {} customers, {} tickets | concurrency {} |\n|---|---|---|",
-        report.backend, report.customers, report.tickets, report.concurrency
-    );
-    println!("| operation | p50 ms | p95 ms | p99 ms | req/s |\n|---|---|---|---|---|");
-    for l in &report.latencies {
-        println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.0} |",
-            l.operation, l.p50_ms, l.p95_ms, l.p99_ms, l.per_second
-        );
+    let table = render(&report);
+    println!("{table}");
+    if let Some(key) = &options.benchmarks {
+        markdown::replace_section(&options.benchmarks_file, key, &table)?;
+        eprintln!("rewrote section {key} of {}", options.benchmarks_file.display());
     }
-    println!(
-        "| import through the use case (50,000-row transactions) | {:.0} rows/s |\n| import of {} rows through HTTP | {:.0} rows/s |",
-        report.load_rows_per_second, options.import_rows, report.http_import_rows_per_second
-    );
-    if report.tickets > 0 {
-        println!(
-            "| generated tickets stored (20,000 per transaction) | {:.0} tickets/s |",
-            report.ticket_load_per_second
-        );
+    if options.keep {
+        println!("kept {}", location.redacted());
     }
-    if let DatabaseLocation::SqliteFile(file) = &location {
-        app.store.close().await;
-        if options.keep {
-            println!("kept {}", file.display());
-            return Ok(());
-        }
-        let _ = std::fs::remove_file(file);
-        let _ = std::fs::remove_file(file.with_extension("db-wal"));
-        let _ = std::fs::remove_file(file.with_extension("db-shm"));
-    }
+    remove_unless_kept(&location, options.keep);
     Ok(())
+}
+
+/// The run as Markdown: what was loaded, on what machine, by which
+/// command, and every figure.
+fn render(report: &Report) -> String {
+    let mut out = format!(
+        "#### {date}, {backend}: {tickets} tickets ({messages} messages), {customers} customers ({orders} orders)\n\n\
+         Machine: {machine}. Reads by {concurrency} concurrent clients.\n\n\
+         ```sh\n{command}\n```\n\n\
+         | operation | p50 ms | p95 ms | p99 ms | req/s |\n|---|---|---|---|---|\n",
+        date = report.date,
+        backend = if report.backend == "sqlite" { "SQLite" } else { "PostgreSQL" },
+        tickets = thousands(report.tickets as f64),
+        messages = thousands(report.messages as f64),
+        customers = thousands(report.customers as f64),
+        orders = thousands(report.orders as f64),
+        machine = report.machine,
+        concurrency = report.concurrency,
+        command = report.command,
+    );
+    for l in &report.latencies {
+        out.push_str(&format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {} |\n",
+            l.operation,
+            l.p50_ms,
+            l.p95_ms,
+            l.p99_ms,
+            thousands(l.per_second)
+        ));
+    }
+    out.push_str(&format!(
+        "\n| load and memory | figure |\n|---|---|\n\
+         | customers imported through the use case (50,000-row transactions) | {} rows/s |\n\
+         | {} customers imported through `POST /api/v1/customers/import` | {} rows/s |\n",
+        thousands(report.load_rows_per_second),
+        thousands(report.http_import_rows as f64),
+        thousands(report.http_import_rows_per_second)
+    ));
+    if report.tickets > 0 {
+        out.push_str(&format!(
+            "| generated tickets stored with their messages (20,000 per transaction) | {} tickets/s |\n",
+            thousands(report.ticket_load_per_second)
+        ));
+    }
+    out.push_str(&format!(
+        "| server resident memory: started / peak / end | {:.0} / {:.0} / {:.0} MiB |\n",
+        report.server_rss_start_mib, report.server_rss_peak_mib, report.server_rss_end_mib
+    ));
+    out
+}
+
+/// `1234567.8` as `1,234,568`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Removes the SQLite run folder unless asked to keep it.
+fn remove_unless_kept(location: &DatabaseLocation, keep: bool) {
+    if let DatabaseLocation::SqliteFile(file) = location
+        && !keep
+        && let Some(dir) = file.parent()
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Gives every live customer between none and `most` orders over the last
+/// year (products, amounts and channels of a telecom shop), a thousand
+/// customers to a transaction; returns how many orders.
+async fn store_orders(app: &App, most: usize, rng: &mut ChaCha8Rng) -> Result<u64> {
+    const PRODUCTS: [(&str, i64); 6] = [
+        ("5G畅享套餐 129元", 12_900),
+        ("千兆宽带 年付", 119_900),
+        ("IPTV 点播包", 3_000),
+        ("流量加油包 10GB", 3_000),
+        ("Family bundle (broadband + 2 SIMs)", 19_900),
+        ("光猫 HG8145V5", 39_900),
+    ];
+    const CHANNELS: [&str; 4] = ["营业厅", "app", "web", "热线"];
+    if most == 0 {
+        return Ok(0);
+    }
+    let roster = kefu_store::customers::roster(&mut app.store.read().await?.conn()).await?;
+    let now = chrono::Utc::now();
+    let mut stored = 0;
+    for people in roster.chunks(1_000) {
+        let mut orders = Vec::new();
+        for person in people {
+            for _ in 0..rng.random_range(0..=most) {
+                let (product, price) = PRODUCTS[rng.random_range(0..PRODUCTS.len())];
+                orders.push(kefu_store::orders::NewOrder {
+                    customer_id: person.id,
+                    ordered_at: now - chrono::Duration::minutes(rng.random_range(0..365 * 24 * 60)),
+                    amount_minor: price,
+                    currency: "CNY".into(),
+                    product: product.into(),
+                    channel: CHANNELS[rng.random_range(0..CHANNELS.len())].into(),
+                    external_id: None,
+                });
+            }
+        }
+        let mut tx = app.store.write().await?;
+        stored += kefu_store::orders::insert_many(&mut tx.conn(), &orders).await?;
+        tx.commit().await?;
+    }
+    Ok(stored)
 }

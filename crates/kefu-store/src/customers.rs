@@ -1035,6 +1035,29 @@ pub(crate) fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Who a customer is in a generated floor: enough to write their tickets
+/// and orders (id, language, organization).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RosterEntry {
+    /// Internal id.
+    pub id: i64,
+    /// Preferred language (`zh-CN`, `en`…).
+    pub language: String,
+    /// Their organization, if any.
+    pub organization_id: Option<i64>,
+}
+
+/// Every live customer (not erased, not merged), oldest first: the people
+/// a data generator spreads tickets and orders over.
+pub async fn roster(conn: &mut Conn<'_>) -> Result<Vec<RosterEntry>, StoreError> {
+    on_conn!(conn, |c| Ok(sqlx::query_as(
+        "SELECT id, language, organization_id FROM customers \
+         WHERE erased_at IS NULL AND merged_into_id IS NULL ORDER BY id"
+    )
+    .fetch_all(c)
+    .await?))
+}
+
 /// One page of customers matching `filter`, in `sort` order, starting
 /// after `after`, at most `limit`.
 pub async fn search(

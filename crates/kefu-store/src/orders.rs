@@ -123,3 +123,34 @@ pub async fn move_to(conn: &mut Conn<'_>, from: i64, to: i64) -> Result<u64, Sto
     .await?
     .rows_affected()))
 }
+
+/// Records many orders with one statement per hundred rows (bulk loads and
+/// generated data); returns how many were stored.
+pub async fn insert_many(conn: &mut Conn<'_>, all: &[NewOrder]) -> Result<u64, StoreError> {
+    let now = crate::now();
+    let mut stored = 0;
+    for chunk in all.chunks(100) {
+        let values = crate::customers::value_rows(chunk.len(), 8);
+        let sql = format!(
+            "INSERT INTO orders (customer_id, ordered_at, amount_minor, currency, product, channel, external_id, created_at) \
+             VALUES {values}"
+        );
+        let sql = crate::for_backend(&*conn, sql);
+        stored += on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in chunk {
+                query = query
+                    .bind(o.customer_id)
+                    .bind(o.ordered_at)
+                    .bind(o.amount_minor)
+                    .bind(&o.currency)
+                    .bind(&o.product)
+                    .bind(&o.channel)
+                    .bind(&o.external_id)
+                    .bind(now);
+            }
+            query.execute(c).await?.rows_affected()
+        });
+    }
+    Ok(stored)
+}

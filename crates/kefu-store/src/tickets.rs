@@ -1183,6 +1183,16 @@ pub async fn index(conn: &mut Conn<'_>, documents: &[(i64, String)]) -> Result<(
     Ok(())
 }
 
+/// How many messages (replies and notes) all tickets hold.
+pub async fn count_messages(conn: &mut Conn<'_>) -> Result<u64, StoreError> {
+    let n: i64 = on_conn!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ticket_messages"
+    )
+    .fetch_one(c)
+    .await?);
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
 /// Refreshes the planner's statistics of the ticket tables after a bulk
 /// load (PostgreSQL plans queues and searches by them; until autovacuum
 /// gets to it, a freshly loaded table looks empty).
