@@ -6,6 +6,9 @@ use crate::{App, AppError};
 use std::future::Future;
 use std::time::Duration;
 
+/// A pass taking longer than this is logged as slow.
+const SLOW_PASS: Duration = Duration::from_millis(250);
+
 /// Spawns `pass` on a one-second tick. `pass` answers whether it was full
 /// (more work waits, so the next pass runs without waiting).
 pub(crate) fn every_second<F, Fut>(
@@ -28,7 +31,15 @@ where
                 _ = closing.changed() => return,
             }
             loop {
-                match pass(app.clone()).await {
+                let started = std::time::Instant::now();
+                let outcome = pass(app.clone()).await;
+                // A pass holds the database's writer on SQLite; a long one
+                // stalls every write of the floor, so say so.
+                let took = started.elapsed();
+                if took >= SLOW_PASS {
+                    tracing::warn!(took_ms = took.as_millis() as u64, "{what}: a slow pass");
+                }
+                match outcome {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(error) => {

@@ -34,8 +34,9 @@ use std::collections::HashMap;
 /// The author of the router's changes in the audit log.
 pub const ACTOR: &str = "routing";
 
-/// Tickets one router pass takes at most.
-pub const BATCH: i64 = 200;
+/// Tickets one router pass takes at most: a pass holds the database's
+/// writer on SQLite, so it stays short enough not to stall ticket creation.
+pub const BATCH: i64 = 50;
 
 /// How long a ticket nobody could take waits before the next look.
 pub const RETRY_SECONDS: i64 = 15;
@@ -456,9 +457,10 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<RouteReport, AppErro
         })
         .collect();
     let mut by_team: Vec<(i64, i64)> = Vec::new();
+    let mut done_with: Vec<i64> = Vec::new();
     for f in &facts {
         if f.assignee_id.is_some() || !OPEN.contains(&f.status.as_str()) {
-            store::set_route_at(&mut tx.conn(), f.id, None).await?;
+            done_with.push(f.id);
             continue;
         }
         let team = match f.team_id {
@@ -491,9 +493,10 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<RouteReport, AppErro
         };
         match team {
             Some(team) => by_team.push((team, f.id)),
-            None => store::set_route_at(&mut tx.conn(), f.id, None).await?,
+            None => done_with.push(f.id),
         }
     }
+    store::set_route_at_many(&mut tx.conn(), &done_with, None).await?;
     // One team at a time, in id order: two routers lock teams in the same
     // order and never wait on each other in a circle.
     by_team.sort_unstable();
@@ -537,13 +540,11 @@ async fn route_team(
     let strategy =
         Strategy::parse_field("strategy", &settings.strategy).unwrap_or(Strategy::Manual);
     if strategy == Strategy::Manual {
-        for id in waiting {
-            store::set_route_at(&mut tx.conn(), *id, None).await?;
-        }
+        store::set_route_at_many(&mut tx.conn(), waiting, None).await?;
         return Ok((0, 0));
     }
     let members = teams::members(&mut tx.conn(), team).await?;
-    let loads: HashMap<i64, i64> = store::open_loads(&mut tx.conn())
+    let loads: HashMap<i64, i64> = store::open_loads_of(&mut tx.conn(), &members)
         .await?
         .into_iter()
         .collect();
@@ -577,7 +578,16 @@ async fn route_team(
     };
     let mut last = settings.last_agent_id;
     let (mut assigned, mut left) = (0, 0);
-    for id in waiting {
+    let retry_at = now + Duration::seconds(RETRY_SECONDS);
+    for (position, id) in waiting.iter().enumerate() {
+        // Nobody in the team can take work now (away, or at capacity):
+        // the rest wait for the next try without being read one by one.
+        if !candidates.iter().any(Candidate::available) {
+            let rest = &waiting[position..];
+            store::set_route_at_many(&mut tx.conn(), rest, Some(retry_at)).await?;
+            left += rest.len();
+            break;
+        }
         let ticket = tickets::get(&mut tx.conn(), *id).await?;
         let needs = if strategy == Strategy::Skills {
             let language = match ticket.customer_id {
@@ -611,12 +621,7 @@ async fn route_team(
                 assigned += 1;
             }
             None => {
-                store::set_route_at(
-                    &mut tx.conn(),
-                    *id,
-                    Some(now + Duration::seconds(RETRY_SECONDS)),
-                )
-                .await?;
+                store::set_route_at(&mut tx.conn(), *id, Some(retry_at)).await?;
                 left += 1;
             }
         }

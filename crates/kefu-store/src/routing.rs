@@ -334,6 +334,53 @@ pub async fn set_route_at(
     Ok(())
 }
 
+/// Sets when the router looks at each of `ids` next (`None`: never), in
+/// one statement per hundred tickets.
+pub async fn set_route_at_many(
+    conn: &mut Conn<'_>,
+    ids: &[i64],
+    at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(100) {
+        let list = crate::customers::placeholders(2, chunk.len());
+        let sql = format!("UPDATE tickets SET route_at = $1 WHERE id IN ({list})");
+        let sql = crate::for_backend(&*conn, sql);
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
+/// Open tickets (new, open, pending, on hold) per agent among `agents`:
+/// (agent, count) for those holding any. Reads only those agents' part of
+/// the assignee index, however many tickets the floor holds.
+pub async fn open_loads_of(
+    conn: &mut Conn<'_>,
+    agents: &[i64],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    if agents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = crate::customers::placeholders(1, agents.len());
+    let sql = format!(
+        "SELECT assignee_id, count(*) FROM tickets WHERE assignee_id IN ({list}) \
+         AND status IN ('new', 'open', 'pending', 'on_hold') GROUP BY assignee_id"
+    );
+    let sql = crate::for_backend(&*conn, sql);
+    on_conn!(conn, |c| {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in agents {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(c).await?)
+    })
+}
+
 /// The tickets the router should look at by `now`, soonest first; on
 /// PostgreSQL locked, skipping those another instance holds.
 pub async fn claim_waiting(
