@@ -1,6 +1,7 @@
 //! The loop every background worker of `kefu serve` runs: a pass every
-//! second, at once again after a full pass, until the app closes; a failed
-//! pass is logged and tried again on the next tick.
+//! second, at once again after a full pass, until the app closes (checked
+//! between passes too, so a backlog never delays a shutdown); a failed
+//! pass is logged and tried again on the next tick, a slow one is logged.
 
 use crate::{App, AppError};
 use std::future::Future;
@@ -40,6 +41,10 @@ where
                     tracing::warn!(took_ms = took.as_millis() as u64, "{what}: a slow pass");
                 }
                 match outcome {
+                    // More waits, unless the app is closing: a backlog
+                    // (alarms after a policy change touched every open
+                    // ticket) must not hold up a shutdown.
+                    Ok(true) if *closing.borrow() => return,
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(error) => {
@@ -50,4 +55,45 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_worker_with_endless_work_still_stops_when_the_app_closes() {
+        let (store, path) = crate::test_support::fresh_store("background").await;
+        let files = std::env::temp_dir().join(format!("kefu-background-{}", std::process::id()));
+        let app = App::start(
+            store,
+            crate::attachments::AttachmentSettings::on_disk(files, 1),
+        )
+        .await
+        .unwrap();
+        let passes = Arc::new(AtomicUsize::new(0));
+        let counted = passes.clone();
+        // Every pass says more work waits, as a worker behind a backlog would.
+        let worker = every_second(&app, "test", move |_| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(true)
+            }
+        });
+        while passes.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        app.events.close();
+        tokio::time::timeout(Duration::from_secs(5), worker)
+            .await
+            .expect("the worker did not stop after the close")
+            .unwrap();
+        app.store.close().await;
+        let _ = std::fs::remove_file(path);
+    }
 }

@@ -515,13 +515,13 @@ async fn store_generated(
             Some((least, most)) => {
                 let count = rng.random_range(least..=most);
                 conversation(
-                rng,
-                count,
-                (topic, english, customer.id),
-                created,
-                first_response.zip(assignee),
-                now,
-            )
+                    rng,
+                    count,
+                    (topic, english, customer.id),
+                    created,
+                    first_response.zip(assignee),
+                    now,
+                )
             }
             None => Vec::new(),
         };
@@ -672,7 +672,12 @@ fn conversation(
         for _ in 0..count {
             at = step(rng, at);
             let chaser = CUSTOMER_CHASERS[rng.random_range(0..CUSTOMER_CHASERS.len())];
-            out.push((at, MessageKind::Reply, Author::Customer(customer), pick(chaser)));
+            out.push((
+                at,
+                MessageKind::Reply,
+                Author::Customer(customer),
+                pick(chaser),
+            ));
         }
         return out;
     };
@@ -691,7 +696,12 @@ fn conversation(
             out.push((at, MessageKind::Note, Author::Agent(agent), note.to_owned()));
         } else if customer_turn {
             let reply = CUSTOMER_REPLIES[rng.random_range(0..CUSTOMER_REPLIES.len())];
-            out.push((at, MessageKind::Reply, Author::Customer(customer), pick(reply)));
+            out.push((
+                at,
+                MessageKind::Reply,
+                Author::Customer(customer),
+                pick(reply),
+            ));
             customer_turn = false;
         } else {
             let reply = AGENT_FOLLOW_UPS[rng.random_range(0..AGENT_FOLLOW_UPS.len())];

@@ -436,9 +436,13 @@ async fn main() -> Result<()> {
     // The loading is done: hand the database to the real server.
     app.store.close().await;
     drop(app);
-    let server = server::Server::start(&server::binary(options.server.as_deref())?, &location).await?;
+    let server =
+        server::Server::start(&server::binary(options.server.as_deref())?, &location).await?;
     let (rss_start, _) = server.memory_mib();
-    eprintln!("kefu serve listens on {} ({rss_start:.0} MiB)", server.address);
+    eprintln!(
+        "kefu serve listens on {} ({rss_start:.0} MiB)",
+        server.address
+    );
     let base = format!("http://{}/api/v1", server.address);
     let n = options.customers.max(1);
     let spread = move |i: usize| (i.wrapping_mul(2_654_435_761)) % n;
@@ -619,7 +623,8 @@ async fn main() -> Result<()> {
             );
         }
         // Every created ticket reads back as it was sent.
-        let created = std::mem::take(&mut *created.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+        let created =
+            std::mem::take(&mut *created.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
         for (id, subject) in &created {
             let body: serde_json::Value = client
                 .get(format!("{base}/tickets/{id}"))
@@ -706,7 +711,6 @@ async fn main() -> Result<()> {
         bail!("the HTTP import answered {status}: {answer}");
     }
     let (rss_end, rss_peak) = server.memory_mib();
-    server.stop().await?;
 
     let report = Report {
         backend: backend.to_owned(),
@@ -735,13 +739,19 @@ async fn main() -> Result<()> {
     println!("{table}");
     if let Some(key) = &options.benchmarks {
         markdown::replace_section(&options.benchmarks_file, key, &table)?;
-        eprintln!("rewrote section {key} of {}", options.benchmarks_file.display());
+        eprintln!(
+            "rewrote section {key} of {}",
+            options.benchmarks_file.display()
+        );
     }
+    // Stopped after the figures are written: a slow shutdown is a finding
+    // of its own, and must not lose them.
+    let stopped = server.stop().await;
     if options.keep {
         println!("kept {}", location.redacted());
     }
     remove_unless_kept(&location, options.keep);
-    Ok(())
+    stopped
 }
 
 /// The run as Markdown: what was loaded, on what machine, by which
@@ -753,7 +763,11 @@ fn render(report: &Report) -> String {
          ```sh\n{command}\n```\n\n\
          | operation | p50 ms | p95 ms | p99 ms | req/s |\n|---|---|---|---|---|\n",
         date = report.date,
-        backend = if report.backend == "sqlite" { "SQLite" } else { "PostgreSQL" },
+        backend = if report.backend == "sqlite" {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
         tickets = thousands(report.tickets as f64),
         messages = thousands(report.messages as f64),
         customers = thousands(report.customers as f64),

@@ -42,8 +42,8 @@ fn markers(key: &str) -> (String, String) {
 /// Replaces what stands between the markers of `key` in the file at `path`
 /// with `text`; the file must hold both markers once, in order.
 pub(crate) fn replace_section(path: &Path, key: &str, text: &str) -> Result<()> {
-    let document = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let document =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let updated = replaced(&document, key, text).with_context(|| {
         format!(
             "{}: put the line {} and, below it, {} where this table belongs",

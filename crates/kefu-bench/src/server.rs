@@ -84,7 +84,8 @@ impl Server {
     /// Resident memory now and at its highest so far, in MiB
     /// (`VmRSS`, `VmHWM`).
     pub(crate) fn memory_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
