@@ -757,3 +757,49 @@ pub async fn load_bulk(
     tx.commit().await?;
     Ok(done)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_generated_conversation_has_its_length_in_order_and_before_now() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let now = kefu_store::now();
+        for round in 0..500 {
+            let count = 3 + round % 3;
+            let created = now - Duration::minutes(rng.random_range(5..60 * 24 * 365));
+            let answered = (round % 4 != 0).then(|| (created + Duration::minutes(30), 9));
+            let said = conversation(
+                &mut rng,
+                count,
+                (round % 15, round % 2 == 0, 42),
+                created,
+                answered,
+                now,
+            );
+            assert_eq!(said.len(), count);
+            assert!(said.windows(2).all(|w| w[0].0 <= w[1].0), "out of order");
+            assert!(said.iter().all(|m| m.0 >= created && m.0 <= now));
+            match answered {
+                // The agent answers first; the customer and notes follow.
+                Some((_, agent)) => {
+                    assert_eq!(said[0].2, Author::Agent(agent));
+                    assert_eq!(said[0].1, MessageKind::Reply);
+                    assert!(said.iter().all(|m| match m.2 {
+                        Author::Agent(a) => a == agent,
+                        Author::Customer(c) => c == 42 && m.1 == MessageKind::Reply,
+                        _ => false,
+                    }));
+                }
+                // Nobody answered: only the customer has written.
+                None => assert!(
+                    said.iter()
+                        .all(|m| m.2 == Author::Customer(42) && m.1 == MessageKind::Reply)
+                ),
+            }
+        }
+    }
+}
