@@ -28,7 +28,7 @@ pub(crate) fn binary(named: Option<&Path>) -> Result<PathBuf> {
     };
     if !path.is_file() {
         bail!(
-            "the server binary {} is missing: build it first (cargo build --release) or name it with --server",
+            "the server binary {} is missing: build it first (cargo build --release --workspace) or name it with --server",
             path.display()
         );
     }
