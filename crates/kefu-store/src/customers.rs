@@ -1094,6 +1094,10 @@ pub async fn search(
     if let Some(value) = &filter.contact_value {
         // Naming every kind lets the (kind, value) index find the few
         // holders; probing each customer for a match would scan the archive.
+        // One IN over a UNION rather than `external_id = ? OR id IN (…)`:
+        // PostgreSQL cannot use an index for that OR and, expecting half
+        // the archive to match, walked every customer newest first (50 ms
+        // at 200,000 customers, on every search that found no name).
         let kinds = vec!["?"; ContactKind::ALL.len()].join(", ");
         let mut values = vec![Param::Text(value.clone())];
         values.extend(
@@ -1104,7 +1108,8 @@ pub async fn search(
         values.push(Param::Text(value.clone()));
         add(
             &format!(
-                "(external_id = ? OR id IN (SELECT p.customer_id FROM contact_points p WHERE p.kind IN ({kinds}) AND p.value = ?))"
+                "id IN (SELECT e.id FROM customers e WHERE e.external_id = ? \
+                 UNION ALL SELECT p.customer_id FROM contact_points p WHERE p.kind IN ({kinds}) AND p.value = ?)"
             ),
             values,
         );

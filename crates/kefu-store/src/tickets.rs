@@ -1230,6 +1230,23 @@ pub async fn search_newest(
         .fetch_all(&mut **c)
         .await?),
         Conn::Postgres(c) => {
+            // Most searches are for words of current work: the newest
+            // tickets hold enough matches, and when they fill the page,
+            // those are exactly the newest matches (any other has a
+            // smaller id). A fraction of a millisecond at 1,000,000.
+            let recent: Vec<i64> = sqlx::query_scalar(
+                "SELECT ticket_id FROM (SELECT ticket_id, terms FROM fts_tickets \
+                 ORDER BY ticket_id DESC LIMIT $3) recent \
+                 WHERE terms @@ to_tsquery('simple', $1) ORDER BY ticket_id DESC LIMIT $2",
+            )
+            .bind(&value)
+            .bind(limit)
+            .bind(RECENT_WINDOW)
+            .fetch_all(&mut **c)
+            .await?;
+            if i64::try_from(recent.len()).unwrap_or(i64::MAX) >= limit {
+                return Ok(recent);
+            }
             // The planner cannot tell a rare word from a common one, and
             // its favourite plan (walk tickets newest first, test each)
             // reads most of the table for a rare word. So count the matches
@@ -1264,6 +1281,10 @@ pub async fn search_newest(
 /// Matches from which a search term counts as common on PostgreSQL (see
 /// [`search_newest`]).
 const COMMON_MATCHES: i64 = 200;
+
+/// The newest tickets a PostgreSQL search looks through first (see
+/// [`search_newest`]).
+const RECENT_WINDOW: i64 = 5_000;
 
 /// One step of a ticket's service plan (服务方案).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
