@@ -37,6 +37,8 @@ pub(crate) struct Prepared {
     fields_defined: Vec<CustomField>,
     /// The segmented search document.
     document: String,
+    /// The team a routing rule chose, when the creator named none.
+    routed_team: Option<i64>,
     shown: Shown,
 }
 
@@ -59,7 +61,11 @@ pub(crate) async fn prepare(
     input: &NewTicket,
 ) -> Result<Prepared, AppError> {
     let settings = tickets::settings(conn).await?;
-    let checked = check_new_ticket(conn, input, default_channel(caller), &settings).await?;
+    let mut checked = check_new_ticket(conn, input, default_channel(caller), &settings).await?;
+    let routed_team = crate::routing::team_for_new(conn, &checked).await?;
+    if routed_team.is_some() {
+        checked.fields.team_id = routed_team;
+    }
     let fields_defined = custom_fields::all(conn, FieldTarget::Ticket).await?;
     // Customers never see the internal fields; agents fill them in later.
     let requirement = match caller.actor {
@@ -110,6 +116,7 @@ pub(crate) async fn prepare(
         custom,
         fields_defined,
         document,
+        routed_team,
         shown,
     })
 }
@@ -175,34 +182,49 @@ pub(crate) async fn write(tx: &mut Tx, all: &[Prepared]) -> Result<Vec<Ticket>, 
         &ids,
     )
     .await?;
+    let router = Caller::system(crate::routing::ACTOR);
     let mut records = Vec::with_capacity(all.len());
     for (t, p) in stored.iter().zip(all) {
+        // The creator's record shows what they gave; a team the rules
+        // chose follows as the router's own change.
+        let as_given = p.routed_team.map(|_| Ticket {
+            team_id: None,
+            ..t.clone()
+        });
         let snapshot = serde_json::to_value(AuditSnapshot {
-            ticket: t,
+            ticket: as_given.as_ref().unwrap_or(t),
             tags: &p.checked.tags,
             watchers: &p.checked.watchers,
             reason: None,
         })
         .map_err(|e| AppError::Internal(e.to_string()))?;
         records.push((
-            p,
+            &p.caller,
             t.id,
-            FieldTarget::Ticket.as_str(),
+            Action::Create,
             kefu_domain::audit::creation(&snapshot, &BOOKKEEPING),
         ));
         let custom = value_changes(&p.fields_defined, &[], &p.custom);
         if !custom.is_empty() {
-            records.push((p, t.id, FieldTarget::Ticket.as_str(), custom));
+            records.push((&p.caller, t.id, Action::Create, custom));
+        }
+        if let Some(team) = p.routed_team {
+            records.push((
+                &router,
+                t.id,
+                Action::Update,
+                crate::routing::team_choice_change(team),
+            ));
         }
     }
     let entries: Vec<audit_log::Entry<'_>> = records
         .into_iter()
-        .map(|(p, id, entity, changes)| audit_log::Entry {
-            actor: &p.caller.actor,
-            source: p.caller.source,
-            entity,
+        .map(|(caller, id, action, changes)| audit_log::Entry {
+            actor: &caller.actor,
+            source: caller.source,
+            entity: FieldTarget::Ticket.as_str(),
             entity_id: id,
-            action: Action::Create,
+            action,
             changes,
         })
         .collect();

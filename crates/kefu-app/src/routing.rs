@@ -16,7 +16,7 @@ use crate::audit::record_change;
 use crate::caller::Caller;
 use crate::events::{EventKind, TicketEvent};
 use crate::sla::{codes, split_codes};
-use crate::tickets::{TicketChanges, update_in};
+use crate::tickets::{CheckedTicket, TicketChanges, update_in};
 use crate::{App, AppError};
 use chrono::{DateTime, Duration, Utc};
 use kefu_domain::audit::Action;
@@ -27,7 +27,7 @@ use kefu_domain::sla::{Conditions, TicketFacts};
 use kefu_domain::ticket::{Channel, Priority, TicketType};
 use kefu_domain::{Permission, validate};
 use kefu_store::routing::{self as store, AgentRouting, RoutingRule, RuleFields};
-use kefu_store::{Tx, agents, teams, tickets};
+use kefu_store::{Conn, Tx, agents, teams, tickets};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -407,6 +407,63 @@ pub(crate) async fn mark(tx: &mut Tx, ids: &[i64]) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The active routing rules in order, each with its conditions.
+async fn active_rules(conn: &mut Conn<'_>) -> Result<Vec<(RoutingRule, Conditions)>, AppError> {
+    Ok(store::rules(conn)
+        .await?
+        .into_iter()
+        .filter(|r| r.active)
+        .map(|r| {
+            let c = conditions_of(&r);
+            (r, c)
+        })
+        .collect())
+}
+
+/// The team of the first rule whose conditions `ticket` meets.
+fn team_of_first_match(rules: &[(RoutingRule, Conditions)], ticket: &TicketFacts) -> Option<i64> {
+    kefu_domain::sla::first_match(rules.iter().map(|(_, c)| c), ticket)
+        .and_then(|i| rules.get(i))
+        .map(|(r, _)| r.team_id)
+}
+
+/// The team the routing rules send a new ticket to: only one that comes
+/// without a team and without an assignee, as the router would decide it
+/// later. Deciding at creation stores the team with the ticket and spares
+/// the router a change per ticket.
+pub(crate) async fn team_for_new(
+    conn: &mut Conn<'_>,
+    checked: &CheckedTicket,
+) -> Result<Option<i64>, AppError> {
+    let f = &checked.fields;
+    if f.team_id.is_some() || f.assignee_id.is_some() {
+        return Ok(None);
+    }
+    let rules = active_rules(conn).await?;
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    let ticket = TicketFacts {
+        ticket_type: f.ticket_type.as_str().to_owned(),
+        priority: f.priority.as_str().to_owned(),
+        grade: checked.customer_grade.map(|g| g.as_str().to_owned()),
+        channel: f.channel.as_str().to_owned(),
+        organization_id: f.organization_id,
+        tags: checked.tags.clone(),
+    };
+    Ok(team_of_first_match(&rules, &ticket))
+}
+
+/// The audit record of a team the routing rules chose at creation: a
+/// change by the router, after the creator's own record.
+pub(crate) fn team_choice_change(team_id: i64) -> Vec<kefu_domain::audit::FieldChange> {
+    kefu_domain::audit::diff(
+        &serde_json::json!({"team_id": null}),
+        &serde_json::json!({"team_id": team_id}),
+        &crate::audit::BOOKKEEPING,
+    )
+}
+
 fn conditions_of(rule: &RoutingRule) -> Conditions {
     Conditions {
         types: split_codes(&rule.ticket_types),
@@ -447,15 +504,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<RouteReport, AppErro
     }
     let caller = Caller::system(ACTOR);
     let facts = kefu_store::sla::facts(&mut tx.conn(), &ids).await?;
-    let active_rules: Vec<(RoutingRule, Conditions)> = store::rules(&mut tx.conn())
-        .await?
-        .into_iter()
-        .filter(|r| r.active)
-        .map(|r| {
-            let c = conditions_of(&r);
-            (r, c)
-        })
-        .collect();
+    let active_rules = active_rules(&mut tx.conn()).await?;
     let mut by_team: Vec<(i64, i64)> = Vec::new();
     let mut done_with: Vec<i64> = Vec::new();
     for f in &facts {
@@ -474,10 +523,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<RouteReport, AppErro
                     organization_id: f.organization_id,
                     tags: f.tags.clone(),
                 };
-                let rule =
-                    kefu_domain::sla::first_match(active_rules.iter().map(|(_, c)| c), &ticket)
-                        .and_then(|i| active_rules.get(i))
-                        .map(|(r, _)| r.team_id);
+                let rule = team_of_first_match(&active_rules, &ticket);
                 if let Some(team) = rule {
                     let current = tickets::get(&mut tx.conn(), f.id).await?;
                     let changes = TicketChanges {

@@ -514,6 +514,8 @@ pub(crate) struct CheckedTicket {
     pub(crate) watchers: Vec<i64>,
     /// The customer's name, for the answer.
     pub(crate) customer_name: Option<String>,
+    /// The customer's grade, for the routing rules.
+    pub(crate) customer_grade: Option<kefu_domain::customer::Grade>,
 }
 
 /// Checks a new ticket's input; the first problem is returned with its field.
@@ -626,6 +628,7 @@ pub(crate) async fn check_new_ticket(
         fields,
         tags,
         watchers,
+        customer_grade: customer.as_ref().map(|c| c.grade),
         customer_name: customer.map(|c| c.name),
     })
 }

@@ -42,7 +42,7 @@ async fn route_until_quiet(app: &kefu_app::App) {
         let report = kefu_app::routing::sweep(app, chrono::Utc::now())
             .await
             .unwrap();
-        if report.tickets < 200 {
+        if report.tickets < usize::try_from(kefu_app::routing::BATCH).unwrap() {
             return;
         }
     }
@@ -140,21 +140,39 @@ async fn rules_pick_the_team_and_strategies_pick_the_agent() {
 
     // Four tickets without a team: the rule gives them the team, round
     // robin alternates between the two online agents (never the away one).
+    // The rule's team is stored with each ticket and shown in the answer;
+    // the timeline names the router as the one who chose it.
     let mut ids = Vec::new();
     for n in 0..4 {
-        ids.push(
-            create(
-                app,
-                json!({"subject": format!("派单 {n}"), "tags": ["route-test"]}),
+        let (code, answer) = app
+            .call(
+                Method::POST,
+                "/api/v1/tickets",
+                MANAGER,
+                Some(json!({"subject": format!("派单 {n}"), "tags": ["route-test"]})),
             )
-            .await,
-        );
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["team_id"], team_id, "{answer}");
+        assert_eq!(answer["team"]["name"], "派单测试组", "{answer}");
+        ids.push(answer["id"].as_i64().unwrap());
     }
+    let first = ticket(app, ids[0]).await;
+    assert_eq!(first["team_id"], team_id, "{first}");
     assert_eq!(
-        ticket(app, ids[0]).await["assignee_id"],
+        first["assignee_id"],
         Value::Null,
-        "routing runs in the background"
+        "agents are given in the background"
     );
+    let chose_team = |t: &Value| {
+        t["timeline"].as_array().unwrap().iter().any(|e| {
+            e["actor"] == "system:routing"
+                && e["changes"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["field"] == "team_id"))
+        })
+    };
+    assert!(chose_team(&first), "{first}");
     route_until_quiet(&server.app).await;
     let mut assignees = Vec::new();
     for id in &ids {
@@ -227,6 +245,23 @@ async fn rules_pick_the_team_and_strategies_pick_the_agent() {
     assert_eq!(code, StatusCode::OK);
     route_until_quiet(&server.app).await;
     assert_eq!(ticket(app, ids[1]).await["assignee_id"], Value::Null);
+    // A ticket whose team is taken away later waits again, and the router
+    // applies the rules to it as it would to a new one.
+    let t = ticket(app, ids[1]).await;
+    let (code, cleared) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{}", ids[1]),
+            MANAGER,
+            Some(json!({"version": t["version"], "team_id": null})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["team_id"], Value::Null);
+    route_until_quiet(&server.app).await;
+    let t = ticket(app, ids[1]).await;
+    assert_eq!(t["team_id"], team_id, "{t}");
+    assert_eq!(t["assignee_id"], Value::Null, "the team routes by hand now");
 
     // The settings page shows strategies, loads and rules, and saves them.
     let manager = server.signed_in(MANAGER, DEMO_PASSWORD).await;
